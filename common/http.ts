@@ -1,0 +1,57 @@
+// The probe and metrics endpoint of every srec process: /healthz, /readyz, /metrics.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Registry } from './metrics.js';
+
+export interface ProbeServerOptions {
+  /** `host:port`; port 0 picks a free one. */
+  readonly listen: string;
+  readonly registry: Registry;
+  /** Liveness: the process can make progress. @default always ok */
+  readonly healthy?: () => { ok: boolean; reason?: string };
+  /** Readiness: the process can do its job now (e.g. the share is writable). @default always ok */
+  readonly ready?: () => { ok: boolean; reason?: string };
+}
+
+export interface ProbeServer {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+export function splitHostPort(listen: string, field = 'listen'): { host: string; port: number } {
+  const i = listen.lastIndexOf(':');
+  const host = i > 0 ? listen.slice(0, i).replace(/^\[|\]$/g, '') : '0.0.0.0';
+  const port = Number(i >= 0 ? listen.slice(i + 1) : listen);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new Error(`${field}: "${listen}" is not host:port with a port from 0 to 65535`);
+  }
+  return { host, port };
+}
+
+export async function startProbeServer(opts: ProbeServerOptions): Promise<ProbeServer> {
+  const { host, port } = splitHostPort(opts.listen, 'probes.listen');
+  const ok = () => ({ ok: true });
+  const server = http.createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    const answer = (check: () => { ok: boolean; reason?: string }) => {
+      const r = check();
+      res.writeHead(r.ok ? 200 : 503, { 'content-type': 'text/plain' });
+      res.end(r.ok ? 'ok\n' : `not ok: ${r.reason ?? 'unknown'}\n`);
+    };
+    if (path === '/healthz') return answer(opts.healthy ?? ok);
+    if (path === '/readyz') return answer(opts.ready ?? ok);
+    if (path === '/metrics') {
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
+      return res.end(opts.registry.render());
+    }
+    res.writeHead(404).end();
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}

@@ -1,0 +1,34 @@
+// Jest runs the TypeScript sources as ESM (ts-jest, node --experimental-vm-modules).
+// Two projects: `unit` needs nothing but Node; `e2e` gets one real control plane per run
+// (e2e/support/global-setup.ts) plus real OpenSSH and rsyslogd processes started by the tests.
+import { existsSync } from 'node:fs';
+
+const common = {
+  testEnvironment: 'node',
+  extensionsToTreatAsEsm: ['.ts'],
+  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
+  transform: {
+    '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.test.json', isolatedModules: true }],
+  },
+};
+
+/** @type {import('jest').Config} */
+export default {
+  projects: [
+    {
+      ...common,
+      displayName: 'unit',
+      testMatch: ['<rootDir>/{common,operator,recorder,bench,scripts}/**/*.test.ts', '<rootDir>/cli.test.ts'],
+      testPathIgnorePatterns: ['\\.e2e\\.test\\.ts$', '/node_modules/', '/dist/'],
+    },
+    {
+      ...common,
+      displayName: 'e2e',
+      testMatch: ['<rootDir>/**/*.e2e.test.ts'],
+      testPathIgnorePatterns: ['/node_modules/', '/dist/'],
+      ...(existsSync('e2e/support/global-setup.ts') ? { globalSetup: '<rootDir>/e2e/support/global-setup.ts' } : {}),
+      ...(existsSync('e2e/support/global-teardown.ts') ? { globalTeardown: '<rootDir>/e2e/support/global-teardown.ts' } : {}),
+      testTimeout: 180000,
+    },
+  ],
+};
