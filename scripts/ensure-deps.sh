@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs what srec's tests and quickstart need on a fresh Debian machine, and nothing twice:
+# Debian packages (OpenSSH, rsyslog, openssl), node_modules (npm ci, with ssh2's native crypto
+# binding built) and the JavaScript build. The control plane is built by e2e/cluster/build.sh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+# --- Debian packages -------------------------------------------------------------------------
+need_pkgs=()
+command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || need_pkgs+=(openssh-server)
+command -v ssh >/dev/null 2>&1 || need_pkgs+=(openssh-client)
+[ -x /usr/lib/openssh/sftp-server ] || need_pkgs+=(openssh-sftp-server)
+command -v rsyslogd >/dev/null 2>&1 || [ -x /usr/sbin/rsyslogd ] || need_pkgs+=(rsyslog)
+command -v openssl >/dev/null 2>&1 || need_pkgs+=(openssl)
+command -v script >/dev/null 2>&1 || need_pkgs+=(bsdutils)
+command -v unzip >/dev/null 2>&1 || need_pkgs+=(unzip)
+command -v make >/dev/null 2>&1 || need_pkgs+=(make)
+command -v g++ >/dev/null 2>&1 || need_pkgs+=(g++)
+if [ "${#need_pkgs[@]}" -gt 0 ]; then
+  step "installing Debian packages: ${need_pkgs[*]}"
+  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}"
+fi
+# Debian's sshd wants its privilege-separation directory even when started by hand.
+[ -d /run/sshd ] || mkdir -p /run/sshd 2>/dev/null || true
+
+# --- node_modules ----------------------------------------------------------------------------
+lock_sum=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ ! -f node_modules/.srec-lock ] || [ "$(cat node_modules/.srec-lock)" != "$lock_sum" ]; then
+  step "npm ci"
+  npm ci --no-audit --no-fund
+  echo "$lock_sum" > node_modules/.srec-lock
+fi
+if [ "$(node -e "process.stdout.write(String(require('ssh2/lib/protocol/crypto.js').bindingAvailable))")" != "true" ]; then
+  step "building ssh2's native crypto binding"
+  npm rebuild ssh2 cpu-features --foreground-scripts
+  node -e "if (!require('ssh2/lib/protocol/crypto.js').bindingAvailable) { console.error('ssh2 native crypto binding is not available: AES-GCM would run at half speed'); process.exit(1) }"
+fi
+
+# --- the JavaScript build --------------------------------------------------------------------
+step "compiling TypeScript (npm run build)"
+npm run -s build
