@@ -1,0 +1,82 @@
+# shellcheck shell=bash
+# Shared helpers for build.sh / up.sh / down.sh. Sourced, not executed.
+
+CLUSTER_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_ROOT="$(cd "$CLUSTER_DIR/../.." && pwd)"
+VERSIONS_FILE="$CLUSTER_DIR/versions.env"
+
+# shellcheck source=versions.env
+. "$VERSIONS_FILE"
+
+VERSIONS_HASH="$(sha256sum "$VERSIONS_FILE" | cut -c1-12)"
+SREC_CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/srec"
+K8S_CACHE="$SREC_CACHE/k8s-$VERSIONS_HASH"
+K8S_BIN="$K8S_CACHE/bin"
+K8S_STAMP="$K8S_BIN/.complete"
+
+# Everything up.sh/build.sh produces, in build order.
+K8S_COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok helm)
+
+binaries_ready() {
+  [ -f "$K8S_STAMP" ] || return 1
+  local c
+  for c in "${K8S_COMPONENTS[@]}"; do [ -x "$K8S_BIN/$c" ] || return 1; done
+}
+
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+# --- cluster state ------------------------------------------------------------
+# All state of one cluster lives in one directory (default: <repo>/.cluster).
+STATE_DIR="${SREC_CLUSTER_STATE:-$REPO_ROOT/.cluster}"
+PID_DIR="$STATE_DIR/pids"
+LOG_DIR="$STATE_DIR/logs"
+PKI_DIR="$STATE_DIR/pki"
+# Stop order (reverse of start order).
+STOP_ORDER=(kwok kube-scheduler kube-controller-manager kube-apiserver etcd)
+
+# pid of component $1 if it is alive AND belongs to this state dir, else fails.
+# (Its command line names files under $STATE_DIR, so a reused pid or another
+# checkout's cluster is never mistaken for ours.)
+component_pid() {
+  local f="$PID_DIR/$1.pid" pid
+  [ -f "$f" ] || return 1
+  pid="$(cat "$f" 2>/dev/null)"
+  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+  [ -r "/proc/$pid/cmdline" ] || return 1
+  tr '\0' '\n' <"/proc/$pid/cmdline" | grep -qF "$STATE_DIR/" || return 1
+  # a zombie is not alive
+  [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != "Z" ] || return 1
+  echo "$pid"
+}
+
+# Stop every component of this state dir: SIGTERM, wait up to 10 s, then SIGKILL.
+stop_all() {
+  local c pid i
+  local -a pids=()
+  for c in "${STOP_ORDER[@]}"; do
+    if pid="$(component_pid "$c")"; then
+      kill -TERM "$pid" 2>/dev/null || true
+      pids+=("$pid")
+    fi
+  done
+  for pid in "${pids[@]}"; do
+    for ((i = 0; i < 100; i++)); do
+      kill -0 "$pid" 2>/dev/null || break
+      [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" = "Z" ] && break
+      sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+      log "pid $pid did not exit after SIGTERM; sending SIGKILL"
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  done
+  rm -f "$PID_DIR"/*.pid 2>/dev/null || true
+}
+
+# Remove what up.sh creates in the state dir (only those entries, never the dir blindly).
+remove_state() {
+  [ -d "$STATE_DIR" ] || return 0
+  rm -rf "$PID_DIR" "$LOG_DIR" "$PKI_DIR" "$STATE_DIR/etcd" "$STATE_DIR/kubeconfigs" \
+    "$STATE_DIR/kubeconfig" "$STATE_DIR/ports.env" "$STATE_DIR/cluster.env"
+  rmdir "$STATE_DIR" 2>/dev/null || true
+}

@@ -1,0 +1,275 @@
+#!/usr/bin/env bash
+# Start a real, local Kubernetes control plane for tests and the quickstart:
+# etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok (fake
+# nodes whose pods become Running/Ready), all on 127.0.0.1 on free ports.
+#
+#   bash e2e/cluster/up.sh      (npm run cluster:up)
+#
+# Writes the admin kubeconfig to .cluster/kubeconfig. State (pids, logs, certs,
+# etcd data) lives in .cluster/ (override: SREC_CLUSTER_STATE=/abs/dir).
+# Idempotent: when this state dir's cluster is already up and ready, it is reused.
+# On failure it names the component, prints the tail of its log and stops
+# everything it started.
+set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+T0=$SECONDS
+KUBECONFIG_OUT="$STATE_DIR/kubeconfig"
+NODE_COUNT="${SREC_CLUSTER_NODES:-2}"
+READY_TIMEOUT="${SREC_CLUSTER_READY_TIMEOUT:-90}"
+
+STARTED=0   # set to 1 once we start launching processes: failures then clean up
+fail() { # $1=component $2=message [$3=log file]
+  local comp=$1 msg=$2 lf=${3:-$LOG_DIR/$1.log}
+  echo >&2
+  echo "cluster:up FAILED: component '$comp': $msg" >&2
+  if [ -f "$lf" ]; then
+    echo "---- last 40 lines of $lf ----" >&2
+    tail -n 40 "$lf" >&2
+    echo "---- end of $comp log ----" >&2
+  fi
+  if [ "$STARTED" = 1 ]; then
+    log "stopping every component this run started"
+    stop_all
+  fi
+  exit 1
+}
+trap 'rc=$?; if [ $rc != 0 ] && [ "$STARTED" = 1 ]; then stop_all; fi' EXIT
+trap 'echo "cluster:up interrupted" >&2; exit 130' INT TERM
+
+need() { command -v "$1" >/dev/null || fail toolchain "'$1' is not installed (needed: $2)" /dev/null; }
+need openssl "certificates"
+need curl "health checks"
+need setsid "daemonizing (util-linux)"
+
+kctl() { "$K8S_BIN/kubectl" --kubeconfig "$KUBECONFIG_OUT" "$@"; }
+
+# ---------------------------------------------------------------- reuse ------
+all_running() {
+  local c
+  for c in "${STOP_ORDER[@]}"; do component_pid "$c" >/dev/null || return 1; done
+}
+if [ -f "$KUBECONFIG_OUT" ] && all_running && binaries_ready \
+  && [ "$(kctl get --raw /readyz --request-timeout=5s 2>/dev/null)" = ok ]; then
+  log "cluster already running (state $STATE_DIR); reusing it"
+  echo "kubeconfig: $KUBECONFIG_OUT"
+  echo "cluster-status: reused"
+  exit 0
+fi
+# Anything half-alive from an earlier run of this state dir goes first.
+stop_all
+remove_state
+
+# ---------------------------------------------------------------- build ------
+if ! binaries_ready; then
+  log "cluster binaries not built yet for these pins; running build.sh (a cold build takes a while)"
+  bash "$CLUSTER_DIR/build.sh" || fail build "build.sh failed (see its output above; build logs in $K8S_CACHE/build-*.log)" /dev/null
+fi
+B="$K8S_BIN"
+
+mkdir -p "$PID_DIR" "$LOG_DIR" "$PKI_DIR" "$STATE_DIR/etcd" "$STATE_DIR/kubeconfigs"
+chmod 700 "$STATE_DIR"
+
+# ---------------------------------------------------------------- ports ------
+# Free ports below the ephemeral range, not listening now, distinct.
+declare -A TAKEN=()
+while read -r p; do TAKEN[$p]=1; done < <(
+  cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk 'NR>1 && $4=="0A" {split($2,a,":"); print strtonum("0x" a[2])}')
+pick_port() {
+  local p
+  while :; do
+    p=$((20000 + RANDOM % 12000))
+    [ -z "${TAKEN[$p]:-}" ] && { TAKEN[$p]=1; echo "$p"; return; }
+  done
+}
+ETCD_PORT=$(pick_port); ETCD_PEER_PORT=$(pick_port); API_PORT=$(pick_port)
+KCM_PORT=$(pick_port); SCHED_PORT=$(pick_port); KWOK_PORT=$(pick_port)
+cat >"$STATE_DIR/ports.env" <<EOF
+ETCD_PORT=$ETCD_PORT
+ETCD_PEER_PORT=$ETCD_PEER_PORT
+API_PORT=$API_PORT
+KCM_PORT=$KCM_PORT
+SCHED_PORT=$SCHED_PORT
+KWOK_PORT=$KWOK_PORT
+EOF
+API_URL="https://127.0.0.1:$API_PORT"
+
+# ---------------------------------------------------------------- pki --------
+log "generating certificates in $PKI_DIR"
+(
+  set -e
+  cd "$PKI_DIR"
+  exec 2>"$LOG_DIR/pki.log"
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 3650 -subj "/CN=srec-local-ca" >/dev/null
+  # $1=name $2=subject $3=extensions
+  sign() {
+    openssl req -newkey rsa:2048 -nodes -keyout "$1.key" -out "$1.csr" -subj "$2" >/dev/null
+    printf '%s\n' "$3" >"$1.ext"
+    openssl x509 -req -in "$1.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -out "$1.crt" -days 3650 -extfile "$1.ext" >/dev/null
+    rm -f "$1.csr" "$1.ext"
+  }
+  sign apiserver "/CN=kube-apiserver" "basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=serverAuth
+subjectAltName=IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+  client_ext="basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=clientAuth"
+  sign admin "/O=system:masters/CN=srec-admin" "$client_ext"
+  sign controller-manager "/CN=system:kube-controller-manager" "$client_ext"
+  sign scheduler "/CN=system:kube-scheduler" "$client_ext"
+  # kwok updates node/pod status, leases and more: it gets cluster-admin.
+  sign kwok "/O=system:masters/CN=kwok-controller" "$client_ext"
+  # service-account token signing key pair
+  openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out sa.key
+  openssl pkey -in sa.key -pubout -out sa.pub
+  chmod 600 ./*.key
+) || fail pki "openssl failed" "$LOG_DIR/pki.log"
+
+mkkubeconfig() { # $1=out $2=cert name
+  local f=$1
+  "$B/kubectl" config --kubeconfig "$f" set-cluster srec --server "$API_URL" --certificate-authority "$PKI_DIR/ca.crt" --embed-certs >/dev/null
+  "$B/kubectl" config --kubeconfig "$f" set-credentials "$2" --client-certificate "$PKI_DIR/$2.crt" --client-key "$PKI_DIR/$2.key" --embed-certs >/dev/null
+  "$B/kubectl" config --kubeconfig "$f" set-context srec --cluster srec --user "$2" >/dev/null
+  "$B/kubectl" config --kubeconfig "$f" use-context srec >/dev/null
+  chmod 600 "$f"
+}
+mkkubeconfig "$KUBECONFIG_OUT" admin
+for c in controller-manager scheduler kwok; do mkkubeconfig "$STATE_DIR/kubeconfigs/$c.kubeconfig" "$c"; done
+
+# ---------------------------------------------------------------- start ------
+start() { # $1=component, rest=command; detached in its own session, output to its log
+  local comp=$1; shift
+  local pf="$PID_DIR/$comp.pid"
+  STARTED=1
+  setsid bash -c 'echo $$ >"$0"; exec "$@"' "$pf" "$@" >"$LOG_DIR/$comp.log" 2>&1 </dev/null &
+  local i
+  for ((i = 0; i < 50; i++)); do [ -s "$pf" ] && break; sleep 0.02; done
+  [ -s "$pf" ] || fail "$comp" "did not start"
+}
+
+# wait_for <component> <timeout-seconds> <description> <command...>; fails fast if the process dies
+wait_for() {
+  local comp=$1 timeout=$2 what=$3; shift 3
+  local deadline=$((SECONDS + timeout))
+  while :; do
+    "$@" >/dev/null 2>&1 && return 0
+    component_pid "$comp" >/dev/null || fail "$comp" "process exited before it was $what"
+    [ $SECONDS -lt $deadline ] || fail "$comp" "not $what after ${timeout}s"
+    sleep 0.2
+  done
+}
+curl_ok() { [ "$(curl -s --max-time 2 "$@")" = ok ]; }
+admin_curl() { curl_ok --cacert "$PKI_DIR/ca.crt" --cert "$PKI_DIR/admin.crt" --key "$PKI_DIR/admin.key" "$@"; }
+etcd_healthy() { curl -s --max-time 2 "http://127.0.0.1:$ETCD_PORT/health" | grep -q '"health":"true"'; }
+
+log "starting etcd on 127.0.0.1:$ETCD_PORT"
+start etcd "$B/etcd" --name srec --data-dir "$STATE_DIR/etcd" \
+  --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
+  --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+  --initial-cluster "srec=http://127.0.0.1:$ETCD_PEER_PORT" --initial-cluster-state new \
+  --unsafe-no-fsync --quota-backend-bytes 2147483648 --log-level warn
+wait_for etcd 20 healthy etcd_healthy
+
+log "starting kube-apiserver on $API_URL"
+start kube-apiserver "$B/kube-apiserver" \
+  --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
+  --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$API_PORT" \
+  --tls-cert-file "$PKI_DIR/apiserver.crt" --tls-private-key-file "$PKI_DIR/apiserver.key" \
+  --client-ca-file "$PKI_DIR/ca.crt" \
+  --service-account-issuer https://kubernetes.default.svc.cluster.local \
+  --service-account-key-file "$PKI_DIR/sa.pub" --service-account-signing-key-file "$PKI_DIR/sa.key" \
+  --service-cluster-ip-range 10.96.0.0/16 \
+  --authorization-mode Node,RBAC \
+  --enable-admission-plugins NamespaceLifecycle,LimitRanger,ServiceAccount,DefaultStorageClass,ResourceQuota,PodSecurity,NodeRestriction \
+  --allow-privileged=true --profiling=false \
+  --cert-dir "$PKI_DIR/apiserver-generated"
+wait_for kube-apiserver "$READY_TIMEOUT" ready admin_curl "$API_URL/readyz"
+
+log "starting kube-controller-manager, kube-scheduler and kwok"
+start kube-controller-manager "$B/kube-controller-manager" \
+  --kubeconfig "$STATE_DIR/kubeconfigs/controller-manager.kubeconfig" \
+  --authentication-kubeconfig "$STATE_DIR/kubeconfigs/controller-manager.kubeconfig" \
+  --authorization-kubeconfig "$STATE_DIR/kubeconfigs/controller-manager.kubeconfig" \
+  --bind-address 127.0.0.1 --secure-port "$KCM_PORT" \
+  --cert-dir "$PKI_DIR/kcm-generated" \
+  --controllers '*' --use-service-account-credentials=true \
+  --service-account-private-key-file "$PKI_DIR/sa.key" --root-ca-file "$PKI_DIR/ca.crt" \
+  --cluster-signing-cert-file "$PKI_DIR/ca.crt" --cluster-signing-key-file "$PKI_DIR/ca.key" \
+  --service-cluster-ip-range 10.96.0.0/16 --allocate-node-cidrs=false \
+  --leader-elect=false --profiling=false
+start kube-scheduler "$B/kube-scheduler" \
+  --kubeconfig "$STATE_DIR/kubeconfigs/scheduler.kubeconfig" \
+  --authentication-kubeconfig "$STATE_DIR/kubeconfigs/scheduler.kubeconfig" \
+  --authorization-kubeconfig "$STATE_DIR/kubeconfigs/scheduler.kubeconfig" \
+  --bind-address 127.0.0.1 --secure-port "$SCHED_PORT" \
+  --cert-dir "$PKI_DIR/scheduler-generated" \
+  --leader-elect=false --profiling=false
+start kwok "$B/kwok" \
+  --kubeconfig "$STATE_DIR/kubeconfigs/kwok.kubeconfig" \
+  --config "$CLUSTER_DIR/kwok-stages.yaml" \
+  --manage-all-nodes=false --manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake \
+  --node-lease-duration-seconds 40 \
+  --server-address "127.0.0.1:$KWOK_PORT"
+
+# Fake nodes, managed by kwok (annotation), schedulable and untainted.
+nodes_yaml() {
+  local i
+  for ((i = 0; i < NODE_COUNT; i++)); do cat <<EOF
+---
+apiVersion: v1
+kind: Node
+metadata:
+  name: kwok-node-$i
+  annotations:
+    kwok.x-k8s.io/node: fake
+    node.alpha.kubernetes.io/ttl: "0"
+  labels:
+    type: kwok
+    kubernetes.io/hostname: kwok-node-$i
+    kubernetes.io/os: linux
+    kubernetes.io/arch: amd64
+    node-role.kubernetes.io/agent: ""
+spec: {}
+status:
+  allocatable: {cpu: "32", memory: 256Gi, pods: "110", ephemeral-storage: 100Gi}
+  capacity: {cpu: "32", memory: 256Gi, pods: "110", ephemeral-storage: 100Gi}
+  nodeInfo:
+    architecture: amd64
+    operatingSystem: linux
+    kubeletVersion: fake
+    kubeProxyVersion: fake
+EOF
+  done
+}
+nodes_yaml | kctl apply -f - >"$LOG_DIR/nodes.log" 2>&1 || fail nodes "could not create the fake nodes" "$LOG_DIR/nodes.log"
+
+kcm_healthy() { curl_ok -k "https://127.0.0.1:$KCM_PORT/healthz"; }
+sched_healthy() { curl_ok -k "https://127.0.0.1:$SCHED_PORT/healthz"; }
+kwok_healthy() { curl_ok "http://127.0.0.1:$KWOK_PORT/healthz"; }
+nodes_ready() {
+  local n
+  n="$(kctl get nodes -l type=kwok -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' | grep -c '^True$')"
+  [ "$n" -ge "$NODE_COUNT" ]
+}
+wait_for kube-controller-manager 60 healthy kcm_healthy
+wait_for kube-scheduler 60 healthy sched_healthy
+wait_for kwok 60 healthy kwok_healthy
+wait_for kwok 60 "marking the fake nodes Ready" nodes_ready
+
+# Machine-readable facts for scripts and the jest helpers (e2e/support/cluster.ts).
+cat >"$STATE_DIR/cluster.env" <<EOF
+SREC_KUBECONFIG=$KUBECONFIG_OUT
+SREC_API_URL=$API_URL
+SREC_K8S_VERSION=$K8S_VERSION
+SREC_KUBECTL=$B/kubectl
+SREC_HELM=$B/helm
+SREC_CLUSTER_BIN=$B
+EOF
+
+STARTED=0
+log "cluster ready in $((SECONDS - T0))s: $API_URL (kubernetes $K8S_VERSION, $NODE_COUNT kwok nodes, state $STATE_DIR)"
+echo "kubeconfig: $KUBECONFIG_OUT"
+echo "  kubectl:  $B/kubectl --kubeconfig $KUBECONFIG_OUT get nodes"
+echo "  stop:     npm run cluster:down"
+echo "cluster-status: started"
