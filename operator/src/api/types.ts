@@ -1,0 +1,156 @@
+// The SessionRecording resource as TypeScript sees it. The schema itself lives in crds/ (the one source);
+// these types describe the object *after* defaulting, which is what the API server stores and what
+// `loadAndValidate` returns.
+
+export const GROUP = 'recording.privx.io';
+export const VERSION = 'v1alpha1';
+export const API_VERSION = `${GROUP}/${VERSION}`;
+export const KIND = 'SessionRecording';
+export const PLURAL = 'sessionrecordings';
+
+export type DeletionPolicy = 'Retain' | 'Delete';
+export type SyslogFormat = 'syslog' | 'cef';
+export type SshEventKind = 'stdin' | 'stdout' | 'stderr' | 'channel_request' | 'global_request';
+
+export interface EfsSource {
+  readonly fileSystemId: string;
+  readonly accessPointId?: string;
+  /** When non-empty: a PVC on this StorageClass instead of a static PV. */
+  readonly storageClassName?: string;
+}
+
+export interface NfsSource {
+  readonly server: string;
+  readonly path: string;
+  /** @default ['nfsvers=4.1','hard','timeo=600','retrans=2','noresvport'] */
+  readonly mountOptions: readonly string[];
+}
+
+export interface StorageSpec {
+  /** @default '100Gi' */
+  readonly size: string;
+  readonly efs?: EfsSource;
+  readonly nfs?: NfsSource;
+  readonly existingClaim?: string;
+  /** @default 'Retain' */
+  readonly deletionPolicy: DeletionPolicy;
+}
+
+export interface HostSpec {
+  readonly name: string;
+  readonly address: string;
+  /** @default 22 */
+  readonly port: number;
+  readonly hostKeys: readonly string[];
+  /** @default true */
+  readonly recording: boolean;
+  /** @default false */
+  readonly fileTransfers: boolean;
+  readonly credentialsSecret: string;
+}
+
+export interface RecorderSpec {
+  /** @default 2 */
+  readonly replicas: number;
+  /** @default the operator's configured recorder image */
+  readonly image?: string;
+  /** @default 2222 */
+  readonly port: number;
+  /** @default '10Gi' */
+  readonly tempSizeLimit: string;
+  readonly usersSecret: string;
+  /** @default [] */
+  readonly hosts: readonly HostSpec[];
+}
+
+export interface AuditSpec {
+  readonly sshEvents: {
+    /** @default false */
+    readonly enabled: boolean;
+    /** @default ['stdout','stderr','channel_request','global_request'] */
+    readonly events: readonly SshEventKind[];
+  };
+}
+
+export interface SyslogSpec {
+  /** @default true */
+  readonly enabled: boolean;
+  /** @default 'syslog' */
+  readonly format: SyslogFormat;
+  readonly audit: {
+    /** @default 'stdout' */
+    readonly to: string;
+    readonly sensitive: {
+      /** @default '/dev/null' */
+      readonly to: string;
+    };
+  };
+}
+
+export interface RetentionSpec {
+  /** @default 180 */
+  readonly trailExpiryDays: number;
+  /** @default 180 */
+  readonly transferredFilesExpiryDays: number;
+}
+
+export interface SessionRecordingSpec {
+  /** @default '/var/privx/audit' */
+  readonly dataFolder: string;
+  readonly storage: StorageSpec;
+  readonly recorder: RecorderSpec;
+  readonly audit: AuditSpec;
+  readonly syslog: SyslogSpec;
+  readonly retention: RetentionSpec;
+}
+
+export type ConditionStatus = 'True' | 'False' | 'Unknown';
+export type ConditionType = 'Ready' | 'StorageReady' | 'RecorderReady' | 'SyslogReady';
+
+export interface Condition {
+  readonly type: ConditionType;
+  readonly status: ConditionStatus;
+  /** CamelCase, stable: scripts match on it. */
+  readonly reason: string;
+  /** What a person should do about it. */
+  readonly message: string;
+  readonly observedGeneration?: number;
+  readonly lastTransitionTime?: string;
+}
+
+export interface SessionRecordingStatus {
+  readonly observedGeneration?: number;
+  readonly conditions?: readonly Condition[];
+  readonly storage?: { readonly claimName?: string; readonly phase?: string };
+  readonly syslog?: { readonly sensitive?: 'forward' | 'discard'; readonly target?: string };
+}
+
+export interface ObjectMeta {
+  readonly name: string;
+  readonly namespace?: string;
+  readonly uid?: string;
+  readonly generation?: number;
+  readonly resourceVersion?: string;
+  readonly deletionTimestamp?: string;
+  readonly finalizers?: readonly string[];
+  readonly labels?: Readonly<Record<string, string>>;
+  readonly annotations?: Readonly<Record<string, string>>;
+  readonly creationTimestamp?: string;
+}
+
+export interface SessionRecording {
+  readonly apiVersion: typeof API_VERSION;
+  readonly kind: typeof KIND;
+  readonly metadata: ObjectMeta;
+  readonly spec: SessionRecordingSpec;
+  readonly status?: SessionRecordingStatus;
+}
+
+/** Which storage source a spec uses (exactly one is set once validated). */
+export type StorageKind = 'efs' | 'nfs' | 'existingClaim';
+
+export function storageKind(spec: StorageSpec): StorageKind {
+  if (spec.nfs) return 'nfs';
+  if (spec.efs) return 'efs';
+  return 'existingClaim';
+}
