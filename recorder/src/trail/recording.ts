@@ -1,0 +1,139 @@
+// One recorded session while it is open: its spool directory, channel log and casts. close() finishes
+// every file, fsyncs it and writes the manifest; the mover then takes the directory to the share.
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { CastWriter } from './asciicast.js';
+import { ChannelTable, encodeLogEntry, type ChannelLogEntry } from './channel-log.js';
+import { DIR_MODE, mkdirOwner, writeFileAtomic } from './fsutil.js';
+import { GzipFile } from './gzip-file.js';
+import { buildManifest, describeFiles, type Manifest, type ManifestTransfer, type SessionIdentity } from './manifest.js';
+import { CHANNEL_LOG, MANIFEST, SESSION_INFO, castFileName, spoolRoot, spoolSessionDir } from './paths.js';
+
+type WithoutT<E> = E extends unknown ? Omit<E, 't'> : never;
+export type LogInput = WithoutT<ChannelLogEntry>;
+
+export interface RecordingOptions {
+  readonly tempFolder: string;
+  readonly identity: SessionIdentity;
+  /** ms since the epoch. @default Date.now */
+  readonly now?: () => number;
+  /** @default 1000 */
+  readonly flushIntervalMs?: number;
+  /** The first error writing any file of the session. */
+  readonly onError?: (err: Error) => void;
+}
+
+export class SessionRecording {
+  private readonly table = new ChannelTable();
+  private readonly casts = new Map<number, CastWriter>();
+  private readonly transfers: ManifestTransfer[] = [];
+  private readonly log: GzipFile;
+  private readonly now: () => number;
+  private readonly startMs: number;
+  private failed?: Error;
+  private closed?: Promise<Manifest>;
+
+  static async create(opts: RecordingOptions): Promise<SessionRecording> {
+    await mkdirOwner(spoolRoot(opts.tempFolder));
+    const dir = spoolSessionDir(opts.tempFolder, opts.identity.sessionId);
+    await fsp.mkdir(dir, { mode: DIR_MODE });
+    await writeFileAtomic(path.join(dir, SESSION_INFO), JSON.stringify(opts.identity) + '\n');
+    return new SessionRecording(dir, opts);
+  }
+
+  private constructor(
+    readonly dir: string,
+    private readonly opts: RecordingOptions,
+  ) {
+    this.now = opts.now ?? Date.now;
+    this.startMs = Date.parse(opts.identity.start);
+    this.log = this.file(CHANNEL_LOG);
+  }
+
+  get sessionId(): string {
+    return this.opts.identity.sessionId;
+  }
+
+  get error(): Error | undefined {
+    return this.failed;
+  }
+
+  /** Seconds since the session started. */
+  elapsed(): number {
+    return (this.now() - this.startMs) / 1000;
+  }
+
+  /** Append to the channel log; false: the log is behind, wait for onceDrain() before feeding more. */
+  record(entry: LogInput): boolean {
+    const e = { t: this.elapsed(), ...entry } as ChannelLogEntry;
+    this.table.apply(e);
+    return this.log.write(encodeLogEntry(e));
+  }
+
+  onceDrain(cb: () => void): void {
+    this.log.onceDrain(cb);
+  }
+
+  /** The asciicast of session channel `ch` (shell or exec). */
+  openCast(ch: number, start: { cols: number; rows: number; term?: string; command?: string }): CastWriter {
+    const name = castFileName(ch);
+    const cast = new CastWriter(this.file(name), { ...start, startMs: this.now() }, this.now);
+    this.casts.set(ch, cast);
+    this.table.setCast(ch, name);
+    return cast;
+  }
+
+  async closeCast(ch: number): Promise<void> {
+    const cast = this.casts.get(ch);
+    if (cast === undefined) return;
+    this.casts.delete(ch);
+    await cast.close().catch((err: Error) => this.fail(err));
+  }
+
+  addTransfer(t: ManifestTransfer): void {
+    this.transfers.push(t);
+  }
+
+  /** A new file in the session directory (e.g. files/<n>-<name>), created 0600. */
+  filePath(rel: string): string {
+    const p = path.resolve(this.dir, rel);
+    if (!p.startsWith(this.dir + path.sep)) throw new Error(`recording file "${rel}" is outside the session directory`);
+    return p;
+  }
+
+  /** Finish every file and write the manifest. Idempotent. */
+  close(opts: { complete: boolean; reason?: string }): Promise<Manifest> {
+    this.closed ??= this.doClose(opts);
+    return this.closed;
+  }
+
+  private async doClose(opts: { complete: boolean; reason?: string }): Promise<Manifest> {
+    for (const ch of [...this.casts.keys()]) await this.closeCast(ch);
+    this.record({ type: 'session_end', complete: opts.complete && !this.failed, recovered: false, ...(opts.reason ? { reason: opts.reason } : {}) });
+    await this.log.close().catch((err: Error) => this.fail(err));
+    const manifest = buildManifest({
+      identity: this.opts.identity,
+      end: new Date(this.now()),
+      complete: opts.complete && !this.failed,
+      recovered: false,
+      channels: this.table.channels(),
+      transfers: this.transfers,
+      files: await describeFiles(this.dir),
+    });
+    await writeFileAtomic(path.join(this.dir, MANIFEST), JSON.stringify(manifest, null, 2) + '\n');
+    return manifest;
+  }
+
+  private file(name: string): GzipFile {
+    return new GzipFile(path.join(this.dir, name), {
+      ...(this.opts.flushIntervalMs !== undefined ? { flushIntervalMs: this.opts.flushIntervalMs } : {}),
+      onError: (err) => this.fail(err),
+    });
+  }
+
+  private fail(err: Error): void {
+    if (this.failed) return;
+    this.failed = err;
+    this.opts.onError?.(err);
+  }
+}

@@ -1,0 +1,158 @@
+// The spool in tempFolder: how full it is, which sessions it holds, and crash recovery — a directory
+// without a manifest was open when the recorder stopped; finalize it from what reached the disk.
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { ChannelTable, encodeLogEntry, type ChannelLogEntry } from './channel-log.js';
+import { completeLines, gunzipTolerant, parseJsonLines } from './decode.js';
+import { FILE_MODE, exists, fsyncDir, listFiles, writeFileAtomic } from './fsutil.js';
+import { buildManifest, describeFiles, parseManifest, type Manifest, type SessionIdentity } from './manifest.js';
+import { CHANNEL_LOG, MANIFEST, SESSION_INFO, spoolRoot } from './paths.js';
+
+/** Bytes used by every file in the spool. */
+export async function spoolUsage(tempFolder: string): Promise<number> {
+  const root = spoolRoot(tempFolder);
+  if (!(await exists(root))) return 0;
+  let total = 0;
+  for (const rel of await listFiles(root)) {
+    try {
+      total += (await fsp.stat(path.join(root, rel))).size;
+    } catch {
+      /* removed meanwhile */
+    }
+  }
+  return total;
+}
+
+/** Session ids with a directory in the spool. */
+export async function spooledSessions(tempFolder: string): Promise<string[]> {
+  const root = spoolRoot(tempFolder);
+  if (!(await exists(root))) return [];
+  const entries = await fsp.readdir(root, { withFileTypes: true });
+  return entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort();
+}
+
+export async function readSpoolManifest(dir: string): Promise<Manifest | undefined> {
+  try {
+    return parseManifest(await fsp.readFile(path.join(dir, MANIFEST), 'utf8'), path.join(dir, MANIFEST));
+  } catch {
+    return undefined;
+  }
+}
+
+export interface RecoveryResult {
+  readonly manifest: Manifest;
+  /** Files whose damaged tail was cut off (relative paths). */
+  readonly repaired: readonly string[];
+}
+
+/**
+ * Make a spool directory left by a stopped recorder into a closed session: every gzip file cut back to
+ * its last whole line and completed, a `session_end` appended to the channel log, a manifest with
+ * `complete: false, recovered: true`. A directory that already has a manifest is returned as is.
+ */
+export async function recoverSpooledSession(dir: string, recorder: string): Promise<RecoveryResult> {
+  const existing = await readSpoolManifest(dir);
+  if (existing) return { manifest: existing, repaired: [] };
+
+  const identity = await readIdentity(dir, recorder);
+  const startMs = Date.parse(identity.start);
+  const repaired: string[] = [];
+  let lastMtime = startMs;
+  const files = await listFiles(dir, (rel) => rel.startsWith('.') || rel === MANIFEST);
+  for (const rel of files) lastMtime = Math.max(lastMtime, (await fsp.stat(path.join(dir, rel))).mtimeMs);
+
+  // Casts: keep whole events, and count bytes for channels the log never saw closed.
+  const castBytes = new Map<number, { bytesIn: number; bytesOut: number }>();
+  for (const rel of files) {
+    const m = /^ch-(\d+)\.cast\.gz$/.exec(rel);
+    if (!m) continue;
+    const { text, changed } = await wholeLines(path.join(dir, rel));
+    if (changed) {
+      await rewriteGzip(path.join(dir, rel), text);
+      repaired.push(rel);
+    }
+    let bytesIn = 0;
+    let bytesOut = 0;
+    for (const ev of parseJsonLines(text).values.slice(1)) {
+      if (!Array.isArray(ev) || typeof ev[2] !== 'string') continue;
+      if (ev[1] === 'i') bytesIn += Buffer.byteLength(ev[2]);
+      if (ev[1] === 'o') bytesOut += Buffer.byteLength(ev[2]);
+    }
+    castBytes.set(Number(m[1]), { bytesIn, bytesOut });
+  }
+
+  // Channel log: replay it, then say how it ended.
+  const logPath = path.join(dir, CHANNEL_LOG);
+  const table = new ChannelTable();
+  let logText = '';
+  let lastT = 0;
+  if (files.includes(CHANNEL_LOG)) {
+    const r = await wholeLines(logPath);
+    logText = r.text;
+    for (const v of parseJsonLines(logText).values) {
+      const e = v as ChannelLogEntry;
+      if (typeof e?.t === 'number') lastT = Math.max(lastT, e.t);
+      table.apply(e);
+    }
+    repaired.push(CHANNEL_LOG);
+  }
+  for (const rel of files) {
+    const m = /^ch-(\d+)\.cast\.gz$/.exec(rel);
+    if (m) table.setCast(Number(m[1]), rel);
+  }
+  for (const [ch, b] of castBytes) table.estimateBytes(ch, b.bytesIn, b.bytesOut);
+  const endT = Math.max(lastT, (lastMtime - startMs) / 1000);
+  logText += encodeLogEntry({ t: endT, type: 'session_end', complete: false, recovered: true, reason: 'the recorder stopped during the session' });
+  await rewriteGzip(logPath, logText);
+
+  const manifest = buildManifest({
+    identity,
+    end: new Date(startMs + endT * 1000),
+    complete: false,
+    recovered: true,
+    channels: table.channels(),
+    files: await describeFiles(dir),
+  });
+  await writeFileAtomic(path.join(dir, MANIFEST), JSON.stringify(manifest, null, 2) + '\n');
+  return { manifest, repaired: [...new Set(repaired)] };
+}
+
+async function readIdentity(dir: string, recorder: string): Promise<SessionIdentity> {
+  try {
+    const o = JSON.parse(await fsp.readFile(path.join(dir, SESSION_INFO), 'utf8')) as SessionIdentity;
+    if (typeof o.sessionId === 'string' && typeof o.start === 'string') return o;
+  } catch {
+    /* fall through: the identity file itself was lost */
+  }
+  const st = await fsp.stat(dir);
+  return {
+    sessionId: path.basename(dir),
+    connectionId: 'unknown',
+    recorder,
+    user: 'unknown',
+    remoteAddress: 'unknown',
+    targetUser: 'unknown',
+    host: { name: 'unknown', address: 'unknown', port: 0 },
+    start: new Date(st.birthtimeMs || st.mtimeMs).toISOString(),
+  };
+}
+
+async function wholeLines(file: string): Promise<{ text: string; changed: boolean }> {
+  const decoded = await gunzipTolerant(await fsp.readFile(file));
+  const { text, dropped } = completeLines(decoded.data);
+  return { text, changed: decoded.truncated || dropped > 0 };
+}
+
+async function rewriteGzip(file: string, text: string): Promise<void> {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.repair`);
+  const fh = await fsp.open(tmp, 'w', FILE_MODE);
+  try {
+    await fh.writeFile(zlib.gzipSync(Buffer.from(text, 'utf8')));
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await fsp.rename(tmp, file);
+  await fsyncDir(path.dirname(file));
+}
