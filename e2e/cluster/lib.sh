@@ -34,6 +34,15 @@ PKI_DIR="$STATE_DIR/pki"
 # Stop order (reverse of start order).
 STOP_ORDER=(kwok kube-scheduler kube-controller-manager kube-apiserver etcd)
 
+# True while pid $1 exists and is not a zombie (an exited daemon whose parent,
+# init, has not reaped it yet counts as gone).
+pid_alive() {
+  kill -0 "$1" 2>/dev/null || return 1
+  local st
+  st="$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)"
+  [ -n "$st" ] && [ "$st" != Z ]
+}
+
 # pid of component $1 if it is alive AND belongs to this state dir, else fails.
 # (Its command line names files under $STATE_DIR, so a reused pid or another
 # checkout's cluster is never mistaken for ours.)
@@ -42,34 +51,41 @@ component_pid() {
   [ -f "$f" ] || return 1
   pid="$(cat "$f" 2>/dev/null)"
   [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-  [ -r "/proc/$pid/cmdline" ] || return 1
-  tr '\0' '\n' <"/proc/$pid/cmdline" | grep -qF "$STATE_DIR/" || return 1
-  # a zombie is not alive
-  [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != "Z" ] || return 1
+  pid_alive "$pid" || return 1
+  tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$STATE_DIR/" || return 1
   echo "$pid"
 }
 
-# Stop every component of this state dir: SIGTERM, wait up to 10 s, then SIGKILL.
-stop_all() {
-  local c pid i
+# wait up to $2 tenths of a second for pid $1 to be gone
+wait_gone() {
+  local i
+  for ((i = 0; i < $2; i++)); do pid_alive "$1" || return 0; sleep 0.1; done
+  ! pid_alive "$1"
+}
+
+# Stop every component of this state dir: SIGTERM, wait up to 15 s, then SIGKILL.
+# In stages - clients first, then the API server, then etcd - so that none of
+# them waits on a dependency that is already gone.
+stop_group() {
+  local c pid
   local -a pids=()
-  for c in "${STOP_ORDER[@]}"; do
+  for c in "$@"; do
     if pid="$(component_pid "$c")"; then
       kill -TERM "$pid" 2>/dev/null || true
       pids+=("$pid")
     fi
   done
   for pid in "${pids[@]}"; do
-    for ((i = 0; i < 100; i++)); do
-      kill -0 "$pid" 2>/dev/null || break
-      [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" = "Z" ] && break
-      sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-      log "pid $pid did not exit after SIGTERM; sending SIGKILL"
-      kill -KILL "$pid" 2>/dev/null || true
-    fi
+    wait_gone "$pid" 150 && continue
+    log "pid $pid did not exit 15s after SIGTERM; sending SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+    wait_gone "$pid" 50 || log "pid $pid still there after SIGKILL"
   done
+}
+stop_all() {
+  stop_group kwok kube-scheduler kube-controller-manager
+  stop_group kube-apiserver
+  stop_group etcd
   rm -f "$PID_DIR"/*.pid 2>/dev/null || true
 }
 

@@ -67,14 +67,15 @@ if ! binaries_ready; then
 fi
 B="$K8S_BIN"
 
-mkdir -p "$PID_DIR" "$LOG_DIR" "$PKI_DIR" "$STATE_DIR/etcd" "$STATE_DIR/kubeconfigs"
+mkdir -p "$PID_DIR" "$LOG_DIR" "$PKI_DIR" "$STATE_DIR/kubeconfigs"
+mkdir -m 700 "$STATE_DIR/etcd"
 chmod 700 "$STATE_DIR"
 
 # ---------------------------------------------------------------- ports ------
 # Free ports below the ephemeral range, not listening now, distinct.
 declare -A TAKEN=()
-while read -r p; do TAKEN[$p]=1; done < <(
-  cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk 'NR>1 && $4=="0A" {split($2,a,":"); print strtonum("0x" a[2])}')
+while read -r hex; do TAKEN[$((16#$hex))]=1; done < <(
+  cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk '$4=="0A" {n=split($2,a,":"); print a[n]}')
 pick_port() {
   local p
   while :; do
@@ -211,6 +212,29 @@ start kwok "$B/kwok" \
   --manage-all-nodes=false --manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake \
   --node-lease-duration-seconds 40 \
   --server-address "127.0.0.1:$KWOK_PORT"
+
+# Let unauthenticated callers ask what THEY may do (SelfSubjectAccessReview/RulesReview,
+# nothing else), so `kubectl auth can-i ... --as=system:anonymous` answers "no" instead
+# of failing with "cannot create selfsubjectaccessreviews". Everything else stays denied.
+kctl apply -f - >"$LOG_DIR/rbac.log" 2>&1 <<'EOF' || fail rbac "could not apply the anonymous self-review RBAC" "$LOG_DIR/rbac.log"
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: srec:anonymous-self-review
+rules:
+- apiGroups: [authorization.k8s.io]
+  resources: [selfsubjectaccessreviews, selfsubjectrulesreviews]
+  verbs: [create]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: srec:anonymous-self-review
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: srec:anonymous-self-review}
+subjects:
+- {apiGroup: rbac.authorization.k8s.io, kind: User, name: system:anonymous}
+- {apiGroup: rbac.authorization.k8s.io, kind: Group, name: system:unauthenticated}
+EOF
 
 # Fake nodes, managed by kwok (annotation), schedulable and untainted.
 nodes_yaml() {
