@@ -8,6 +8,8 @@
 # Writes the admin kubeconfig to .cluster/kubeconfig. State (pids, logs, certs,
 # etcd data) lives in .cluster/ (override: SREC_CLUSTER_STATE=/abs/dir).
 # Idempotent: when this state dir's cluster is already up and ready, it is reused.
+# Ports are picked free at random; SREC_CLUSTER_API_PORT pins the API server's.
+# SREC_CLUSTER_NODES sets the number of kwok nodes (default 2).
 # On failure it names the component, prints the tail of its log and stops
 # everything it started.
 set -euo pipefail
@@ -83,7 +85,7 @@ pick_port() {
     [ -z "${TAKEN[$p]:-}" ] && { TAKEN[$p]=1; echo "$p"; return; }
   done
 }
-ETCD_PORT=$(pick_port); ETCD_PEER_PORT=$(pick_port); API_PORT=$(pick_port)
+ETCD_PORT=$(pick_port); ETCD_PEER_PORT=$(pick_port); API_PORT=${SREC_CLUSTER_API_PORT:-$(pick_port)}
 KCM_PORT=$(pick_port); SCHED_PORT=$(pick_port); KWOK_PORT=$(pick_port)
 cat >"$STATE_DIR/ports.env" <<EOF
 ETCD_PORT=$ETCD_PORT
