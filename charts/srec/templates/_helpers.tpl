@@ -1,0 +1,166 @@
+{{/* Names, labels and the image, as `helm create` makes them. */}}
+
+{{- define "srec.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+The base name of every object of the release. Kept to 47 characters so that the longest derived
+name (`<fullname>-leader-election`) is still a valid label value.
+*/}}
+{{- define "srec.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 47 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 47 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 47 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "srec.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "srec.labels" -}}
+helm.sh/chart: {{ include "srec.chart" . }}
+{{ include "srec.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: srec
+{{- end }}
+
+{{- define "srec.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "srec.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/*
+The operator's pods. `component: operator` keeps them apart from the recorder and syslog pods the
+operator creates, which carry the same name label and, when the SessionRecording is named like the
+release, the same instance label.
+*/}}
+{{- define "srec.operator.selectorLabels" -}}
+{{ include "srec.selectorLabels" . }}
+app.kubernetes.io/component: operator
+{{- end }}
+
+{{- define "srec.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "srec.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* repository:tag, or repository@digest when a digest is given. */}}
+{{- define "srec.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion | toString) }}
+{{- end }}
+{{- end }}
+
+{{- define "srec.sessionRecordingName" -}}
+{{- default (include "srec.fullname" .) .Values.sessionRecording.name }}
+{{- end }}
+
+{{/*
+Which storage source the values set, as a list (the SessionRecording needs exactly one).
+*/}}
+{{- define "srec.storageSources" -}}
+{{- $s := list }}
+{{- if .Values.storage.efs.fileSystemId }}{{ $s = append $s "efs" }}{{ end }}
+{{- if .Values.storage.nfs.server }}{{ $s = append $s "nfs" }}{{ end }}
+{{- if .Values.storage.existingClaim }}{{ $s = append $s "existingClaim" }}{{ end }}
+{{- join "," $s }}
+{{- end }}
+
+{{/*
+One validation of the rules that span several values; values.schema.json checks each value on its
+own. Every message is gathered and the chart fails once, listing them all (bitnami style).
+*/}}
+{{- define "srec.validateValues" -}}
+{{- $messages := list -}}
+{{- $messages = append $messages (include "srec.validateValues.leaderElection" .) -}}
+{{- $messages = append $messages (include "srec.validateValues.serviceAccount" .) -}}
+{{- $messages = append $messages (include "srec.validateValues.storage" .) -}}
+{{- $messages = append $messages (include "srec.validateValues.storagePartial" .) -}}
+{{- $messages = append $messages (include "srec.validateValues.usersSecret" .) -}}
+{{- $messages = append $messages (include "srec.validateValues.sshEvents" .) -}}
+{{- $messages = append $messages (include "srec.validateValues.hosts" .) -}}
+{{- $messages = append $messages (include "srec.validateValues.recorderPort" .) -}}
+{{- $messages = without $messages "" -}}
+{{- if $messages -}}
+{{- printf "\nVALUES VALIDATION:\n%s" (join "\n" $messages) | fail -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "srec.validateValues.leaderElection" -}}
+{{- if and (gt (int .Values.operator.replicas) 1) (not .Values.operator.leaderElection.enabled) -}}
+operator.leaderElection.enabled: {{ .Values.operator.replicas }} replicas without leader election would all reconcile the same objects at once; set operator.leaderElection.enabled=true or operator.replicas=1
+{{- end -}}
+{{- end -}}
+
+{{- define "srec.validateValues.serviceAccount" -}}
+{{- if and .Values.rbac.create (not .Values.serviceAccount.create) (not .Values.serviceAccount.name) -}}
+serviceAccount.name: rbac.create=true with serviceAccount.create=false would grant the operator's rights to the namespace's "default" ServiceAccount; name an existing ServiceAccount in serviceAccount.name
+{{- end -}}
+{{- end -}}
+
+{{- define "srec.validateValues.storage" -}}
+{{- if .Values.sessionRecording.create -}}
+{{- $sources := include "srec.storageSources" . -}}
+{{- if not $sources -}}
+storage: the SessionRecording needs a share; set exactly one of storage.efs.fileSystemId, storage.nfs.server, storage.existingClaim
+{{- else if contains "," $sources -}}
+storage: set exactly one of storage.efs.fileSystemId, storage.nfs.server, storage.existingClaim (got {{ $sources | replace "," ", " }})
+{{- else if and (eq $sources "nfs") (not .Values.storage.nfs.path) -}}
+storage.nfs.path: the exported path is required with storage.nfs.server (e.g. /exports/privx)
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "srec.validateValues.storagePartial" -}}
+{{- if .Values.sessionRecording.create -}}
+{{- if and (not .Values.storage.efs.fileSystemId) (or .Values.storage.efs.accessPointId .Values.storage.efs.storageClassName) -}}
+storage.efs: accessPointId and storageClassName need storage.efs.fileSystemId
+{{- else if and (not .Values.storage.nfs.server) (or .Values.storage.nfs.path .Values.storage.nfs.mountOptions) -}}
+storage.nfs: path and mountOptions need storage.nfs.server
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "srec.validateValues.usersSecret" -}}
+{{- if and .Values.sessionRecording.create (not .Values.recorder.usersSecret) -}}
+recorder.usersSecret: name the Secret (key users.yaml) that lists who may connect through the recorder
+{{- end -}}
+{{- end -}}
+
+{{- define "srec.validateValues.sshEvents" -}}
+{{- if and .Values.sessionRecording.create .Values.audit.sshEvents.enabled (not .Values.privx.syslog.enabled) -}}
+audit.sshEvents.enabled: SSH events are sent only through the syslog pipeline; set privx.syslog.enabled=true or audit.sshEvents.enabled=false
+{{- end -}}
+{{- end -}}
+
+{{- define "srec.validateValues.hosts" -}}
+{{- $seen := dict -}}
+{{- $dups := list -}}
+{{- range .Values.recorder.hosts -}}
+{{- if hasKey $seen .name }}{{ $dups = append $dups .name }}{{ end -}}
+{{- $_ := set $seen .name true -}}
+{{- end -}}
+{{- if $dups -}}
+recorder.hosts: host names must be unique (repeated: {{ $dups | uniq | join ", " }})
+{{- end -}}
+{{- end -}}
+
+{{- define "srec.validateValues.recorderPort" -}}
+{{- if eq (int .Values.recorder.port) 9090 -}}
+recorder.port: 9090 is the recorder's probe and metrics port; choose another SSH port (default 2222)
+{{- end -}}
+{{- end -}}
