@@ -1,0 +1,320 @@
+// The chart against the real control plane: helm lint, the rendered objects (with each values
+// file) accepted by the API server and by Pod Security "restricted", bad values refused with
+// messages that say what to change, and helm install / uninstall.
+import { AppsV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node';
+import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { deleteFreshNamespaces, freshNamespace, useCluster, waitFor } from '../../e2e/support/cluster.js';
+import {
+  CHART_DIR,
+  CI_VALUES,
+  CRD_FILE,
+  expandRules,
+  expectOk,
+  find,
+  helm,
+  imageOverrides,
+  kubectl,
+  type KubeObject,
+  type PolicyRule,
+  renderChart,
+  RESTRICTED,
+} from './support.js';
+
+let kubeconfig: string;
+let kc: KubeConfig;
+
+function isNotFound(e: unknown): boolean {
+  return (e as { code?: number }).code === 404;
+}
+
+beforeAll(async () => {
+  ({ kubeconfigPath: kubeconfig, kc } = await useCluster());
+  // The SessionRecordings rendered below need their CRD; helm would install it too.
+  expectOk(await kubectl(kubeconfig, ['apply', '--server-side', '--force-conflicts', '-f', CRD_FILE]), 'apply CRD');
+  expectOk(
+    await kubectl(kubeconfig, ['wait', '--for=condition=Established', '--timeout=60s', 'crd/sessionrecordings.recording.privx.io']),
+    'wait for CRD',
+  );
+});
+
+afterAll(async () => {
+  await deleteFreshNamespaces();
+});
+
+describe('helm lint --strict', () => {
+  it.each([['defaults', []], ...CI_VALUES.map((f) => [path.basename(f), ['-f', f]] as const)])(
+    'passes with %s',
+    async (_name, extra) => {
+      const r = await helm(kubeconfig, ['lint', '--strict', CHART_DIR, ...extra]);
+      expectOk(r, 'helm lint');
+      expect(r.stdout).toContain('1 chart(s) linted, 0 chart(s) failed');
+    },
+  );
+});
+
+describe('the rendered chart', () => {
+  let ns: string;
+  beforeAll(async () => {
+    ns = await freshNamespace(kc, 'chart-render', RESTRICTED);
+  });
+
+  const variants: Array<[string, { valuesFiles?: string[]; set?: (ns: string) => string[] }]> = [
+    ['defaults', {}],
+    ...CI_VALUES.map((f): [string, { valuesFiles: string[] }] => [path.basename(f), { valuesFiles: [f] }]),
+    ['one namespace, one replica', { set: (n) => [`operator.watchNamespace=${n}`, 'operator.replicas=1'] }],
+  ];
+
+  it.each(variants)('with %s is accepted by the API server (dry-run) and by Pod Security restricted', async (_name, v) => {
+    // GIVEN the chart rendered for a namespace that enforces and warns on "restricted"
+    const { text, objects } = await renderChart(kubeconfig, { namespace: ns, valuesFiles: v.valuesFiles, set: v.set?.(ns) });
+    expect(find(objects, 'Deployment')).toBeDefined();
+    // WHEN the API server validates every object
+    const r = await kubectl(kubeconfig, ['apply', '--dry-run=server', '-f', '-'], { input: text });
+    // THEN all are accepted, and no Pod Security warning is given for the operator's pods
+    expectOk(r, 'kubectl apply --dry-run=server');
+    expect(r.stdout).toContain(`deployment.apps/srec created (server dry run)`);
+    expect(r.stderr).not.toMatch(/PodSecurity|would violate/);
+  });
+
+  it('runs `srec operator --leader-elect`, 2 replicas, restricted pod security, probes on 8080', async () => {
+    const { objects } = await renderChart(kubeconfig, { namespace: ns });
+    const deploy = find(objects, 'Deployment', 'srec') as KubeObject & { spec: any };
+    const pod = deploy.spec.template.spec;
+    const c = pod.containers[0];
+    expect(deploy.spec.replicas).toBe(2);
+    expect(c.image).toBe('srec:0.1.0');
+    expect(c.args).toEqual(['operator', '--leader-elect']);
+    expect(pod.securityContext).toEqual({
+      runAsNonRoot: true,
+      runAsUser: 65532,
+      runAsGroup: 65532,
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    expect(c.securityContext).toMatchObject({
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      runAsNonRoot: true,
+      runAsUser: 65532,
+      capabilities: { drop: ['ALL'] },
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    expect(c.ports).toEqual([{ name: 'http', containerPort: 8080, protocol: 'TCP' }]);
+    expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'http' });
+    expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'http' });
+    expect(pod.serviceAccountName).toBe('srec');
+    // The operator's selector cannot catch the recorder pods it creates (same name label).
+    expect(deploy.spec.selector.matchLabels).toEqual({
+      'app.kubernetes.io/name': 'srec',
+      'app.kubernetes.io/instance': 'srec',
+      'app.kubernetes.io/component': 'operator',
+    });
+    const svc = find(objects, 'Service', 'srec-metrics') as KubeObject & { spec: any };
+    expect(svc.spec.selector).toEqual(deploy.spec.selector.matchLabels);
+    expect(svc.spec.ports).toEqual([{ name: 'http-metrics', port: 8080, targetPort: 'http', protocol: 'TCP' }]);
+  });
+
+  it('pins the image by version or digest, overridable', async () => {
+    const digest = `sha256:${'a'.repeat(64)}`;
+    const { objects } = await renderChart(kubeconfig, {
+      namespace: ns,
+      set: ['image.repository=mirror.internal/srec', `image.digest=${digest}`],
+    });
+    const c = (find(objects, 'Deployment') as any).spec.template.spec.containers[0];
+    expect(c.image).toBe(`mirror.internal/srec@${digest}`);
+  });
+
+  it('keeps one operator through disruptions when there are 2, and has no budget for 1', async () => {
+    const two = await renderChart(kubeconfig, { namespace: ns });
+    expect((find(two.objects, 'PodDisruptionBudget') as any).spec).toEqual({
+      minAvailable: 1,
+      selector: { matchLabels: (find(two.objects, 'Deployment') as any).spec.selector.matchLabels },
+    });
+    const one = await renderChart(kubeconfig, { namespace: ns, set: ['operator.replicas=1'] });
+    expect(find(one.objects, 'PodDisruptionBudget')).toBeUndefined();
+  });
+
+  it('grants no wildcard anywhere, and a Lease Role only with leader election', async () => {
+    for (const set of [[], ['operator.replicas=1', 'operator.leaderElection.enabled=false']]) {
+      const { objects } = await renderChart(kubeconfig, { namespace: ns, set });
+      const roles = objects.filter((o) => o.kind === 'ClusterRole' || o.kind === 'Role');
+      for (const role of roles) {
+        for (const rule of role.rules as PolicyRule[]) {
+          expect([...rule.apiGroups, ...rule.resources, ...rule.verbs]).not.toContain('*');
+        }
+      }
+      expect(find(objects, 'Role', 'srec-leader-election') !== undefined).toBe(set.length === 0);
+    }
+  });
+
+  it('with operator.watchNamespace binds the namespaced rules in that namespace only', async () => {
+    const { objects } = await renderChart(kubeconfig, { namespace: ns, set: ['operator.watchNamespace=team-a'] });
+    const rb = find(objects, 'RoleBinding', 'srec') as any;
+    expect(rb.metadata.namespace).toBe('team-a');
+    expect(rb.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'srec' });
+    expect(find(objects, 'ClusterRoleBinding', 'srec')).toBeUndefined();
+    // PersistentVolumes are cluster-scoped: their binding stays cluster-wide.
+    expect(find(objects, 'ClusterRoleBinding', 'srec-volumes')).toBeDefined();
+    const deploy = find(objects, 'Deployment') as any;
+    expect(deploy.spec.template.spec.containers[0].args).toEqual(['operator', '--leader-elect', '--namespace', 'team-a']);
+  });
+
+  it('fills the SessionRecording from the values, with the PrivX syslog names', async () => {
+    const { objects } = await renderChart(kubeconfig, { namespace: ns, valuesFiles: [CI_VALUES[0]] });
+    const sr = find(objects, 'SessionRecording', 'prod') as any;
+    expect(sr.metadata.namespace).toBe(ns);
+    expect(sr.metadata.annotations).toEqual({ 'helm.sh/resource-policy': 'keep' });
+    expect(sr.spec.storage).toEqual({
+      size: '200Gi',
+      deletionPolicy: 'Retain',
+      nfs: { server: 'nfs.internal', path: '/exports/privx' },
+    });
+    expect(sr.spec.syslog).toEqual({
+      enabled: true,
+      format: 'syslog',
+      audit: { to: '@@siem.internal:6514', sensitive: { to: '@@siem.internal:6515' } },
+    });
+    expect(sr.spec.recorder.hosts.map((h: { name: string }) => h.name)).toEqual(['db-1', 'web-1']);
+    expect(sr.spec.recorder.usersSecret).toBe('recorder-users');
+    // Not asked for: no SessionRecording.
+    const none = await renderChart(kubeconfig, { namespace: ns });
+    expect(find(none.objects, 'SessionRecording')).toBeUndefined();
+  });
+});
+
+describe('bad values', () => {
+  // Each case: what is wrong, the values, and what helm must say about it.
+  const schemaCases: Array<[string, string[], string[]]> = [
+    [
+      'a file as the sensitive target',
+      ['privx.syslog.audit.sensitive.to=/var/log/privx-sensitive.log'],
+      ["at '/privx/syslog/audit/sensitive/to'", "'/var/log/privx-sensitive.log' does not match", 'sensitive_session_content_may_never_be_written_to_disk'],
+    ],
+    [
+      'stdout as the sensitive target (the node keeps container output in files)',
+      ['privx.syslog.audit.sensitive.to=stdout'],
+      ["at '/privx/syslog/audit/sensitive/to'", 'never_a_file_nor_stdout'],
+    ],
+    [
+      'a file as the audit target',
+      ['privx.syslog.audit.to=/var/log/audit.log'],
+      ["at '/privx/syslog/audit/to'", "'/var/log/audit.log' does not match"],
+    ],
+    ['a misspelt key', ['privx.syslog.audit.sensitve.to=@@siem:514'], ["at '/privx/syslog/audit'", "additional properties 'sensitve' not allowed"]],
+    ['an unknown audit format', ['privx.syslog.audit.format=json'], ["at '/privx/syslog/audit/format'", "value must be one of 'syslog', 'cef'"]],
+    ['no operator', ['operator.replicas=0'], ["at '/operator/replicas'", 'minimum: got 0, want 1']],
+    ['an unknown deletion policy', ['storage.deletionPolicy=Keep'], ["at '/storage/deletionPolicy'", "value must be one of 'Retain', 'Delete'"]],
+    ['a host without pinned keys', ['recorder.hosts[0].name=db-1', 'recorder.hosts[0].address=10.0.0.5', 'recorder.hosts[0].credentialsSecret=c'], ["at '/recorder/hosts/0'", "missing property 'hostKeys'"]],
+    ['an EFS id that is not one', ['storage.efs.fileSystemId=my-efs'], ["at '/storage/efs/fileSystemId'", "'my-efs' does not match"]],
+  ];
+
+  it.each(schemaCases)('refuses %s, naming the value (values.schema.json)', async (_what, set, messages) => {
+    const args = ['template', 'srec', CHART_DIR];
+    for (const s of set) args.push('--set', s);
+    const r = await helm(kubeconfig, args);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain("values don't meet the specifications of the schema");
+    for (const m of messages) expect(r.stderr).toContain(m);
+  });
+
+  it('lists every rule that spans several values in one failure (srec.validateValues)', async () => {
+    // GIVEN five mistakes that no single value shows
+    const set = [
+      'operator.leaderElection.enabled=false', // with 2 replicas
+      'sessionRecording.create=true',
+      'storage.nfs.server=nfs.internal', // and an existing claim too
+      'storage.existingClaim=claim',
+      'audit.sshEvents.enabled=true', // with syslog off
+      'privx.syslog.enabled=false',
+      'recorder.port=9090',
+    ];
+    const r = await helm(kubeconfig, ['template', 'srec', CHART_DIR, ...set.flatMap((s) => ['--set', s])]);
+    // THEN helm fails once, listing each with the value to change
+    expect(r.code).not.toBe(0);
+    expect(r.stderr.match(/VALUES VALIDATION:/g)).toHaveLength(1);
+    expect(r.stderr).toContain('operator.leaderElection.enabled: 2 replicas without leader election');
+    expect(r.stderr).toContain('storage: set exactly one of storage.efs.fileSystemId, storage.nfs.server, storage.existingClaim (got nfs, existingClaim)');
+    expect(r.stderr).toContain('recorder.usersSecret: name the Secret (key users.yaml)');
+    expect(r.stderr).toContain('audit.sshEvents.enabled: SSH events are sent only through the syslog pipeline');
+    expect(r.stderr).toContain("recorder.port: 9090 is the recorder's probe and metrics port");
+  });
+
+  it('asks for a share when a SessionRecording is to be created without one', async () => {
+    const r = await helm(kubeconfig, ['template', 'srec', CHART_DIR, '--set', 'sessionRecording.create=true', '--set', 'recorder.usersSecret=u']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('storage: the SessionRecording needs a share; set exactly one of');
+  });
+
+  it('installs nothing when the values are refused', async () => {
+    const ns = await freshNamespace(kc, 'chart-bad', RESTRICTED);
+    const file = path.join(tmpdir(), `srec-bad-values-${process.pid}.yaml`);
+    writeFileSync(file, 'privx:\n  syslog:\n    audit:\n      sensitive:\n        to: /var/log/sensitive.log\n');
+    const r = await helm(kubeconfig, ['install', ns, CHART_DIR, '-n', ns, '-f', file]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('sensitive_session_content_may_never_be_written_to_disk');
+    const list = expectOk(await helm(kubeconfig, ['list', '-n', ns, '-a', '-q']), 'helm list');
+    expect(list.stdout.trim()).toBe('');
+    const deployments = await kc.makeApiClient(AppsV1Api).listNamespacedDeployment({ namespace: ns });
+    expect(deployments.items).toHaveLength(0);
+  });
+});
+
+describe('helm install and uninstall', () => {
+  it('creates the operator, whose pods pass restricted and become ready; uninstall keeps the CRD and the SessionRecording', async () => {
+    // GIVEN a namespace that enforces Pod Security "restricted"
+    const ns = await freshNamespace(kc, 'chart-install', RESTRICTED);
+    const release = ns; // unique: the ClusterRoles are named after it
+    const fullname = `${release}-srec`;
+    const apps = kc.makeApiClient(AppsV1Api);
+    const core = kc.makeApiClient(CoreV1Api);
+    const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
+    const custom = kc.makeApiClient(CustomObjectsApi);
+
+    // WHEN the chart is installed with a SessionRecording
+    const install = await helm(
+      kubeconfig,
+      ['install', release, CHART_DIR, '-n', ns, '-f', CI_VALUES[0], ...imageOverrides(), '--wait', '--timeout', '150s'],
+      { timeoutMs: 170_000 },
+    );
+    expectOk(install, 'helm install');
+    expect(install.stdout).toContain(`kubectl -n ${ns} get srec prod`);
+    expect(install.stdout).toContain('ssh -p 2222 <targetUser>@<host>@<recorder-service-address>');
+
+    // THEN the operator's objects exist and both replicas run under "restricted"
+    const deploy = await apps.readNamespacedDeployment({ name: fullname, namespace: ns });
+    expect(deploy.status?.readyReplicas).toBe(2);
+    await core.readNamespacedServiceAccount({ name: fullname, namespace: ns });
+    await core.readNamespacedService({ name: `${fullname}-metrics`, namespace: ns });
+    const role = await rbac.readNamespacedRole({ name: `${fullname}-leader-election`, namespace: ns });
+    expect(expandRules(role.rules as PolicyRule[])).toContain('create coordination.k8s.io/leases');
+    await rbac.readClusterRole({ name: fullname });
+    await rbac.readClusterRoleBinding({ name: `${fullname}-volumes` });
+    const sr = (await custom.getNamespacedCustomObject({
+      group: 'recording.privx.io',
+      version: 'v1alpha1',
+      namespace: ns,
+      plural: 'sessionrecordings',
+      name: 'prod',
+    })) as { spec: { syslog: { audit: { sensitive: { to: string } } } } };
+    expect(sr.spec.syslog.audit.sensitive.to).toBe('@@siem.internal:6515');
+
+    // WHEN it is uninstalled
+    const uninstall = expectOk(await helm(kubeconfig, ['uninstall', release, '-n', ns, '--wait', '--timeout', '120s']), 'helm uninstall');
+    expect(uninstall.stdout).toContain('[SessionRecording] prod');
+
+    // THEN the operator's objects are gone, the CRD and the SessionRecording stay
+    await waitFor('the operator Deployment to be deleted', async () => {
+      try {
+        await apps.readNamespacedDeployment({ name: fullname, namespace: ns });
+        return false;
+      } catch (e) {
+        return isNotFound(e);
+      }
+    });
+    await expect(rbac.readClusterRole({ name: fullname })).rejects.toMatchObject({ code: 404 });
+    await expect(rbac.readClusterRoleBinding({ name: fullname })).rejects.toMatchObject({ code: 404 });
+    expectOk(await kubectl(kubeconfig, ['get', 'crd', 'sessionrecordings.recording.privx.io']), 'CRD kept');
+    expectOk(await kubectl(kubeconfig, ['-n', ns, 'get', 'srec', 'prod']), 'SessionRecording kept');
+  });
+});
