@@ -1,10 +1,10 @@
 // The CRD's own openAPIV3Schema, loaded into ajv: the same file the API server enforces, so that
 // `srec validate` and the cluster agree. CEL rules are mirrored separately in rules.ts.
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { Ajv, type ErrorObject, type SchemaObject, type ValidateFunction } from 'ajv';
 import yaml from 'js-yaml';
+import { findUp } from '../paths.js';
 
 export const CRD_FILE_NAME = 'sessionrecordings.recording.privx.io.yaml';
 
@@ -22,14 +22,9 @@ export interface FieldError {
 export function crdPath(): string {
   const override = process.env.SREC_CRD_FILE;
   if (override) return resolve(override);
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const candidate = join(dir, 'crds', CRD_FILE_NAME);
-    if (existsSync(candidate)) return candidate;
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error(`cannot find crds/${CRD_FILE_NAME} above ${fileURLToPath(import.meta.url)}; set SREC_CRD_FILE`);
-    dir = parent;
-  }
+  const found = findUp(`crds/${CRD_FILE_NAME}`);
+  if (!found) throw new Error(`cannot find crds/${CRD_FILE_NAME} above the srec modules; set SREC_CRD_FILE`);
+  return found;
 }
 
 interface CrdDoc {

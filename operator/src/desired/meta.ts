@@ -1,0 +1,112 @@
+// Names, labels and owner references of every child object (docs/internals.md, "Object names").
+import { createHash } from 'node:crypto';
+import { Size } from 'cdk8s';
+import { API_VERSION, KIND, type SessionRecording } from '../api/types.js';
+
+export type Component = 'recorder' | 'syslog' | 'storage';
+
+/** A Kubernetes object as rendered JSON: what server-side apply sends. */
+export interface KubeObject {
+  readonly apiVersion: string;
+  readonly kind: string;
+  readonly metadata: {
+    readonly name: string;
+    readonly namespace?: string;
+    readonly labels?: Readonly<Record<string, string>>;
+    readonly annotations?: Readonly<Record<string, string>>;
+    readonly ownerReferences?: ReadonlyArray<Readonly<Record<string, unknown>>>;
+    readonly [k: string]: unknown;
+  };
+  readonly [k: string]: unknown;
+}
+
+export const FIELD_MANAGER = 'srec-operator';
+export const FINALIZER = 'recording.privx.io/storage';
+/** Hash of the rendered object, so an unchanged object is not applied again. */
+export const DESIRED_HASH_ANNOTATION = 'recording.privx.io/desired-hash';
+/** Hash of a ConfigMap's data, on the pod template, so a config change rolls the pods. */
+export const CONFIG_HASH_ANNOTATION = 'recording.privx.io/config-hash';
+/** On the cluster-scoped PV (labels cannot hold `/`-free namespaced refs otherwise). */
+export const OWNER_NAMESPACE_LABEL = 'recording.privx.io/owner-namespace';
+
+export const MANAGED_BY_SELECTOR = `app.kubernetes.io/managed-by=${FIELD_MANAGER}`;
+
+export function namespaceOf(cr: SessionRecording): string {
+  return cr.metadata.namespace ?? 'default';
+}
+
+export interface ChildNames {
+  readonly pv: string;
+  readonly pvc: string;
+  readonly recorder: string;
+  readonly hostKey: string;
+  readonly syslog: string;
+}
+
+export function childNames(cr: SessionRecording): ChildNames {
+  const n = cr.metadata.name;
+  return {
+    pv: `srec-${namespaceOf(cr)}-${n}`,
+    pvc: `${n}-share`,
+    recorder: `${n}-recorder`,
+    hostKey: `${n}-recorder-hostkey`,
+    syslog: `${n}-syslog`,
+  };
+}
+
+/** The claim the recorders mount: ours, or the user's existing one. */
+export function claimName(cr: SessionRecording): string {
+  return cr.spec.storage.existingClaim ?? childNames(cr).pvc;
+}
+
+export function selectorLabels(cr: SessionRecording, component: Component): Record<string, string> {
+  return {
+    'app.kubernetes.io/name': 'srec',
+    'app.kubernetes.io/instance': cr.metadata.name,
+    'app.kubernetes.io/component': component,
+  };
+}
+
+export function labels(cr: SessionRecording, component: Component): Record<string, string> {
+  return { ...selectorLabels(cr, component), 'app.kubernetes.io/managed-by': FIELD_MANAGER };
+}
+
+/** The controller owner reference; absent when the CR has no uid (rendered from a file). */
+export function ownerReference(cr: SessionRecording): Record<string, unknown> | undefined {
+  if (!cr.metadata.uid) return undefined;
+  return { apiVersion: API_VERSION, kind: KIND, name: cr.metadata.name, uid: cr.metadata.uid, controller: true, blockOwnerDeletion: true };
+}
+
+/** Stable JSON: keys sorted, so equal objects hash equally. */
+export function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  if (v !== null && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    return `{${Object.keys(o)
+      .filter((k) => o[k] !== undefined)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+export function hashOf(v: unknown): string {
+  return createHash('sha256').update(canonicalJson(v)).digest('hex').slice(0, 16);
+}
+
+/** A CRD quantity (`10Gi`, `2Ti`, `512Mi`; the schema allows only these) as a cdk8s Size. */
+export function toSize(quantity: string): Size {
+  const m = /^([1-9][0-9]*)(Mi|Gi|Ti)$/.exec(quantity);
+  if (!m) throw new Error(`"${quantity}" is not a whole Mi, Gi or Ti quantity`);
+  const n = Number(m[1]);
+  return m[2] === 'Mi' ? Size.mebibytes(n) : m[2] === 'Gi' ? Size.gibibytes(n) : Size.tebibytes(n);
+}
+
+/** Add the desired-hash annotation (computed over everything else) to a rendered object. */
+export function withDesiredHash(obj: KubeObject): KubeObject {
+  const annotations = { ...(obj.metadata.annotations ?? {}) };
+  delete annotations[DESIRED_HASH_ANNOTATION];
+  const base = { ...obj, metadata: { ...obj.metadata, annotations } };
+  return { ...base, metadata: { ...base.metadata, annotations: { ...annotations, [DESIRED_HASH_ANNOTATION]: hashOf(base) } } };
+}

@@ -1,0 +1,95 @@
+// The syslog pipeline: ConfigMap (rsyslog.conf), Deployment (one rsyslogd, restricted, nothing persisted:
+// its runtime dirs are memory-backed emptyDirs) and a Service on 5514 (TCP and UDP).
+// Not rendered when spec.syslog.enabled is false: the recorder then sends nothing to syslog.
+import { App, Chart, Duration } from 'cdk8s';
+import * as kplus from 'cdk8s-plus-34';
+import type { SessionRecording } from '../api/types.js';
+import { childNames, CONFIG_HASH_ANNOTATION, hashOf, type KubeObject, labels, namespaceOf, selectorLabels, toSize } from './meta.js';
+import { ownAll, restrictedContainerSecurity, restrictedPodSecurity, type Images } from './recorder.js';
+import { SYSLOG_PORT } from './recorder-config.js';
+import { renderRsyslogConf, type RsyslogInput } from './rsyslog-conf.js';
+
+export const SYSLOG_PATHS = {
+  configDir: '/etc/rsyslog',
+  configFile: '/etc/rsyslog/rsyslog.conf',
+  /** rsyslog's work directory (queues, state): memory, so no event ever reaches a disk. */
+  workDir: '/var/lib/rsyslog',
+  runDir: '/run/rsyslog',
+  pidFile: '/run/rsyslog/rsyslogd.pid',
+} as const;
+
+export function rsyslogInput(cr: SessionRecording): RsyslogInput {
+  const s = cr.spec.syslog;
+  return { enabled: s.enabled, format: s.format, auditTo: s.audit.to, sensitiveTo: s.audit.sensitive.to, listenPort: SYSLOG_PORT };
+}
+
+/** What the status and the printer column say about sensitive events. */
+export function sensitiveRouting(cr: SessionRecording): { sensitive: 'forward' | 'discard'; target: string } {
+  const to = cr.spec.syslog.audit.sensitive.to;
+  if (!cr.spec.syslog.enabled || !to.startsWith('@')) return { sensitive: 'discard', target: '/dev/null' };
+  return { sensitive: 'forward', target: to };
+}
+
+export function buildSyslog(cr: SessionRecording, opts: { readonly images: Images }): KubeObject[] {
+  if (!cr.spec.syslog.enabled) return [];
+  const names = childNames(cr);
+  const app = new App();
+  const chart = new Chart(app, 'syslog', { namespace: namespaceOf(cr), labels: labels(cr, 'syslog') });
+
+  const conf = renderRsyslogConf(rsyslogInput(cr));
+  const configMap = new kplus.ConfigMap(chart, 'config', { metadata: { name: names.syslog }, data: { 'rsyslog.conf': conf } });
+
+  const tcp = kplus.Probe.fromTcpSocket({ port: SYSLOG_PORT });
+  const deployment = new kplus.Deployment(chart, 'deployment', {
+    metadata: { name: names.syslog },
+    // One rsyslogd: the events are a stream, not state; a second replica would only split it.
+    replicas: 1,
+    select: false,
+    podMetadata: {
+      labels: selectorLabels(cr, 'syslog'),
+      annotations: { [CONFIG_HASH_ANNOTATION]: hashOf({ 'rsyslog.conf': conf }) },
+    },
+    automountServiceAccountToken: false,
+    securityContext: restrictedPodSecurity(),
+    containers: [
+      {
+        name: 'rsyslog',
+        image: opts.images.syslog,
+        imagePullPolicy: kplus.ImagePullPolicy.IF_NOT_PRESENT,
+        command: ['rsyslogd'],
+        args: ['-n', '-f', SYSLOG_PATHS.configFile, '-i', SYSLOG_PATHS.pidFile],
+        ports: [
+          { name: 'syslog-tcp', number: SYSLOG_PORT, protocol: kplus.Protocol.TCP },
+          { name: 'syslog-udp', number: SYSLOG_PORT, protocol: kplus.Protocol.UDP },
+        ],
+        securityContext: restrictedContainerSecurity(),
+        resources: {
+          cpu: { request: kplus.Cpu.millis(50) },
+          memory: { request: toSize('64Mi'), limit: toSize('256Mi') },
+        },
+        startup: kplus.Probe.fromTcpSocket({ port: SYSLOG_PORT, failureThreshold: 30, periodSeconds: Duration.seconds(2) }),
+        readiness: tcp,
+        liveness: tcp,
+      },
+    ],
+  });
+  deployment.select(kplus.LabelSelector.of({ labels: selectorLabels(cr, 'syslog') }));
+  const c = deployment.containers[0];
+  if (!c) throw new Error('rsyslog container missing');
+  c.mount(SYSLOG_PATHS.configDir, kplus.Volume.fromConfigMap(chart, 'config-volume', configMap, { name: 'config' }), { readOnly: true });
+  const memory = { medium: kplus.EmptyDirMedium.MEMORY, sizeLimit: toSize('64Mi') };
+  c.mount(SYSLOG_PATHS.workDir, kplus.Volume.fromEmptyDir(chart, 'work', 'work', memory));
+  c.mount(SYSLOG_PATHS.runDir, kplus.Volume.fromEmptyDir(chart, 'run', 'run', { medium: kplus.EmptyDirMedium.MEMORY, sizeLimit: toSize('1Mi') }));
+
+  const service = new kplus.Service(chart, 'service', {
+    metadata: { name: names.syslog },
+    ports: [
+      { name: 'syslog-tcp', port: SYSLOG_PORT, targetPort: SYSLOG_PORT, protocol: kplus.Protocol.TCP },
+      { name: 'syslog-udp', port: SYSLOG_PORT, targetPort: SYSLOG_PORT, protocol: kplus.Protocol.UDP },
+    ],
+  });
+  for (const [k, v] of Object.entries(selectorLabels(cr, 'syslog'))) service.selectLabel(k, v);
+
+  ownAll(chart, cr);
+  return chart.toJson() as KubeObject[];
+}
