@@ -1,0 +1,444 @@
+// The audit sink the bastion emits into. With syslog configured: a bounded in-memory queue drained to
+// rsyslog over TCP (RFC 6587 octet counting, reconnecting with backoff) or UDP. Without: non-sensitive
+// events as JSON lines on stdout, sensitive events nowhere. emit() never blocks, never throws and never
+// touches a disk: what does not fit is dropped, counted, and reported once the link is back.
+import dgram from 'node:dgram';
+import net from 'node:net';
+import os from 'node:os';
+import { errorMessage, type Logger } from '../../../common/log.js';
+import type { Counter, Gauge, Registry } from '../../../common/metrics.js';
+import { makeEvent, NO_SESSION, toJson, type AuditEvent, type Exposure } from './event.js';
+import { encodeSyslog, frameOctetCounted, type AuditFormat } from './syslog.js';
+
+export interface AuditSink {
+  /** Never blocks, never throws; drops (and counts) when the bounded queue is full. */
+  emit(event: AuditEvent): void;
+  close(): Promise<void>;
+}
+
+export interface SyslogTarget {
+  /** `host:port` of the syslog service. */
+  readonly address: string;
+  /** @default 'tcp' */
+  readonly protocol?: 'tcp' | 'udp';
+  /** @default 'syslog' */
+  readonly format?: AuditFormat;
+}
+
+export interface AuditSinkConfig {
+  /** The recorder's `audit.syslog`; omitted when syslog is disabled. */
+  readonly syslog?: SyslogTarget;
+  /** @default 10000 */
+  readonly maxQueueEvents?: number;
+  /** @default 16 MiB */
+  readonly maxQueueBytes?: number;
+  /** A message larger than this is dropped (rsyslog would truncate it). @default 32 KiB */
+  readonly maxMessageBytes?: number;
+  /** @default os.hostname() (the pod name) */
+  readonly hostname?: string;
+  /** CEF Device Version. @default '0' */
+  readonly version?: string;
+  /** Reconnect delays: doubling from initialMs up to maxMs, with jitter. @default { initialMs: 100, maxMs: 5000 } */
+  readonly backoff?: { readonly initialMs: number; readonly maxMs: number };
+  /** @default 5000 */
+  readonly connectTimeoutMs?: number;
+  /** How long close() waits for the queue to drain. @default 2000 */
+  readonly closeTimeoutMs?: number;
+  /** @default () => new Date() */
+  readonly now?: () => Date;
+  /** @default Math.random */
+  readonly random?: () => number;
+  /** Where stdout mode writes; its writableLength is kept under maxQueueBytes too. @default process.stdout */
+  readonly stdout?: { write(line: string): unknown; readonly writableLength: number };
+}
+
+export const DEFAULT_MAX_QUEUE_EVENTS = 10_000;
+export const DEFAULT_MAX_QUEUE_BYTES = 16 * 1024 * 1024;
+export const DEFAULT_MAX_MESSAGE_BYTES = 32 * 1024;
+/** Bytes handed to the socket per write: one write in flight at a time. */
+const BATCH_BYTES = 64 * 1024;
+
+type DropReason = 'queue_full' | 'oversize' | 'encode_error' | 'send_error' | 'shutdown' | 'no_syslog' | 'closed';
+
+interface Metrics {
+  readonly sent: Counter;
+  readonly dropped: Counter;
+  readonly depth: Gauge;
+  readonly bytes: Gauge;
+  readonly linkUp: Gauge;
+  readonly connects: Counter;
+}
+
+function metrics(r: Registry): Metrics {
+  return {
+    sent: r.counter('srec_audit_events_sent_total', 'Audit events handed to syslog (or stdout), by exposure.'),
+    dropped: r.counter('srec_audit_events_dropped_total', 'Audit events dropped, by reason and exposure.'),
+    depth: r.gauge('srec_audit_queue_depth', 'Audit events waiting in memory for the syslog link.'),
+    bytes: r.gauge('srec_audit_queue_bytes', 'Bytes of audit events waiting in memory for the syslog link.'),
+    linkUp: r.gauge('srec_audit_link_up', '1 while the syslog link is connected (TCP) or open (UDP).'),
+    connects: r.counter('srec_audit_connects_total', 'Syslog connections made (the first and every reconnect).'),
+  };
+}
+
+export function createAuditSink(config: AuditSinkConfig, registry: Registry, log: Logger): AuditSink {
+  const m = metrics(registry);
+  if (config.syslog === undefined) return new StdoutSink(config, m);
+  return new SyslogSink(config, config.syslog, m, log);
+}
+
+/** Syslog disabled: non-sensitive events as JSON lines on stdout, as PrivX does; sensitive ones nowhere. */
+class StdoutSink implements AuditSink {
+  private readonly out: { write(line: string): unknown; readonly writableLength: number };
+  private readonly maxBytes: number;
+
+  constructor(
+    config: AuditSinkConfig,
+    private readonly m: Metrics,
+  ) {
+    this.maxBytes = config.maxQueueBytes ?? DEFAULT_MAX_QUEUE_BYTES;
+    this.out = config.stdout ?? process.stdout;
+  }
+
+  emit(event: AuditEvent): void {
+    try {
+      if (event.exposure !== 'SSH-PRIVX-AUDIT') {
+        this.m.dropped.inc({ reason: 'no_syslog', exposure: event.exposure });
+        return;
+      }
+      // A stalled pipe makes Node buffer without limit: the same byte bound as the syslog queue.
+      if (this.out.writableLength > this.maxBytes) {
+        this.m.dropped.inc({ reason: 'queue_full', exposure: event.exposure });
+        return;
+      }
+      this.out.write(toJson(event) + '\n');
+      this.m.sent.inc({ exposure: event.exposure });
+    } catch {
+      this.m.dropped.inc({ reason: 'encode_error', exposure: event.exposure });
+    }
+  }
+
+  async close(): Promise<void> {}
+}
+
+interface Queued {
+  readonly bytes: Buffer;
+  readonly exposure: Exposure;
+  /** An events_dropped report: losing one is counted but not reported again (no report storms). */
+  readonly report?: boolean;
+}
+
+/** A FIFO that is cheap at both ends (a shifted array would be O(n) per event). */
+class Fifo<T> {
+  private items: (T | undefined)[] = [];
+  private head = 0;
+  get length(): number {
+    return this.items.length - this.head;
+  }
+  push(v: T): void {
+    this.items.push(v);
+  }
+  unshiftAll(vs: readonly T[]): void {
+    const rest = this.items.slice(this.head);
+    this.items = [...vs, ...rest];
+    this.head = 0;
+  }
+  peek(): T | undefined {
+    return this.items[this.head];
+  }
+  shift(): T | undefined {
+    if (this.head >= this.items.length) return undefined;
+    const v = this.items[this.head];
+    this.items[this.head] = undefined;
+    this.head += 1;
+    if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return v;
+  }
+  drain(): T[] {
+    const all = this.items.slice(this.head) as T[];
+    this.items = [];
+    this.head = 0;
+    return all;
+  }
+}
+
+class SyslogSink implements AuditSink {
+  private readonly queue = new Fifo<Queued>();
+  private queuedBytes = 0;
+  private readonly host: string;
+  private readonly port: number;
+  private readonly protocol: 'tcp' | 'udp';
+  private readonly format: AuditFormat;
+  private readonly hostname: string;
+  private readonly maxEvents: number;
+  private readonly maxBytes: number;
+  private readonly maxMessage: number;
+  private readonly now: () => Date;
+  private readonly random: () => number;
+
+  private socket: net.Socket | undefined;
+  private udp: dgram.Socket | undefined;
+  private connected = false;
+  private inFlight: Queued[] | undefined;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private attempt = 0;
+  /** close() was called: no new events. */
+  private closing = false;
+  /** close() gave up waiting: no more connects either. */
+  private closed = false;
+  /** Drops not yet told to the SIEM with an events_dropped event. */
+  private unreported = { total: 0, sensitive: 0, since: '' };
+  private drainWaiters: (() => void)[] = [];
+
+  constructor(
+    private readonly config: AuditSinkConfig,
+    target: SyslogTarget,
+    private readonly m: Metrics,
+    private readonly log: Logger,
+  ) {
+    const { host, port } = splitAddress(target.address);
+    this.host = host;
+    this.port = port;
+    this.protocol = target.protocol ?? 'tcp';
+    this.format = target.format ?? 'syslog';
+    this.hostname = config.hostname ?? os.hostname();
+    this.maxEvents = config.maxQueueEvents ?? DEFAULT_MAX_QUEUE_EVENTS;
+    this.maxBytes = config.maxQueueBytes ?? DEFAULT_MAX_QUEUE_BYTES;
+    this.maxMessage = config.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    this.now = config.now ?? (() => new Date());
+    this.random = config.random ?? Math.random;
+    this.connect();
+  }
+
+  emit(event: AuditEvent): void {
+    try {
+      if (this.closing) return this.drop('closed', event.exposure);
+      const bytes = this.encode(event);
+      if (bytes.length > this.maxMessage) return this.drop('oversize', event.exposure);
+      if (this.queue.length >= this.maxEvents || this.queuedBytes + bytes.length > this.maxBytes) {
+        return this.drop('queue_full', event.exposure);
+      }
+      this.enqueue({ bytes, exposure: event.exposure });
+      this.pump();
+    } catch {
+      try {
+        this.drop('encode_error', event.exposure);
+      } catch {
+        // Nothing may escape into the session.
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    const timeout = this.config.closeTimeoutMs ?? 2000;
+    // Waits for the queue to drain, through a reconnect if the link is down, at most `timeout`.
+    if (this.queue.length > 0 || this.inFlight) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, timeout);
+        this.drainWaiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+    this.closed = true;
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
+    const left = [...(this.inFlight ?? []), ...this.queue.drain()];
+    this.inFlight = undefined;
+    for (const q of left) this.m.dropped.inc({ reason: 'shutdown', exposure: q.exposure });
+    this.queuedBytes = 0;
+    this.updateGauges();
+    const s = this.socket;
+    this.socket = undefined;
+    if (s && this.connected) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, timeout);
+        s.end(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+    s?.destroy();
+    const u = this.udp;
+    this.udp = undefined;
+    if (u) await new Promise<void>((resolve) => u.close(() => resolve()));
+    this.connected = false;
+    this.m.linkUp.set(0);
+  }
+
+  private encode(event: AuditEvent): Buffer {
+    const msg = encodeSyslog(event, this.format, { hostname: this.hostname, version: this.config.version });
+    return this.protocol === 'tcp' ? frameOctetCounted(msg) : Buffer.from(msg, 'utf8');
+  }
+
+  private enqueue(q: Queued): void {
+    this.queue.push(q);
+    this.queuedBytes += q.bytes.length;
+    this.updateGauges();
+  }
+
+  private drop(reason: DropReason, exposure: Exposure, report = false): void {
+    this.m.dropped.inc({ reason, exposure });
+    if (report || reason === 'closed' || reason === 'shutdown') return;
+    if (this.unreported.total === 0) this.unreported.since = this.now().toISOString();
+    this.unreported.total += 1;
+    if (exposure === 'SSH-PRIVX-SENSITIVE-AUDIT') this.unreported.sensitive += 1;
+  }
+
+  private updateGauges(): void {
+    this.m.depth.set(this.queue.length + (this.inFlight?.length ?? 0));
+    this.m.bytes.set(this.queuedBytes);
+  }
+
+  /** Puts an events_dropped event at the head of the queue; it may exceed the bounds by this one event. */
+  private reportDrops(): void {
+    if (this.unreported.total === 0 || this.closed) return;
+    const { total, sensitive, since } = this.unreported;
+    this.unreported = { total: 0, sensitive: 0, since: '' };
+    const event = makeEvent(NO_SESSION, 'events_dropped', this.now(), { count: total, sensitive, since });
+    const bytes = this.encode(event);
+    this.queue.unshiftAll([{ bytes, exposure: event.exposure, report: true }]);
+    this.queuedBytes += bytes.length;
+    this.updateGauges();
+  }
+
+  // --- the link -------------------------------------------------------------------------------
+
+  private connect(): void {
+    if (this.closed) return;
+    if (this.protocol === 'udp') return this.openUdp();
+    const socket = net.connect({ host: this.host, port: this.port });
+    this.socket = socket;
+    socket.setNoDelay(true);
+    socket.setKeepAlive(true, 10_000);
+    socket.setTimeout(this.config.connectTimeoutMs ?? 5000, () => socket.destroy(new Error('connect timeout')));
+    socket.on('connect', () => {
+      socket.setTimeout(0);
+      this.connected = true;
+      this.attempt = 0;
+      this.m.linkUp.set(1);
+      this.m.connects.inc();
+      this.log.info('audit syslog link up', { address: `${this.host}:${this.port}`, protocol: 'tcp' });
+      this.reportDrops();
+      this.pump();
+    });
+    // rsyslog never sends; its FIN means it is going away.
+    socket.on('data', () => undefined);
+    socket.on('end', () => socket.destroy());
+    socket.on('error', (err) => {
+      if (this.connected || this.attempt === 0) {
+        this.log.warn('audit syslog link failed', { address: `${this.host}:${this.port}`, error: errorMessage(err) });
+      }
+    });
+    socket.on('close', () => {
+      if (this.socket !== socket) return;
+      this.socket = undefined;
+      const wasConnected = this.connected;
+      this.connected = false;
+      this.m.linkUp.set(0);
+      this.requeueInFlight();
+      if (wasConnected) this.log.warn('audit syslog link down', { address: `${this.host}:${this.port}` });
+      this.scheduleReconnect();
+    });
+  }
+
+  private openUdp(): void {
+    const type = net.isIPv6(this.host) ? 'udp6' : 'udp4';
+    const u = dgram.createSocket(type);
+    // Errors of a connectionless socket (ICMP unreachable, DNS) fail a send, counted there.
+    u.on('error', (err) => this.log.warn('audit syslog udp error', { address: `${this.host}:${this.port}`, error: errorMessage(err) }));
+    this.udp = u;
+    this.connected = true;
+    this.m.linkUp.set(1);
+    this.m.connects.inc();
+  }
+
+  private scheduleReconnect(): void {
+    if (this.closed || this.reconnectTimer) return;
+    const { initialMs, maxMs } = this.config.backoff ?? { initialMs: 100, maxMs: 5000 };
+    const base = Math.min(maxMs, initialMs * 2 ** Math.min(this.attempt, 20));
+    const delay = Math.round(base / 2 + (base / 2) * this.random());
+    this.attempt += 1;
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      this.connect();
+    }, delay);
+    this.reconnectTimer.unref();
+  }
+
+  /** A batch whose write failed never reached the kernel: it goes back to the head, in order. */
+  private requeueInFlight(): void {
+    const batch = this.inFlight;
+    if (!batch || this.closed) return;
+    this.inFlight = undefined;
+    this.queue.unshiftAll(batch);
+    for (const q of batch) this.queuedBytes += q.bytes.length;
+    this.updateGauges();
+  }
+
+  /** Hands the next batch to the link; one write in flight at a time. */
+  private pump(): void {
+    if (!this.connected || this.inFlight) return;
+    if (this.queue.length === 0) this.reportDrops();
+    if (this.queue.length === 0) {
+      for (const w of this.drainWaiters.splice(0)) w();
+      return;
+    }
+    if (this.protocol === 'udp') return this.sendUdp();
+    const socket = this.socket;
+    if (!socket) return;
+    const batch: Queued[] = [];
+    let size = 0;
+    while (this.queue.length > 0 && (batch.length === 0 || size + (this.queue.peek()?.bytes.length ?? 0) <= BATCH_BYTES)) {
+      const q = this.queue.shift() as Queued;
+      batch.push(q);
+      size += q.bytes.length;
+    }
+    this.queuedBytes -= size;
+    this.inFlight = batch;
+    this.updateGauges();
+    socket.write(
+      batch.length === 1 ? (batch[0] as Queued).bytes : Buffer.concat(batch.map((q) => q.bytes), size),
+      (err) => {
+        if (this.inFlight !== batch) return;
+        if (err) return this.requeueInFlight();
+        this.inFlight = undefined;
+        for (const q of batch) this.m.sent.inc({ exposure: q.exposure });
+        this.updateGauges();
+        setImmediate(() => this.pump());
+      },
+    );
+  }
+
+  private sendUdp(): void {
+    const u = this.udp;
+    const q = this.queue.shift();
+    if (!u || !q) return;
+    this.queuedBytes -= q.bytes.length;
+    this.inFlight = [q];
+    this.updateGauges();
+    u.send(q.bytes, this.port, this.host, (err) => {
+      this.inFlight = undefined;
+      if (err) this.drop('send_error', q.exposure, q.report);
+      else this.m.sent.inc({ exposure: q.exposure });
+      this.updateGauges();
+      setImmediate(() => this.pump());
+    });
+  }
+}
+
+function splitAddress(address: string): { host: string; port: number } {
+  const i = address.lastIndexOf(':');
+  const host = address.slice(0, i).replace(/^\[|\]$/g, '');
+  const port = Number(address.slice(i + 1));
+  if (i <= 0 || host === '' || !Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new Error(`audit.syslog.address: "${address}" is not host:port with a port from 1 to 65535`);
+  }
+  return { host, port };
+}

@@ -1,0 +1,177 @@
+// The audit event model (CONTRACT §5): what a SIEM learns about a session as it happens.
+// Pure: builders take the clock from the caller; nothing here does I/O.
+import { isUtf8 } from 'node:buffer';
+
+/** Marker of events that carry no session content (start, end, refusals, transfers, drops). */
+export const AUDIT = 'SSH-PRIVX-AUDIT';
+/** Marker of events that carry session content (keystrokes, output, request details). */
+export const SENSITIVE_AUDIT = 'SSH-PRIVX-SENSITIVE-AUDIT';
+export type Exposure = typeof AUDIT | typeof SENSITIVE_AUDIT;
+
+/** The events `audit.events` can select; every one of them is sensitive. */
+export const SENSITIVE_EVENTS = ['stdin', 'stdout', 'stderr', 'channel_request', 'global_request'] as const;
+export type SensitiveEventName = (typeof SENSITIVE_EVENTS)[number];
+export type DataStream = 'stdin' | 'stdout' | 'stderr';
+export type AuditEventName =
+  | 'session_start'
+  | 'session_end'
+  | 'connection_refused'
+  | 'file_transfer'
+  | 'events_dropped'
+  | SensitiveEventName;
+
+/** Who, from where, to which host: the PrivX SSH bastion attributes every event carries. */
+export interface SessionIdentity {
+  readonly sessionID: string;
+  readonly connectionID: string;
+  /** The person, from the key they authenticated with. */
+  readonly username: string;
+  readonly targetUsername: string;
+  /** The host's name in the recorder's `hosts` list. */
+  readonly hostID: string;
+  /** `address` or `address:port` when the port is not 22. */
+  readonly hostAddress: string;
+  /** The client's `ip:port`. */
+  readonly remoteAddress: string;
+}
+
+export type DetailValue = string | number | boolean | null | readonly string[];
+export type Details = Readonly<Record<string, DetailValue>>;
+
+export interface AuditEvent extends SessionIdentity {
+  readonly exposure: Exposure;
+  /** ISO 8601, UTC. */
+  readonly timestamp: string;
+  readonly event: AuditEventName;
+  /** Event-specific fields, after the common ones on the wire; they never replace a common field. */
+  readonly details: Details;
+}
+
+/** The common fields, in wire order. */
+export const COMMON_FIELDS = [
+  'audit-exposure',
+  'timestamp',
+  'sessionID',
+  'connectionID',
+  'username',
+  'targetUsername',
+  'hostID',
+  'hostAddress',
+  'remoteAddress',
+  'connectionType',
+  'event',
+] as const;
+
+export const NO_SESSION: SessionIdentity = {
+  sessionID: '',
+  connectionID: '',
+  username: '',
+  targetUsername: '',
+  hostID: '',
+  hostAddress: '',
+  remoteAddress: '',
+};
+
+export function isSensitive(name: AuditEventName): name is SensitiveEventName {
+  return (SENSITIVE_EVENTS as readonly string[]).includes(name);
+}
+
+/**
+ * The one way to make an event: the exposure follows from the event's name, so that no caller can
+ * label session content as non-sensitive.
+ */
+export function makeEvent(identity: SessionIdentity, event: AuditEventName, at: Date, details: Details = {}): AuditEvent {
+  return {
+    sessionID: identity.sessionID,
+    connectionID: identity.connectionID,
+    username: identity.username,
+    targetUsername: identity.targetUsername,
+    hostID: identity.hostID,
+    hostAddress: identity.hostAddress,
+    remoteAddress: identity.remoteAddress,
+    exposure: isSensitive(event) ? SENSITIVE_AUDIT : AUDIT,
+    timestamp: at.toISOString(),
+    event,
+    details,
+  };
+}
+
+/** The JSON object of CONTRACT §5, `audit-exposure` first so that it survives any truncation. */
+export function toWireObject(e: AuditEvent): Record<string, DetailValue> {
+  const wire: Record<string, DetailValue> = {
+    'audit-exposure': e.exposure,
+    timestamp: e.timestamp,
+    sessionID: e.sessionID,
+    connectionID: e.connectionID,
+    username: e.username,
+    targetUsername: e.targetUsername,
+    hostID: e.hostID,
+    hostAddress: e.hostAddress,
+    remoteAddress: e.remoteAddress,
+    connectionType: 'SSH',
+    event: e.event,
+  };
+  for (const [k, v] of Object.entries(e.details)) {
+    if (!(k in wire)) wire[k] = v;
+  }
+  return wire;
+}
+
+export function toJson(e: AuditEvent): string {
+  return JSON.stringify(toWireObject(e));
+}
+
+export interface DataChunk {
+  readonly data: string;
+  readonly encoding: 'utf8' | 'base64';
+}
+
+/**
+ * Splits session bytes into chunks whose encoded form (JSON string contents, or base64) is at most
+ * `maxBytes`, so that no syslog message outgrows what rsyslog accepts (it would truncate it).
+ * A chunk is UTF-8 text when its bytes are valid UTF-8, else base64.
+ */
+export function encodeChunks(bytes: Uint8Array, maxBytes: number): DataChunk[] {
+  if (!Number.isInteger(maxBytes) || maxBytes < 16) throw new Error(`maxDataBytes: ${maxBytes} is not an integer of at least 16`);
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const chunks: DataChunk[] = [];
+  let at = 0;
+  while (at < buf.length) {
+    const text = textChunk(buf, at, maxBytes);
+    if (text) {
+      chunks.push({ data: text.data, encoding: 'utf8' });
+      at += text.length;
+      continue;
+    }
+    const n = Math.min(buf.length - at, Math.floor(maxBytes / 4) * 3);
+    chunks.push({ data: buf.subarray(at, at + n).toString('base64'), encoding: 'base64' });
+    at += n;
+  }
+  return chunks;
+}
+
+/** The longest valid UTF-8 prefix from `at` whose JSON-escaped size fits, or undefined if there is none. */
+function textChunk(buf: Buffer, at: number, maxBytes: number): { data: string; length: number } | undefined {
+  let len = Math.min(buf.length - at, maxBytes);
+  // A cut inside a multi-byte character leaves 1-3 bytes of it: back off to the character's start.
+  let valid = -1;
+  for (let back = 0; back <= 3 && len - back > 0; back++) {
+    if (isUtf8(buf.subarray(at, at + len - back))) {
+      valid = len - back;
+      break;
+    }
+  }
+  if (valid <= 0) return undefined;
+  len = valid;
+  // Escaping grows control characters (ESC is \u001b): shrink until the escaped text fits.
+  for (;;) {
+    const data = buf.subarray(at, at + len).toString('utf8');
+    const escaped = Buffer.byteLength(JSON.stringify(data)) - 2;
+    if (escaped <= maxBytes) return { data, length: len };
+    let next = Math.floor((len * maxBytes) / escaped);
+    if (next >= len) next = len - 1;
+    while (next > 0 && !isUtf8(buf.subarray(at, at + next))) next--;
+    if (next <= 0) return undefined;
+    len = next;
+  }
+}
