@@ -1,6 +1,7 @@
 // The chart against the real control plane: helm lint, the rendered objects (with each values
 // file) accepted by the API server and by Pod Security "restricted", bad values refused with
 // messages that say what to change, and helm install / uninstall.
+import { jest } from '@jest/globals';
 import { AppsV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,6 +22,9 @@ import {
   renderChart,
   RESTRICTED,
 } from './support.js';
+
+// Real helm and API-server round trips; jest's per-project testTimeout is not applied (a global option).
+jest.setTimeout(180_000);
 
 let kubeconfig: string;
 let kc: KubeConfig;
@@ -44,7 +48,8 @@ afterAll(async () => {
 });
 
 describe('helm lint --strict', () => {
-  it.each([['defaults', []], ...CI_VALUES.map((f) => [path.basename(f), ['-f', f]] as const)])(
+  const cases: Array<[string, string[]]> = [['defaults', []], ...CI_VALUES.map((f): [string, string[]] => [path.basename(f), ['-f', f]])];
+  it.each(cases)(
     'passes with %s',
     async (_name, extra) => {
       const r = await helm(kubeconfig, ['lint', '--strict', CHART_DIR, ...extra]);
