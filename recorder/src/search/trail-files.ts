@@ -286,26 +286,21 @@ export async function readCast(file: string, visit: CastVisitor): Promise<CastRe
     rest += text.slice(from);
   };
 
-  let out = 0;
-  let crc = 0;
-  let streamError: string | undefined;
-  const gunzip = zlib.createGunzip({ finishFlush: zlib.constants.Z_SYNC_FLUSH, chunkSize: 256 * 1024 });
-  const input = createReadStream(file, { highWaterMark: 1024 * 1024 });
-  input.on('error', (err) => gunzip.destroy(err));
-  input.pipe(gunzip);
-  try {
-    for await (const chunk of gunzip as AsyncIterable<Buffer>) {
-      out += chunk.length;
-      crc = zlib.crc32(chunk, crc);
+  // zlib drops the output of the inflate cycle that meets damage (up to 256 KiB here); a damaged file is
+  // therefore decoded a second time in 16 KiB cycles, and what the first pass missed is taken from that.
+  let first = await gunzipFile(file, 256 * 1024, 0, async (chunk) => {
+    await feed(decoder.write(chunk));
+    return fatal === undefined;
+  });
+  if (first.error !== undefined && fatal === undefined) {
+    const second = await gunzipFile(file, 16 * 1024, first.out, async (chunk) => {
       await feed(decoder.write(chunk));
-      if (fatal !== undefined) break;
-    }
-  } catch (err) {
-    streamError = (err as Error).message;
-  } finally {
-    input.destroy();
-    gunzip.destroy();
+      return fatal === undefined;
+    });
+    first = { ...second, error: second.error ?? first.error };
   }
+  const { out, crc } = first;
+  const streamError = first.error;
   await feed(decoder.end());
   const partial = rest; // text after the last newline: an event cut in half, or a file without a final newline
   let whole = false;
@@ -321,10 +316,45 @@ export async function readCast(file: string, visit: CastVisitor): Promise<CastRe
   if (fatal !== undefined) problem = `not an asciicast: ${fatal}`;
   else if (streamError !== undefined) problem = `damaged gzip after ${out} bytes (${streamError})`;
   else if (lineNo === 0) problem = size === 0 ? 'empty file' : 'no data';
-  else if (!(await gzipTrailerMatches(file, size, out, crc))) problem = `truncated (ends after ${out} bytes without the gzip trailer)`;
+  else if (!(await gzipTrailerMatches(file, size, out, crc))) problem = `truncated or damaged (no gzip trailer matching the ${out} bytes read)`;
   if (problem === undefined && header === undefined) problem = 'no asciicast header';
   if (problem === undefined && bad > 0) problem = `${bad} malformed event line(s) skipped`;
   return { complete: problem === undefined, problem, header, events, bytesRead: size };
+}
+
+/**
+ * Streams the decompressed bytes of a gzip file to `onData` (which returns false to stop), skipping the
+ * first `skip` of them. Sync-flush decoding yields everything up to a cut instead of failing.
+ */
+async function gunzipFile(
+  file: string,
+  cycle: number,
+  skip: number,
+  onData: (chunk: Buffer) => Promise<boolean>,
+): Promise<{ out: number; crc: number; error?: string }> {
+  let out = 0;
+  let crc = 0;
+  let error: string | undefined;
+  const gunzip = zlib.createGunzip({ finishFlush: zlib.constants.Z_SYNC_FLUSH, chunkSize: cycle });
+  const input = createReadStream(file, { highWaterMark: 1024 * 1024 });
+  input.on('error', (err) => gunzip.destroy(err));
+  input.pipe(gunzip);
+  try {
+    for await (let chunk of gunzip as AsyncIterable<Buffer>) {
+      const from = out;
+      out += chunk.length;
+      crc = zlib.crc32(chunk, crc);
+      if (out <= skip) continue;
+      if (from < skip) chunk = chunk.subarray(skip - from);
+      if (!(await onData(chunk))) break;
+    }
+  } catch (err) {
+    error = (err as Error).message;
+  } finally {
+    input.destroy();
+    gunzip.destroy();
+  }
+  return { out, crc, error };
 }
 
 /** A finished gzip member ends with the CRC-32 and length of its content; a crashed writer's file does not. */
