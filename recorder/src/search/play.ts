@@ -1,0 +1,77 @@
+// Playback of a session's casts with their real timing (idle gaps capped, speed applied), and its plain
+// transcript. The clock (sleep) and the terminal (write) are injected.
+import path from 'node:path';
+import { transcript } from './transcript.js';
+import { castFiles, readCast, type SessionRef, type TrailProblem } from './trail-files.js';
+
+export interface PlayOptions {
+  /** Where the output goes; may return a promise to apply backpressure. */
+  readonly write: (data: string) => void | Promise<void>;
+  /** @default real time (setTimeout) */
+  readonly sleep?: (ms: number) => Promise<void>;
+  /** Playback speed factor. @default 1 */
+  readonly speed?: number;
+  /** Longest pause, in recorded seconds. @default 2 */
+  readonly idleLimit?: number;
+  /** Only this channel. @default every cast channel, one after another */
+  readonly channel?: number;
+}
+
+export interface PlayResult {
+  readonly channels: number;
+  readonly events: number;
+  /** Casts that were damaged or cut short: what could be read was played. */
+  readonly problems: TrailProblem[];
+  /** false when no cast of the session could be read at all. */
+  readonly played: boolean;
+}
+
+const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export async function play(ref: SessionRef, opts: PlayOptions): Promise<PlayResult> {
+  const sleep = opts.sleep ?? realSleep;
+  const speed = opts.speed ?? 1;
+  const idle = opts.idleLimit ?? 2;
+  const problems: TrailProblem[] = [];
+  let channels = 0;
+  let events = 0;
+  let played = false;
+  for (const { channel, file } of castFiles(ref)) {
+    if (opts.channel !== undefined && opts.channel !== channel) continue;
+    channels++;
+    let prev = 0;
+    const full = path.join(ref.dir, file);
+    const res = await readCast(full, {
+      async event(t, code, data) {
+        if (code !== 'o') return;
+        const gap = Math.min(Math.max(t - prev, 0), idle) / speed;
+        prev = t;
+        if (gap > 0.0005) await sleep(gap * 1000);
+        await opts.write(data);
+      },
+    });
+    events += res.events;
+    if (res.header !== undefined) played = true;
+    if (res.problem !== undefined) problems.push({ session: ref.id, path: full, message: res.problem });
+  }
+  return { channels, events, problems, played };
+}
+
+/** The plain text of what the session's terminals showed, channel by channel. */
+export async function textTranscript(ref: SessionRef, opts: { channel?: number; timestamps?: boolean } = {}): Promise<{ text: string; problems: TrailProblem[] }> {
+  const { lines, problems } = await transcript(ref, { channel: opts.channel, streams: ['output'] });
+  const casts = castFiles(ref).filter((c) => opts.channel === undefined || c.channel === opts.channel);
+  const out: string[] = [];
+  for (const { channel } of casts) {
+    if (casts.length > 1) {
+      const ch = ref.manifest.channels.find((c) => c.id === channel);
+      const what = ch?.command ?? ch?.kind ?? '';
+      out.push(`── channel ${channel}${what ? ` (${what})` : ''} ──`);
+    }
+    for (const l of lines) {
+      if (l.channel !== channel) continue;
+      out.push(opts.timestamps ? `[${l.start.toFixed(3).padStart(9)}] ${l.text}` : l.text);
+    }
+  }
+  return { text: out.length > 0 ? out.join('\n') + '\n' : '', problems };
+}

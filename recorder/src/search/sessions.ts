@@ -1,0 +1,65 @@
+// The sessions on the share, summarised for `srec sessions` and for the other tools' output.
+import { statSync } from 'node:fs';
+import path from 'node:path';
+import { scanSessions, type SessionRef, type TrailProblem } from './trail-files.js';
+
+export interface SessionSummary {
+  readonly id: string;
+  readonly dir: string;
+  /** The person, from the key they authenticated with. */
+  readonly user: string;
+  readonly targetUser: string;
+  readonly host: string;
+  /** `targetUser@host`. */
+  readonly target: string;
+  readonly start: string;
+  readonly end?: string;
+  /** Seconds; undefined when the session has no end time. */
+  readonly duration?: number;
+  /** Bytes of the session's files as the manifest lists them. */
+  readonly size: number;
+  readonly complete: boolean;
+  readonly recovered: boolean;
+  /** Files the manifest lists that are missing or of another size on the share (`srec verify` tells more). */
+  readonly damaged: readonly string[];
+}
+
+export function summarize(ref: SessionRef): SessionSummary {
+  const m = ref.manifest;
+  const endMs = m.end !== undefined ? Date.parse(m.end) : NaN;
+  const damaged: string[] = [];
+  for (const f of m.files) {
+    if (m.filesExpired !== undefined && f.path.startsWith('files/')) continue;
+    const st = statSync(path.join(ref.dir, f.path), { throwIfNoEntry: false });
+    if (st === undefined) damaged.push(`${f.path} missing`);
+    else if (f.size >= 0 && st.size !== f.size) damaged.push(`${f.path} is ${st.size} bytes, manifest says ${f.size}`);
+  }
+  return {
+    id: ref.id,
+    dir: ref.dir,
+    user: m.user,
+    targetUser: m.targetUser,
+    host: m.host.name,
+    target: `${m.targetUser}@${m.host.name}`,
+    start: m.start,
+    end: m.end,
+    duration: Number.isNaN(endMs) ? undefined : Math.max(0, (endMs - Date.parse(m.start)) / 1000),
+    size: m.files.reduce((n, f) => n + Math.max(f.size, 0), 0),
+    complete: m.complete,
+    recovered: m.recovered,
+    damaged,
+  };
+}
+
+/**
+ * Every session on the share, oldest first. Directories whose manifest cannot be read are left out and
+ * named in `problems`; sessions with missing or resized files are listed, flagged, and named too.
+ */
+export function listSessions(dataFolder: string): { sessions: SessionSummary[]; problems: TrailProblem[] } {
+  const { sessions, problems } = scanSessions(dataFolder);
+  const out = sessions.map(summarize);
+  for (const s of out) {
+    for (const d of s.damaged) problems.push({ session: s.id, path: s.dir, message: d });
+  }
+  return { sessions: out, problems };
+}

@@ -1,0 +1,64 @@
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { play, textTranscript } from '../src/search/play.js';
+import { resolveSession, scanSessions } from '../src/search/trail-files.js';
+import { tempDataFolder, typed, writeSession } from './support/trail-fixture.js';
+
+describe('play', () => {
+  let data: ReturnType<typeof tempDataFolder>;
+  beforeEach(() => (data = tempDataFolder()));
+  afterEach(() => data.cleanup());
+
+  function session(id: string) {
+    return resolveSession(scanSessions(data.dir).sessions, id);
+  }
+
+  it('replays the output with its timing, idle gaps capped and speed applied, and never the input', async () => {
+    // GIVEN output at 1 s, 1.5 s and, after a 60 s pause, 61.5 s; and typed input in between
+    const s = writeSession({
+      dataFolder: data.dir,
+      channels: [{ id: 0, events: [[1, 'o', 'a'], [1.2, 'i', 'secret'], [1.5, 'o', 'b'], [61.5, 'o', 'c'], [61.5, 'r', '100x30']] }],
+    });
+    const sleeps: number[] = [];
+    const written: string[] = [];
+    // WHEN played at double speed with a 2 s idle limit
+    const res = await play(session(s.id), { write: (d) => void written.push(d), sleep: async (ms) => void sleeps.push(ms), speed: 2, idleLimit: 2 });
+    // THEN each pause is the recorded gap (at most 2 s) halved, and only output is written
+    expect(sleeps).toEqual([500, 250, 1000]);
+    expect(written).toEqual(['a', 'b', 'c']);
+    expect(res).toMatchObject({ channels: 1, events: 5, problems: [], played: true });
+  });
+
+  it('plays what a truncated cast holds and names it', async () => {
+    const s = writeSession({ dataFolder: data.dir, channels: [{ id: 0, events: [[1, 'o', 'hello']] }] });
+    const file = path.join(s.dir, 'ch-0.cast.gz');
+    writeFileSync(file, 'garbage');
+    const res = await play(session(s.id), { write: () => {}, sleep: async () => {} });
+    expect(res.played).toBe(false);
+    expect(res.problems).toEqual([{ session: s.id, path: file, message: expect.stringMatching(/damaged gzip/) }]);
+  });
+});
+
+describe('textTranscript', () => {
+  let data: ReturnType<typeof tempDataFolder>;
+  beforeEach(() => (data = tempDataFolder()));
+  afterEach(() => data.cleanup());
+
+  it('prints what the terminals showed, channel by channel, with times when asked', async () => {
+    // GIVEN a shell channel with an edited command and an exec channel
+    const s = writeSession({
+      dataFolder: data.dir,
+      channels: [
+        { id: 0, events: [[0.5, 'o', '\x1b[01;32m$\x1b[0m '], ...typed(1, ['l', 'x', '\x7f', 's', '\r']), [2, 'o', 'a.txt  b.txt\r\n']] },
+        { id: 1, kind: 'exec', command: 'uptime', events: [[0.1, 'o', ' 10:00:01 up 3 days\r\n']] },
+      ],
+    });
+    const ref = resolveSession(scanSessions(data.dir).sessions, s.id);
+    // WHEN the transcript is printed
+    const plain = await textTranscript(ref);
+    const timed = await textTranscript(ref, { channel: 0, timestamps: true });
+    // THEN escapes and edits are resolved and the channels are headed
+    expect(plain.text).toBe(['── channel 0 (shell) ──', '$ ls', 'a.txt  b.txt', '── channel 1 (uptime) ──', ' 10:00:01 up 3 days', ''].join('\n'));
+    expect(timed.text).toBe(['[    0.500] $ ls', '[    2.000] a.txt  b.txt', ''].join('\n'));
+  });
+});
