@@ -1,0 +1,48 @@
+// `srec operator [--kubeconfig F] [--namespace N] [--leader-elect] [--probes HOST:PORT]`: runs the
+// controller until SIGTERM/SIGINT (graceful: runs in progress finish, the Lease is released).
+import { KubeConfig } from '@kubernetes/client-node';
+import { createLogger, errorMessage } from '../../../common/log.js';
+import { startOperator } from '../operator.js';
+import { parseArgs } from './args.js';
+
+export { startOperator } from '../operator.js';
+export type { OperatorHandle, OperatorOptions } from '../operator.js';
+
+const USAGE = 'usage: srec operator [--kubeconfig F] [--namespace N] [--leader-elect] [--probes HOST:PORT]\n';
+
+export async function run(args: string[]): Promise<number> {
+  const parsed = parseArgs(args, ['kubeconfig', 'namespace', 'probes'], ['leader-elect']);
+  if ('error' in parsed || parsed.positional.length > 0) {
+    process.stderr.write(`srec operator: ${'error' in parsed ? parsed.error : `unexpected argument ${parsed.positional[0]}`}\n${USAGE}`);
+    return 2;
+  }
+  const log = createLogger({ component: 'operator' });
+  const kubeConfig = new KubeConfig();
+  try {
+    const file = parsed.values.get('kubeconfig');
+    if (file) kubeConfig.loadFromFile(file);
+    else kubeConfig.loadFromDefault();
+  } catch (err) {
+    process.stderr.write(`srec operator: cannot load the kubeconfig: ${errorMessage(err)}\n`);
+    return 2;
+  }
+  const handle = await startOperator({
+    kubeConfig,
+    namespace: parsed.values.get('namespace'),
+    leaderElect: parsed.flags.has('leader-elect'),
+    probes: parsed.values.get('probes'),
+    log,
+  });
+  log.info('operator started', { namespace: parsed.values.get('namespace') ?? '(all)', leaderElect: parsed.flags.has('leader-elect'), probePort: handle.probePort });
+  const onSignal = (signal: NodeJS.Signals) => {
+    log.info('signal received', { signal });
+    void handle.stop();
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+  const why = await handle.done;
+  process.removeListener('SIGTERM', onSignal);
+  process.removeListener('SIGINT', onSignal);
+  // Lost leadership: exit non-zero so the pod restarts and campaigns afresh (as controller-runtime does).
+  return why === 'lost' ? 1 : 0;
+}

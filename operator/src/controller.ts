@@ -1,0 +1,236 @@
+// reconcile(key): the steps, in order, with no business rules of its own. The rules live in desired/
+// (pure builders and status checks); the I/O in kube/.
+import type { Logger } from '../../common/log.js';
+import { errorMessage } from '../../common/log.js';
+import type { SessionRecording } from './api/types.js';
+import { storageKind } from './api/types.js';
+import { buildHostKeySecret, type HostKeyGenerator } from './desired/hostkey.js';
+import { renderObjects } from './desired/index.js';
+import { childNames, claimName, DESIRED_HASH_ANNOTATION, FINALIZER, FIELD_MANAGER, type KubeObject, namespaceOf } from './desired/meta.js';
+import type { Images } from './desired/recorder.js';
+import { computeStatus, type DeploymentObservation, firstProblem, type Observed, statusEqual } from './desired/status.js';
+import { apiMessage, type KubeClient, RESOURCES } from './kube/client.js';
+import type { Clock } from './kube/clock.js';
+import type { EventRecorder } from './kube/events.js';
+import type { Result } from './kube/queue.js';
+import type { Reflector } from './kube/reflector.js';
+
+export interface Caches {
+  readonly sessionRecordings: Reflector;
+  readonly configMaps: Reflector;
+  readonly deployments: Reflector;
+  readonly services: Reflector;
+  readonly secrets: Reflector;
+  readonly pvcs: Reflector;
+  readonly pvs: Reflector;
+}
+
+export interface ControllerMetrics {
+  applied(kind: string): void;
+  statusPatched(): void;
+  deleted(kind: string): void;
+}
+
+export interface ControllerDeps {
+  readonly client: KubeClient;
+  readonly caches: Caches;
+  readonly images: Images;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly events: EventRecorder;
+  readonly metrics: ControllerMetrics;
+  readonly generateHostKey: HostKeyGenerator;
+  /** How soon to look again at a SessionRecording that is not Ready. @default 30000 */
+  readonly notReadyRequeueMs?: number;
+}
+
+/** What the Secret cache keeps of a Secret: its key names, never its data. */
+export function secretKeys(obj: KubeObject | undefined): readonly string[] | undefined {
+  return obj ? ((obj as unknown as { keys?: string[] }).keys ?? []) : undefined;
+}
+
+function deploymentObservation(obj: KubeObject | undefined): DeploymentObservation | undefined {
+  if (!obj) return undefined;
+  const d = obj as unknown as {
+    metadata: { generation?: number };
+    spec?: { replicas?: number };
+    status?: { observedGeneration?: number; updatedReplicas?: number; readyReplicas?: number; availableReplicas?: number };
+  };
+  return {
+    generation: d.metadata.generation,
+    observedGeneration: d.status?.observedGeneration,
+    replicas: d.spec?.replicas ?? 1,
+    updatedReplicas: d.status?.updatedReplicas,
+    readyReplicas: d.status?.readyReplicas,
+    availableReplicas: d.status?.availableReplicas,
+  };
+}
+
+export class Controller {
+  constructor(private readonly deps: ControllerDeps) {}
+
+  async reconcile(key: string): Promise<Result> {
+    const { caches, log } = this.deps;
+    const [namespace, name] = key.split('/') as [string, string];
+
+    // 1. Load from the cache; gone -> nothing to do (owned children go with it by garbage collection).
+    const cr = caches.sessionRecordings.get(namespace, name) as unknown as SessionRecording | undefined;
+    if (!cr) {
+      this.deps.events.forget(key);
+      return {};
+    }
+
+    // 2. Deletion: the finalizer releases or removes the storage objects, then lets go.
+    if (cr.metadata.deletionTimestamp) return this.finalize(key, cr);
+
+    // 3. The finalizer, before anything cluster-scoped exists.
+    if (storageKind(cr.spec.storage) !== 'existingClaim' && !(cr.metadata.finalizers ?? []).includes(FINALIZER)) {
+      await this.deps.client.setFinalizers(cr, [...(cr.metadata.finalizers ?? []), FINALIZER]);
+      log.info('added finalizer', { key });
+    }
+
+    // 4. Desired state (pure), from the spec and the key names of the Secrets it mounts.
+    const credentialKeys = new Map<string, readonly string[]>();
+    for (const h of cr.spec.recorder.hosts) {
+      const keys = secretKeys(caches.secrets.get(namespace, h.credentialsSecret));
+      if (keys) credentialKeys.set(h.credentialsSecret, keys);
+    }
+    const desired = renderObjects(cr, { images: this.deps.images, credentialKeys });
+
+    // 5. Apply what differs from the cache (server-side apply, one field manager, force).
+    const applyErrors: string[] = [];
+    let applied = 0;
+    if (!caches.secrets.get(namespace, childNames(cr).hostKey)) {
+      try {
+        if (await this.deps.client.createIfAbsent(buildHostKeySecret(cr, this.deps.generateHostKey))) {
+          log.info('created host key', { key, name: childNames(cr).hostKey });
+        }
+      } catch (err) {
+        applyErrors.push(`Secret ${childNames(cr).hostKey}: ${apiMessage(err)}`);
+      }
+    }
+    for (const obj of desired) {
+      if (this.cached(obj)?.metadata.annotations?.[DESIRED_HASH_ANNOTATION] === obj.metadata.annotations?.[DESIRED_HASH_ANNOTATION]) continue;
+      try {
+        await this.deps.client.apply(obj);
+        applied++;
+        this.deps.metrics.applied(obj.kind);
+        log.info('applied', { key, kind: obj.kind, name: obj.metadata.name });
+      } catch (err) {
+        applyErrors.push(`${obj.kind} ${obj.metadata.name}: ${apiMessage(err)}`);
+        log.warn('apply failed', { key, kind: obj.kind, name: obj.metadata.name, error: apiMessage(err) });
+      }
+    }
+
+    // 6. Remove children this spec no longer wants (e.g. the syslog objects after syslog.enabled=false).
+    await this.prune(key, cr, desired);
+
+    // 7. Status: only from a settled cache. Right after an apply the cache still shows the old children;
+    //    their watch events bring this key back, and the safety requeue covers a no-op apply.
+    if (applied > 0 && applyErrors.length === 0) return { requeueAfter: 2000 };
+    const observed = this.observe(cr, applyErrors);
+    const status = computeStatus(cr, observed, { now: new Date(this.deps.clock.now()) });
+    const changed = !statusEqual(cr.status, status);
+    if (changed) {
+      await this.deps.client.patchStatus(cr, status);
+      this.deps.metrics.statusPatched();
+      log.info('status updated', { key, ready: status.conditions?.find((c) => c.type === 'Ready')?.reason });
+    }
+
+    // 8. Tell people when the status changes (an unchanged status writes nothing, not even an Event);
+    //    look again later while not Ready, without hot-looping.
+    const problem = firstProblem(status);
+    if (changed) {
+      if (problem) await this.deps.events.record(key, cr, 'Warning', problem.reason, problem.message);
+      else await this.deps.events.record(key, cr, 'Normal', 'Ready', 'recording service ready');
+    }
+    return problem ? { requeueAfter: this.deps.notReadyRequeueMs ?? 30_000 } : {};
+  }
+
+  private cached(obj: KubeObject): KubeObject | undefined {
+    const c = this.deps.caches;
+    const ns = obj.metadata.namespace;
+    switch (obj.kind) {
+      case 'ConfigMap':
+        return c.configMaps.get(ns, obj.metadata.name);
+      case 'Deployment':
+        return c.deployments.get(ns, obj.metadata.name);
+      case 'Service':
+        return c.services.get(ns, obj.metadata.name);
+      case 'PersistentVolumeClaim':
+        return c.pvcs.get(ns, obj.metadata.name);
+      case 'PersistentVolume':
+        return c.pvs.get(undefined, obj.metadata.name);
+      default:
+        return undefined;
+    }
+  }
+
+  private observe(cr: SessionRecording, applyErrors: readonly string[]): Observed {
+    const { caches } = this.deps;
+    const ns = namespaceOf(cr);
+    const names = childNames(cr);
+    const secrets = new Map<string, readonly string[]>();
+    for (const s of [cr.spec.recorder.usersSecret, ...cr.spec.recorder.hosts.map((h) => h.credentialsSecret)]) {
+      const keys = secretKeys(caches.secrets.get(ns, s));
+      if (keys) secrets.set(s, keys);
+    }
+    const pvc = caches.pvcs.get(ns, claimName(cr)) as unknown as
+      | { spec?: { accessModes?: string[] }; status?: { phase?: string; accessModes?: string[] } }
+      | undefined;
+    return {
+      claim: pvc ? { phase: pvc.status?.phase, accessModes: pvc.status?.accessModes ?? pvc.spec?.accessModes ?? [] } : undefined,
+      secrets,
+      recorder: deploymentObservation(caches.deployments.get(ns, names.recorder)),
+      syslog: cr.spec.syslog.enabled ? deploymentObservation(caches.deployments.get(ns, names.syslog)) : undefined,
+      ...(applyErrors.length > 0 ? { applyError: applyErrors.join('; ') } : {}),
+    };
+  }
+
+  /** Delete our namespaced children (controller-owned by this CR) that the current spec does not render. */
+  private async prune(key: string, cr: SessionRecording, desired: readonly KubeObject[]): Promise<void> {
+    const wanted = new Set(desired.map((o) => `${o.kind}/${o.metadata.name}`));
+    const { caches } = this.deps;
+    for (const cache of [caches.configMaps, caches.deployments, caches.services]) {
+      for (const obj of cache.list()) {
+        if (obj.metadata.namespace !== namespaceOf(cr) || obj.metadata.labels?.['app.kubernetes.io/instance'] !== cr.metadata.name) continue;
+        const owned = (obj.metadata.ownerReferences ?? []).some((r) => r.uid === cr.metadata.uid && r.controller === true);
+        const kind = cache.kind;
+        if (!owned || wanted.has(`${kind}/${obj.metadata.name}`)) continue;
+        const res = kind === 'Deployment' ? RESOURCES.deployment : kind === 'Service' ? RESOURCES.service : RESOURCES.configMap;
+        await this.deps.client.delete({ apiVersion: res.apiVersion, kind, name: obj.metadata.name, namespace: obj.metadata.namespace });
+        this.deps.metrics.deleted(kind);
+        this.deps.log.info('deleted', { key, kind, name: obj.metadata.name, why: 'no longer wanted by the spec' });
+      }
+    }
+  }
+
+  /**
+   * Retain (default): the claim and the volume stay, with every recording (the claim never had an owner
+   * reference, so garbage collection leaves it). Delete: remove the claim and the volume objects; the
+   * volume's reclaim policy is Retain, so the data on the share itself is left to its administrator.
+   */
+  private async finalize(key: string, cr: SessionRecording): Promise<Result> {
+    const finalizers = cr.metadata.finalizers ?? [];
+    if (!finalizers.includes(FINALIZER)) return {};
+    const names = childNames(cr);
+    if (cr.spec.storage.deletionPolicy === 'Delete' && storageKind(cr.spec.storage) !== 'existingClaim') {
+      await this.deps.client.delete({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', name: names.pvc, namespace: namespaceOf(cr) });
+      this.deps.metrics.deleted('PersistentVolumeClaim');
+      if (!cr.spec.storage.efs?.storageClassName) {
+        await this.deps.client.delete({ apiVersion: 'v1', kind: 'PersistentVolume', name: names.pv });
+        this.deps.metrics.deleted('PersistentVolume');
+      }
+      this.deps.log.info('deleted storage objects', { key, pvc: names.pvc, pv: names.pv, deletionPolicy: 'Delete' });
+    } else {
+      this.deps.log.info('kept storage objects', { key, pvc: names.pvc, pv: names.pv, deletionPolicy: cr.spec.storage.deletionPolicy });
+    }
+    try {
+      await this.deps.client.setFinalizers(cr, finalizers.filter((f) => f !== FINALIZER));
+    } catch (err) {
+      throw new Error(`removing finalizer ${FINALIZER} (${FIELD_MANAGER}): ${errorMessage(err)}`);
+    }
+    this.deps.events.forget(key);
+    return {};
+  }
+}
