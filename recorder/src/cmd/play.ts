@@ -1,0 +1,85 @@
+// `srec play --data DIR ID [--speed X] [--idle-limit S] [--channel N] [--text]`: replays a session in
+// the terminal with its real timing, or prints its plain transcript.
+import { parseArgs } from 'node:util';
+import { play, textTranscript } from '../search/play.js';
+import { formatProblem, resolveSession, scanSessions, type SessionRef } from '../search/trail-files.js';
+
+const USAGE = 'usage: srec play --data DIR ID [--speed X] [--idle-limit S] [--channel N] [--text [--timestamps]]\n';
+
+function write(data: string): void | Promise<void> {
+  if (process.stdout.write(data)) return;
+  return new Promise((resolve) => process.stdout.once('drain', () => resolve()));
+}
+
+export async function run(args: string[]): Promise<number> {
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(args);
+  } catch (err) {
+    process.stderr.write(`srec play: ${(err as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const fail = (msg: string) => {
+    process.stderr.write(`srec play: ${msg}\n${USAGE}`);
+    return 2;
+  };
+  if (values.data === undefined) return fail('--data DIR is required');
+  if (positionals.length !== 1) return fail('give exactly one session ID (or a unique prefix of it)');
+  const positive = (v: string | undefined, name: string, dflt: number): number => {
+    if (v === undefined) return dflt;
+    const n = Number(v);
+    if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} "${v}" is not a positive number`);
+    return n;
+  };
+  let speed: number;
+  let idleLimit: number;
+  let channel: number | undefined;
+  let ref: SessionRef;
+  try {
+    speed = positive(values.speed, '--speed', 1);
+    idleLimit = positive(values['idle-limit'], '--idle-limit', 2);
+    channel = values.channel === undefined ? undefined : Number(values.channel);
+    if (channel !== undefined && !Number.isInteger(channel)) throw new Error(`--channel "${values.channel}" is not a channel number`);
+    ref = resolveSession(scanSessions(values.data).sessions, positionals[0]!);
+  } catch (err) {
+    return fail((err as Error).message);
+  }
+  const report = (problems: Parameters<typeof formatProblem>[0][]) =>
+    problems.forEach((p) => process.stderr.write(`srec play: ${formatProblem(p)}\n`));
+
+  if (values.text) {
+    const { text, problems } = await textTranscript(ref, { channel, timestamps: values.timestamps ?? false });
+    report(problems);
+    await write(text);
+    return 0;
+  }
+  const res = await play(ref, { write, speed, idleLimit, channel });
+  report(res.problems);
+  if (res.channels === 0) {
+    process.stderr.write(`srec play: session ${ref.id} has no terminal recording${channel !== undefined ? ` for channel ${channel}` : ''}\n`);
+    return 1;
+  }
+  return res.played ? 0 : 1;
+}
+
+function parse(args: string[]) {
+  return parseArgs({
+    args,
+    options: {
+      data: { type: 'string' },
+      speed: { type: 'string' },
+      'idle-limit': { type: 'string' },
+      channel: { type: 'string' },
+      text: { type: 'boolean' },
+      timestamps: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+    allowPositionals: true,
+  });
+}

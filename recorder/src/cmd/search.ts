@@ -1,0 +1,75 @@
+// `srec search --data DIR [--session ID] WORDS`: where the words were typed or printed, one JSON object
+// a line. Exit 0 with hits, 1 without, 2 on bad usage.
+import { parseArgs } from 'node:util';
+import { searchSessions, SearchUsageError } from '../search/query.js';
+import { formatProblem } from '../search/trail-files.js';
+
+const USAGE =
+  'usage: srec search --data DIR [--session ID] [--stream input|output] [--case-sensitive] [--context N] [--limit N] WORDS...\n' +
+  '  WORDS are matched as one phrase of whole words, case-insensitively, in what was typed and what was printed.\n';
+
+export async function run(args: string[]): Promise<number> {
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(args);
+  } catch (err) {
+    process.stderr.write(`srec search: ${(err as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const fail = (msg: string) => {
+    process.stderr.write(`srec search: ${msg}\n${USAGE}`);
+    return 2;
+  };
+  if (values.data === undefined) return fail('--data DIR is required');
+  if (positionals.length === 0) return fail('give the WORDS to look for');
+  if (values.stream !== undefined && values.stream !== 'input' && values.stream !== 'output') return fail('--stream is input or output');
+  const num = (v: string | undefined, name: string): number | undefined => {
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0) throw new SearchUsageError(`${name} "${v}" is not a whole number`);
+    return n;
+  };
+  let hits = 0;
+  try {
+    await searchSessions({
+      dataFolder: values.data,
+      words: positionals.join(' '),
+      session: values.session,
+      caseSensitive: values['case-sensitive'] ?? false,
+      stream: values.stream as 'input' | 'output' | undefined,
+      contextLines: num(values.context, '--context'),
+      limit: num(values.limit, '--limit'),
+      onHit: (hit) => {
+        hits++;
+        process.stdout.write(JSON.stringify(hit) + '\n');
+      },
+      onProblem: (p) => process.stderr.write(`srec search: ${formatProblem(p)}\n`),
+    });
+  } catch (err) {
+    if (err instanceof SearchUsageError) return fail(err.message);
+    throw err;
+  }
+  return hits > 0 ? 0 : 1;
+}
+
+function parse(args: string[]) {
+  return parseArgs({
+    args,
+    options: {
+      data: { type: 'string' },
+      session: { type: 'string' },
+      stream: { type: 'string' },
+      'case-sensitive': { type: 'boolean' },
+      context: { type: 'string' },
+      limit: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+    allowPositionals: true,
+  });
+}
