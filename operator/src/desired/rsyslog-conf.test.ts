@@ -106,7 +106,7 @@ describe('renderRsyslogConf', () => {
     expect(fwd).toContain('StreamDriverPermittedPeers="siem.internal"');
     expect(fwd).toContain('StreamDriver.CAFile="/etc/srec/siem-tls/ca.crt"');
     expect(fwd).toContain('queue.type="LinkedList" queue.size="10000" queue.timeoutEnqueue="0"');
-    expect(fwd).toContain('action.resumeRetryCount="10"');
+    expect(fwd).toContain('action.resumeRetryCount="30"');
     expect(fwd).not.toContain('resumeRetryCount="-1"');
   });
 

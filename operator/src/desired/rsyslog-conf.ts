@@ -41,7 +41,11 @@ export interface RsyslogInput {
   maxMessageSize?: string;
   /** Seconds between impstats reports on stdout. @default 60 */
   statsInterval?: number;
-  /** Retries of a failed forward before its messages count as failed. @default 10 */
+  /**
+   * Retries of a failed forward before rsyslog gives up on the messages it holds (counted as `failed`
+   * by impstats), so that a long SIEM outage does not pin memory. rsyslog waits 1 s between the first
+   * ten retries and longer after: 30 rides out about a minute. @default 30
+   */
   resumeRetryCount?: number;
 }
 
@@ -176,7 +180,7 @@ export function renderRsyslogConf(input: RsyslogInput): string {
   }
   const listenPort = checkInt(input.listenPort, 'listenPort', 1, 65535);
   const queueSize = checkInt(input.queueSize ?? 10000, 'queueSize', 1, 1_000_000);
-  const retries = checkInt(input.resumeRetryCount ?? 10, 'resumeRetryCount', 0, 1000);
+  const retries = checkInt(input.resumeRetryCount ?? 30, 'resumeRetryCount', 0, 1000);
   const statsInterval = checkInt(input.statsInterval ?? 60, 'statsInterval', 1, 86400);
   const maxMessageSize = input.maxMessageSize ?? '64k';
   if (!/^\d+[km]?$/.test(maxMessageSize)) throw new Error(`maxMessageSize: "${maxMessageSize}" is not a size like 64k`);

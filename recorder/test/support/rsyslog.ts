@@ -90,10 +90,14 @@ export async function startRsyslogd(opts: { conf: string; dir: string; port: num
   let child: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
 
+  const pidFile = path.join(opts.dir, 'rsyslogd.pid');
   const start = async (): Promise<void> => {
-    const c = spawn(bin, ['-n', '-f', confFile, '-i', path.join(opts.dir, 'rsyslogd.pid')], {
+    // rsyslogd's stdout must be a pipe (as a container runtime gives it): omfile reopens /dev/stdout, which
+    // fails for the socket Node's spawn would give. `| cat` makes the pipe; cat passes the bytes through.
+    const c = spawn('/bin/sh', ['-c', '"$@" | cat', 'sh', bin, '-n', '-f', confFile, '-i', pidFile], {
       cwd: opts.dir,
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
     });
     child = c;
     let gone = false;
@@ -109,17 +113,21 @@ export async function startRsyslogd(opts: { conf: string; dir: string; port: num
     const until = Date.now() + 10_000;
     for (;;) {
       if (gone) throw new Error(`rsyslogd exited during start-up:\n${err}${out}`);
-      if (await canConnect(opts.port)) return;
+      if ((await canConnect(opts.port)) && fs.existsSync(pidFile)) return;
       if (Date.now() > until) throw new Error(`rsyslogd did not listen on ${opts.port} within 10 s:\n${err}`);
       await new Promise((r) => setTimeout(r, 50));
     }
   };
 
+  /** SIGTERM to rsyslogd alone (cat then ends on EOF, keeping rsyslogd's last lines); the group if it hangs. */
   const stop = async (): Promise<void> => {
     const c = child;
     if (!c) return;
-    c.kill('SIGTERM');
-    const t = setTimeout(() => c.kill('SIGKILL'), 10_000);
+    const pid = Number(fs.readFileSync(pidFile, 'utf8').trim());
+    if (Number.isInteger(pid) && pid > 0) process.kill(pid, 'SIGTERM');
+    const t = setTimeout(() => {
+      if (c.pid !== undefined) process.kill(-c.pid, 'SIGKILL');
+    }, 10_000);
     await exited;
     clearTimeout(t);
   };
