@@ -1,0 +1,110 @@
+// `srec recorder --config F [--probes host:port] [--grace SECONDS]`: the recording bastion.
+// Start-up: recover the spool, check the share, serve probes, listen. SIGTERM/SIGINT: stop accepting,
+// let sessions finish for --grace seconds, end the rest, close and move their recordings.
+import os from 'node:os';
+import { startProbeServer } from '../../../common/http.js';
+import { createLogger, errorMessage } from '../../../common/log.js';
+import { Registry } from '../../../common/metrics.js';
+import { ConfigError, loadRecorderConfig } from '../config.js';
+import { NO_AUDIT, type AuditPort } from '../ssh/audit-port.js';
+import { startBastion } from '../ssh/bastion.js';
+import { createRecorderMetrics } from '../ssh/metrics.js';
+import { mkdirOwner } from '../trail/fsutil.js';
+import { TrailMover } from '../trail/mover.js';
+
+const USAGE = 'usage: srec recorder --config FILE [--probes host:port] [--grace SECONDS]\n';
+
+interface Args {
+  readonly config: string;
+  readonly probes?: string;
+  readonly graceSeconds: number;
+}
+
+function parseArgs(args: string[]): Args | string {
+  let config: string | undefined;
+  let probes: string | undefined;
+  let grace = 10;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    const value = () => {
+      const v = args[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    try {
+      if (a === '--config' || a === '-c') config = value();
+      else if (a === '--probes') probes = value();
+      else if (a === '--grace') {
+        grace = Number(value());
+        if (!Number.isFinite(grace) || grace < 0) return '--grace: a number of seconds, 0 or more';
+      } else if (a === '-h' || a === '--help') return '';
+      else return `unknown argument "${a}"`;
+    } catch (err) {
+      return errorMessage(err);
+    }
+  }
+  if (config === undefined) return '--config is required';
+  return { config, graceSeconds: grace, ...(probes ? { probes } : {}) };
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const args = parseArgs(argv);
+  if (typeof args === 'string') {
+    process.stderr.write(args === '' ? USAGE : `srec recorder: ${args}\n${USAGE}`);
+    return args === '' ? 0 : 2;
+  }
+  // Everything the recorder creates (spool, share, probes) is for its own user only.
+  process.umask(0o077);
+  const log = createLogger({ component: 'recorder' });
+
+  let config;
+  try {
+    config = loadRecorderConfig(args.config);
+  } catch (err) {
+    process.stderr.write(`srec recorder: ${err instanceof ConfigError ? err.message : errorMessage(err)}\n`);
+    return 2;
+  }
+
+  const recorderId = process.env.POD_NAME || os.hostname();
+  const registry = new Registry();
+  const metrics = createRecorderMetrics(registry);
+  // The audit pipeline (recorder/src/audit/) plugs in here; until then events go nowhere.
+  const audit: AuditPort = NO_AUDIT;
+
+  await mkdirOwner(config.tempFolder);
+  const mover = new TrailMover({
+    tempFolder: config.tempFolder,
+    dataFolder: config.dataFolder,
+    recorderId,
+    log,
+    pendingGauge: metrics.recordingsPending,
+    failureCounter: metrics.moveFailures,
+  });
+  await mover.start();
+
+  const probes = await startProbeServer({ listen: args.probes ?? config.probes, registry, ready: () => mover.ready() });
+  let bastion;
+  try {
+    bastion = await startBastion({ config, log, metrics, audit, recorderId, recordingClosed: (id) => mover.enqueue(id) });
+  } catch (err) {
+    log.error('cannot listen', { listen: config.listen, error: errorMessage(err) });
+    mover.close();
+    await probes.close();
+    return 1;
+  }
+  log.info('recorder ready', { recorderId, listen: config.listen, probesPort: probes.port, hosts: config.hosts.length, users: config.users.length });
+
+  const signal = await new Promise<string>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
+  log.info('shutting down', { signal, graceSeconds: args.graceSeconds, sessions: bastion.connections });
+  await bastion.close(args.graceSeconds * 1000);
+  await mover.flush(10000);
+  if (mover.pendingCount > 0) log.warn('recordings left in the spool; the next start moves them', { pending: mover.pendingCount });
+  mover.close();
+  await probes.close();
+  await audit.close();
+  log.info('stopped');
+  return 0;
+}

@@ -1,0 +1,29 @@
+// What a relayed channel needs from its connection; BastionConnection provides it.
+import type { Client } from 'ssh2';
+import type { Logger } from '../../../common/log.js';
+import type { SshEventKind } from '../config.js';
+import type { LogInput, SessionRecording } from '../trail/recording.js';
+import type { ChannelTap, ChannelTapContext } from './taps.js';
+
+export interface ChannelHandle {
+  /** Resolves once the channel is closed and its close is in the channel log. */
+  readonly closed: Promise<void>;
+  /** Tell the person why (on stderr where there is one) and close the channel. */
+  terminate(message: string): void;
+  /** The connection went away: close the target side and record what there is. */
+  abort(): Promise<void>;
+}
+
+export interface ChannelHost {
+  readonly log: Logger;
+  /** Absent when the host is not recorded. */
+  readonly recording?: SessionRecording;
+  /** The logged-in connection to the target. */
+  targetClient(): Client;
+  /** Append to the channel log (no-op without a recording). */
+  record(entry: LogInput): boolean;
+  tapFor(ctx: Omit<ChannelTapContext, 'host' | 'recording'>): ChannelTap | undefined;
+  countBytes(direction: 'in' | 'out', n: number): void;
+  auditData(kind: Extract<SshEventKind, 'stdin' | 'stdout' | 'stderr'>, data: Buffer, channel: number): void;
+  auditRequest(kind: 'channel_request' | 'global_request', request: { name: string; accepted: boolean; [k: string]: unknown }, channel?: number): void;
+}

@@ -1,0 +1,342 @@
+// One person's connection to the bastion, from authentication to the last byte of its recording:
+// authenticate -> pick the target from the login -> connect with the pinned host key -> open the recording
+// -> relay channels -> close the recording and hand it to the mover.
+import { createHash } from 'node:crypto';
+import type { AuthContext, Client, Connection, ServerChannel, Session, TcpipRequestInfo } from 'ssh2';
+import type { Logger } from '../../../common/log.js';
+import { errorMessage } from '../../../common/log.js';
+import type { ResolvedHost, ResolvedRecorderConfig, ResolvedUser, SshEventKind } from '../config.js';
+import type { LogInput } from '../trail/recording.js';
+import { SessionRecording } from '../trail/recording.js';
+import type { AuditExposure, AuditPort, BastionAuditEvent } from './audit-port.js';
+import { checkPublicKey, parseLogin, type KeyDirectory, type Login } from './auth.js';
+import type { ChannelHandle, ChannelHost } from './channel-host.js';
+import type { RecorderMetrics } from './metrics.js';
+import { refusals, type Refusal } from './refusal.js';
+import { SessionChannel, refuseSession } from './session-channel.js';
+import type { ChannelTap, ChannelTapContext, ChannelTapFactory } from './taps.js';
+import { connectTarget, type TargetOptions } from './target.js';
+import { TcpipChannel, rejectWithDescription } from './tcpip-channel.js';
+
+export interface ConnectionDeps {
+  readonly config: ResolvedRecorderConfig;
+  readonly keys: KeyDirectory;
+  readonly hosts: ReadonlyMap<string, ResolvedHost>;
+  readonly log: Logger;
+  readonly metrics: RecorderMetrics;
+  readonly audit: AuditPort;
+  readonly recorderId: string;
+  readonly newId: () => string;
+  /** ms since the epoch. */
+  readonly now: () => number;
+  readonly target?: TargetOptions;
+  readonly flushIntervalMs?: number;
+  readonly taps?: ChannelTapFactory;
+  /** true: refuse new recorded sessions (the spool is full). */
+  readonly spoolFull: () => Promise<boolean>;
+  readonly shuttingDown: () => boolean;
+  /** A recording was closed in the spool and can move to the share. */
+  readonly recordingClosed: (sessionId: string) => void;
+  readonly authenticated: (conn: BastionConnection) => void;
+}
+
+type Opened = { readonly ok: true; readonly client: Client } | { readonly ok: false; readonly refusal: Refusal };
+
+/** Failed authentication attempts before the connection is dropped (OpenSSH's MaxAuthTries). */
+const MAX_AUTH_FAILURES = 6;
+
+export class BastionConnection implements ChannelHost {
+  readonly connectionId: string;
+  readonly remoteAddress: string;
+  readonly log: Logger;
+  recording?: SessionRecording;
+  private user?: ResolvedUser;
+  private username?: string;
+  private login?: Login;
+  private host?: ResolvedHost;
+  private sessionId?: string;
+  private target?: Client;
+  private opened?: Promise<Opened>;
+  private sessionOpen = false;
+  private startMs = 0;
+  private bytes = { in: 0, out: 0 };
+  private nextChannel = 0;
+  private authFailures = 0;
+  private readonly channels = new Set<ChannelHandle>();
+  private closing = false;
+  private resolveDone!: () => void;
+  /** Resolves when the connection is gone and its recording closed. */
+  readonly done = new Promise<void>((r) => (this.resolveDone = r));
+
+  constructor(
+    private readonly client: Connection,
+    remote: { ip?: string; port?: number },
+    private readonly deps: ConnectionDeps,
+  ) {
+    this.connectionId = deps.newId();
+    this.remoteAddress = `${remote.ip ?? 'unknown'}:${remote.port ?? 0}`;
+    this.log = deps.log.child({ connectionId: this.connectionId, remoteAddress: this.remoteAddress });
+    client.on('authentication', (ctx: AuthContext) => this.authenticate(ctx));
+    client.on('ready', () => this.onReady());
+    client.on('session', (accept: () => Session, reject: () => void) => void this.onSession(accept, reject));
+    client.on('tcpip', (accept: () => ServerChannel, reject: () => void, info: TcpipRequestInfo) => void this.onTcpip(accept, reject, info));
+    client.on('request', (accept: unknown, reject: (() => void) | undefined, name: string, info: unknown) => this.onGlobalRequest(reject, name, info));
+    client.on('error', (err: Error) => this.log.debug('client connection error', { error: err.message }));
+    client.on('close', () => void this.onClose());
+  }
+
+  get isAuthenticated(): boolean {
+    return this.user !== undefined && this.opened !== undefined;
+  }
+
+  /** Tell the person why and end the connection (shutdown, recording failure). */
+  terminate(message: string): void {
+    for (const c of this.channels) c.terminate(message);
+    const t = setTimeout(() => this.client.end(), 1000);
+    t.unref();
+  }
+
+  // ---- ChannelHost ----
+
+  targetClient(): Client {
+    if (!this.target) throw new Error('the target is not connected');
+    return this.target;
+  }
+
+  record(entry: LogInput): boolean {
+    return this.recording ? this.recording.record(entry) : true;
+  }
+
+  tapFor(ctx: Omit<ChannelTapContext, 'host' | 'recording'>): ChannelTap | undefined {
+    if (!this.deps.taps || !this.host) return undefined;
+    try {
+      return this.deps.taps({ ...ctx, host: this.host, ...(this.recording ? { recording: this.recording } : {}) });
+    } catch (err) {
+      this.log.warn('channel tap failed to start', { channel: ctx.channel, error: errorMessage(err) });
+      return undefined;
+    }
+  }
+
+  countBytes(direction: 'in' | 'out', n: number): void {
+    this.bytes[direction] += n;
+    this.deps.metrics.bytesRelayed.inc({ direction }, n);
+  }
+
+  auditData(kind: 'stdin' | 'stdout' | 'stderr', data: Buffer, channel: number): void {
+    if (!this.wantsSensitive(kind)) return;
+    this.emit('SSH-PRIVX-SENSITIVE-AUDIT', { event: kind, channel, data: Buffer.from(data) });
+  }
+
+  auditRequest(kind: 'channel_request' | 'global_request', request: { name: string; accepted: boolean; [k: string]: unknown }, channel?: number): void {
+    if (!this.wantsSensitive(kind)) return;
+    this.emit('SSH-PRIVX-SENSITIVE-AUDIT', { event: kind, request, ...(channel !== undefined ? { channel } : {}) });
+  }
+
+  // ---- authentication ----
+
+  private authenticate(ctx: AuthContext): void {
+    if (ctx.method !== 'publickey') {
+      if (ctx.method !== 'none') this.authFailed('method', ctx.username, { method: ctx.method });
+      return ctx.reject(['publickey']);
+    }
+    const verdict = checkPublicKey(this.deps.keys, ctx);
+    const meta = { keyType: ctx.key.algo, fingerprint: fingerprint(ctx.key.data) };
+    switch (verdict.kind) {
+      case 'query':
+        return ctx.accept();
+      case 'ok':
+        this.user = verdict.user;
+        this.username = ctx.username;
+        this.log.info('authenticated', { user: verdict.user.name, login: ctx.username, ...meta });
+        return ctx.accept();
+      default:
+        this.authFailed(verdict.kind, ctx.username, meta);
+        ctx.reject(['publickey']);
+    }
+  }
+
+  private authFailed(reason: string, login: string, meta: Record<string, unknown>): void {
+    this.deps.metrics.authFailures.inc({ reason });
+    this.log.warn('authentication refused', { reason, login, ...meta });
+    this.emit('SSH-PRIVX-AUDIT', { event: 'connection_refused', reason });
+    if (++this.authFailures >= MAX_AUTH_FAILURES) this.client.end();
+  }
+
+  private onReady(): void {
+    this.deps.authenticated(this);
+    this.startMs = this.deps.now();
+    this.opened = this.open();
+  }
+
+  /** Decide, connect and start recording; never rejects. */
+  private async open(): Promise<Opened> {
+    const user = this.user!;
+    const username = this.username ?? '';
+    const login = parseLogin(username);
+    if (!login) return this.refuse(refusals.badLogin(username));
+    this.login = login;
+    const host = this.deps.hosts.get(login.hostName);
+    if (!host) return this.refuse(refusals.unknownHost(login.hostName));
+    this.host = host;
+    if (user.hosts && !user.hosts.has(host.name)) return this.refuse(refusals.noAccess(user.name, host.name));
+    if (login.targetUser !== host.credentials.username) return this.refuse(refusals.wrongTargetUser(host, login.targetUser));
+    if (this.deps.shuttingDown()) return this.refuse(refusals.shuttingDown());
+    if (host.recording && (await this.deps.spoolFull())) return this.refuse(refusals.spoolFull());
+
+    const result = await connectTarget(host, this.deps.target);
+    if (!result.ok) return this.refuse(result.refusal);
+    const target = result.client;
+    if (this.closing) {
+      target.end();
+      return { ok: false, refusal: refusals.shuttingDown() };
+    }
+    this.target = target;
+    this.sessionId = this.deps.newId();
+    if (host.recording) {
+      try {
+        this.recording = await SessionRecording.create({
+          tempFolder: this.deps.config.tempFolder,
+          identity: {
+            sessionId: this.sessionId,
+            connectionId: this.connectionId,
+            recorder: this.deps.recorderId,
+            user: user.name,
+            remoteAddress: this.remoteAddress,
+            targetUser: login.targetUser,
+            host: { name: host.name, address: host.address, port: host.port },
+            start: new Date(this.startMs).toISOString(),
+          },
+          now: this.deps.now,
+          ...(this.deps.flushIntervalMs !== undefined ? { flushIntervalMs: this.deps.flushIntervalMs } : {}),
+          onError: (err) => this.recordingFailed(err),
+        });
+      } catch (err) {
+        target.end();
+        this.target = undefined;
+        return this.refuse(refusals.recordingUnavailable((err as NodeJS.ErrnoException).code ?? errorMessage(err)));
+      }
+    }
+    target.on('error', (err: Error) => this.log.debug('target connection error', { error: err.message }));
+    target.on('close', () => void this.onTargetClose());
+    this.sessionOpen = true;
+    this.deps.metrics.sessionsOpen.inc();
+    this.log.info('session started', { sessionId: this.sessionId, user: user.name, targetUser: login.targetUser, host: host.name, recording: host.recording });
+    this.emit('SSH-PRIVX-AUDIT', { event: 'session_start' });
+    return { ok: true, client: target };
+  }
+
+  private refuse(refusal: Refusal): Opened {
+    this.deps.metrics.connectionsRefused.inc({ reason: refusal.reason });
+    this.log.warn('connection refused', {
+      reason: refusal.reason,
+      user: this.user?.name,
+      login: this.username,
+      ...(this.host ? { host: this.host.name } : {}),
+    });
+    this.emit('SSH-PRIVX-AUDIT', { event: 'connection_refused', reason: refusal.reason, message: refusal.message });
+    // Someone who opens no channel (ssh -N) has nothing to wait for.
+    const t = setTimeout(() => this.client.end(), 30000);
+    t.unref();
+    return { ok: false, refusal };
+  }
+
+  private recordingFailed(err: Error): void {
+    this.log.error('recording failed; ending the session', { sessionId: this.sessionId, error: errorMessage(err) });
+    this.terminate(`srec: the session's recording failed (${(err as NodeJS.ErrnoException).code ?? 'write error'}); the session is ended`);
+  }
+
+  // ---- channels ----
+
+  private async onSession(accept: () => Session, reject: () => void): Promise<void> {
+    const opened = await this.opened;
+    if (!opened || this.closing) return reject();
+    if (!opened.ok) return refuseSession(accept(), opened.refusal.message);
+    const session = accept();
+    if (!session) return;
+    this.track(new SessionChannel(this, this.nextChannel++, session));
+  }
+
+  private async onTcpip(accept: () => ServerChannel, reject: () => void, info: TcpipRequestInfo): Promise<void> {
+    const opened = await this.opened;
+    if (!opened || this.closing) return reject();
+    if (!opened.ok) return rejectWithDescription(this.client, reject, opened.refusal.message);
+    this.track(new TcpipChannel(this, this.nextChannel++, this.client, accept, reject, info));
+  }
+
+  private onGlobalRequest(reject: (() => void) | undefined, name: string, info: unknown): void {
+    // Remote forwarding (-R) and stream-local forwarding are not relayed.
+    const details = typeof info === 'object' && info !== null ? (info as Record<string, unknown>) : {};
+    this.record({ type: 'global_request', request: name, accepted: false, ...details });
+    this.auditRequest('global_request', { name, accepted: false, ...details });
+    reject?.();
+  }
+
+  private track(handle: ChannelHandle): void {
+    this.channels.add(handle);
+    void handle.closed.then(() => this.channels.delete(handle));
+  }
+
+  // ---- the end ----
+
+  /** The target went away: let the channels pass on what they have, then end the person's connection. */
+  private async onTargetClose(): Promise<void> {
+    await withTimeout(Promise.all([...this.channels].map((c) => c.closed)), 10000);
+    this.client.end();
+  }
+
+  private async onClose(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    // A session still being opened finishes opening first, so that it is closed (and recorded) properly.
+    const o = await this.opened;
+    if (!o?.ok || !this.sessionOpen) return this.resolveDone();
+    this.target?.end();
+    await Promise.all([...this.channels].map((c) => c.abort()));
+    const durationMs = this.deps.now() - this.startMs;
+    if (this.recording) {
+      try {
+        const manifest = await this.recording.close({ complete: true });
+        this.deps.recordingClosed(manifest.sessionId);
+      } catch (err) {
+        // The spool directory stays; start-up recovery finalizes it.
+        this.log.error('cannot close recording; left in the spool', { sessionId: this.sessionId, error: errorMessage(err) });
+      }
+    }
+    this.sessionOpen = false;
+    this.deps.metrics.sessionsOpen.dec();
+    this.log.info('session ended', { sessionId: this.sessionId, user: this.user?.name, host: this.host?.name, durationMs, bytesIn: this.bytes.in, bytesOut: this.bytes.out, channels: this.nextChannel });
+    this.emit('SSH-PRIVX-AUDIT', { event: 'session_end' });
+    this.resolveDone();
+  }
+
+  // ---- audit ----
+
+  private wantsSensitive(kind: SshEventKind): boolean {
+    return this.deps.config.audit.enabled && this.deps.config.audit.events.has(kind);
+  }
+
+  private emit(exposure: AuditExposure, e: Omit<BastionAuditEvent, 'exposure' | 'timestamp' | 'connectionId' | 'remoteAddress'>): void {
+    this.deps.audit.emit({
+      exposure,
+      timestamp: new Date(this.deps.now()).toISOString(),
+      connectionId: this.connectionId,
+      remoteAddress: this.remoteAddress,
+      ...(this.sessionId ? { sessionId: this.sessionId } : {}),
+      ...(this.user ? { username: this.user.name } : {}),
+      ...(this.login ? { targetUsername: this.login.targetUser } : {}),
+      ...(this.host ? { hostId: this.host.name, hostAddress: `${this.host.address}:${this.host.port}` } : {}),
+      ...e,
+    });
+  }
+}
+
+/** OpenSSH's `SHA256:...` fingerprint of a public key blob. */
+export function fingerprint(blob: Buffer): string {
+  return 'SHA256:' + createHash('sha256').update(blob).digest('base64').replace(/=+$/, '');
+}
+
+async function withTimeout(p: Promise<unknown>, ms: number): Promise<void> {
+  let t: NodeJS.Timeout | undefined;
+  await Promise.race([p, new Promise((r) => (t = setTimeout(r, ms)))]);
+  if (t) clearTimeout(t);
+}

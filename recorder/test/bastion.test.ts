@@ -1,0 +1,186 @@
+// The bastion with real OpenSSH on both sides: `ssh` -> recorder -> `sshd`.
+import { jest } from '@jest/globals';
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { listSessions, readCast, readChannelLog, type StoredSession } from '../src/trail/reader.js';
+import { makeKey, startEchoServer, startLab, freePort, waitFor, type EchoServer, type Lab } from './support/index.js';
+
+jest.setTimeout(30000);
+
+let lab: Lab;
+let echo: EchoServer;
+let mallory: string;
+
+beforeAll(async () => {
+  echo = await startEchoServer();
+  lab = await startLab({
+    hosts: (host) => [
+      // pinned to some other key: the real sshd will not match
+      host('db-bad', { hostKeys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl'] }),
+      host('db-down', { port: 1 }),
+      host('db-plain', { recording: false }),
+    ],
+  });
+  mallory = (await makeKey(lab.dir, 'mallory')).privatePath;
+});
+
+afterAll(async () => {
+  await lab?.stop();
+  await echo?.close();
+});
+
+/** The one session on the share whose manifest matches. */
+async function sessionWhere(pred: (s: StoredSession) => boolean): Promise<StoredSession> {
+  return waitFor(async () => (await listSessions(lab.recorder.dataFolder)).sessions.find(pred), 'the recording on the share');
+}
+
+async function sessionDirs(): Promise<string[]> {
+  const { sessions } = await listSessions(lab.recorder.dataFolder);
+  const spool = await fsp.readdir(path.join(lab.recorder.tempFolder, 'spool')).catch(() => []);
+  return [...sessions.map((s) => s.id), ...spool];
+}
+
+describe('exec', () => {
+  it('prints the output, passes the exit code, and records the output with its timing on the share', async () => {
+    // WHEN alice runs a command on db-1 through the recorder
+    const r = await lab.ssh('echo marker-123; exit 3');
+    // THEN she sees its output and its exit status
+    expect(r.stdout).toBe('marker-123\n');
+    expect(r.code).toBe(3);
+    // AND the recording on the share has the output, timed, and the exit status
+    const s = await sessionWhere((x) => x.manifest.channels.some((c) => c.command === 'echo marker-123; exit 3'));
+    expect(s.manifest).toMatchObject({ user: 'alice', targetUser: 'root', host: { name: 'db-1' }, complete: true, recovered: false });
+    expect(s.manifest.channels[0]).toMatchObject({ type: 'session', kind: 'exec', exitStatus: 3, cast: 'ch-0.cast.gz', closed: true });
+    const cast = await readCast(path.join(s.dir, 'ch-0.cast.gz'));
+    const out = cast.events.filter((e) => e[1] === 'o');
+    expect(out.map((e) => e[2]).join('')).toBe('marker-123\n');
+    expect(out[0]![0]).toBeGreaterThanOrEqual(0);
+    expect(out[0]![0]).toBeLessThan(5);
+    // AND nothing from inside the session reached the logs
+    expect(lab.recorder.logs()).not.toContain('marker-123');
+  });
+
+  it('relays stdin to the command and stderr back, recording input, and marking stderr in the channel log', async () => {
+    // WHEN a command reads stdin and writes to stderr
+    const r = await lab.ssh('cat; echo to-stderr-456 >&2', { input: 'hello-stdin-789\n' });
+    // THEN both come back on the right streams
+    expect(r).toMatchObject({ code: 0, stdout: 'hello-stdin-789\n', stderr: 'to-stderr-456\n' });
+    // AND the recording has the input as "i", output and stderr as "o"
+    const s = await sessionWhere((x) => x.manifest.channels.some((c) => c.command?.startsWith('cat;') === true));
+    const cast = await readCast(path.join(s.dir, 'ch-0.cast.gz'));
+    expect(cast.events.filter((e) => e[1] === 'i').map((e) => e[2]).join('')).toBe('hello-stdin-789\n');
+    expect(cast.events.filter((e) => e[1] === 'o').map((e) => e[2]).join('')).toBe('hello-stdin-789\nto-stderr-456\n');
+    const log = (await readChannelLog(s)).entries;
+    expect(log).toEqual(expect.arrayContaining([expect.objectContaining({ ch: 0, type: 'stderr', bytes: 14 }), expect.objectContaining({ ch: 0, type: 'eof', from: 'client' })]));
+    expect(s.manifest.channels[0]).toMatchObject({ bytesIn: 16, bytesOut: 30, exitStatus: 0 });
+    expect(lab.recorder.logs()).not.toContain('hello-stdin');
+  });
+
+  it('passes a large output through intact under flow control', async () => {
+    // WHEN the target prints 8 MiB
+    const r = await lab.ssh('head -c 8388608 /dev/zero | tr "\\0" "x"', { timeoutMs: 30000 });
+    // THEN every byte arrives
+    expect(r.code).toBe(0);
+    expect(r.stdout.length).toBe(8388608);
+  });
+
+  it('relays a host with recording off without writing a recording', async () => {
+    const before = await sessionDirs();
+    const r = await lab.ssh('echo plain-ok', { host: 'db-plain' });
+    expect(r).toMatchObject({ code: 0, stdout: 'plain-ok\n' });
+    expect(await sessionDirs()).toEqual(before);
+  });
+});
+
+describe('interactive shell', () => {
+  it('records what was typed and what the shell printed, with the terminal size', async () => {
+    // WHEN alice drives a shell through a pty (ssh -tt) and exits with a status
+    const r = await lab.ssh(undefined, { extra: ['-tt'], input: 'echo shell-$((6*7))\nexit 5\n' });
+    // THEN she saw the shell's output and the exit status came back
+    expect(r.stdout).toContain('shell-42');
+    expect(r.code).toBe(5);
+    // AND the recording has her input and the output, with a header from the pty request
+    const s = await sessionWhere((x) => x.manifest.channels.some((c) => c.kind === 'shell' && c.exitStatus === 5));
+    const cast = await readCast(path.join(s.dir, `ch-${s.manifest.channels[0]!.id}.cast.gz`));
+    expect(cast.header.width).toBeGreaterThan(0);
+    expect(cast.header.height).toBeGreaterThan(0);
+    expect(cast.events.filter((e) => e[1] === 'i').map((e) => e[2]).join('')).toContain('echo shell-$((6*7))');
+    expect(cast.events.filter((e) => e[1] === 'o').map((e) => e[2]).join('')).toContain('shell-42');
+    const log = (await readChannelLog(s)).entries;
+    expect(log).toEqual(expect.arrayContaining([expect.objectContaining({ type: 'request', request: 'pty-req', accepted: true }), expect.objectContaining({ type: 'request', request: 'shell', accepted: true })]));
+  });
+});
+
+describe('port forward', () => {
+  it('relays a direct-tcpip channel (ssh -W) to a TCP service next to the target', async () => {
+    // WHEN alice tunnels to the echo server via the target
+    const r = await lab.ssh(undefined, { extra: ['-W', `127.0.0.1:${echo.port}`], input: 'ping-through-tunnel\n' });
+    // THEN the bytes come back through the tunnel
+    expect(r).toMatchObject({ code: 0, stdout: 'ping-through-tunnel\n' });
+    // AND the channel log has the forward with its destination and byte counts
+    const s = await sessionWhere((x) => x.manifest.channels.some((c) => c.type === 'direct-tcpip' && c.destination === `127.0.0.1:${echo.port}`));
+    expect(s.manifest.channels.find((c) => c.type === 'direct-tcpip')).toMatchObject({ bytesIn: 20, bytesOut: 20, closed: true });
+  });
+
+  it('tells the person when the target cannot reach the forward destination', async () => {
+    const closed = await freePort();
+    // (OpenSSH prints a channel's open-failure reason at its default LogLevel, INFO)
+    const r = await lab.ssh(undefined, { extra: ['-o', 'LogLevel=INFO', '-W', `127.0.0.1:${closed}`] });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(`srec: the target could not connect to 127.0.0.1:${closed}`);
+  });
+});
+
+describe('refusals', () => {
+  it('refuses an unknown key: no session, logged without content, counted', async () => {
+    const before = await sessionDirs();
+    const r = await lab.ssh('echo should-not-run', { identity: mallory });
+    expect(r.code).toBe(255);
+    expect(r.stderr).toContain('Permission denied (publickey)');
+    expect(await sessionDirs()).toEqual(before);
+    expect(await lab.recorder.metric('srec_auth_failures_total{reason="unknown_key"}')).toBeGreaterThanOrEqual(1);
+    expect(lab.recorder.logs()).toContain('"reason":"unknown_key"');
+    expect(lab.recorder.logs()).not.toContain('should-not-run');
+  });
+
+  it('refuses an unknown host with a one-line reason', async () => {
+    const r = await lab.ssh('true', { host: 'db-9' });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe('srec: no host named "db-9" is configured on this recorder\r\n');
+    expect(await lab.recorder.metric('srec_connections_refused_total{reason="unknown_host"}')).toBeGreaterThanOrEqual(1);
+  });
+
+  it('refuses a target whose host key does not match the pinned keys: no session directory, logged, counted', async () => {
+    const before = await sessionDirs();
+    const r = await lab.ssh('echo should-not-run', { host: 'db-bad' });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('srec: the host key of db-bad (127.0.0.1:');
+    expect(r.stderr).toContain('does not match its pinned host keys');
+    expect(await sessionDirs()).toEqual(before);
+    expect(await lab.recorder.metric('srec_connections_refused_total{reason="host_key_mismatch"}')).toBeGreaterThanOrEqual(1);
+    const line = lab.recorder.logs().split('\n').find((l) => l.includes('"host_key_mismatch"'));
+    expect(JSON.parse(line!)).toMatchObject({ message: 'connection refused', reason: 'host_key_mismatch', user: 'alice', host: 'db-bad' });
+  });
+
+  it('tells the person at once when the target is down', async () => {
+    const r = await lab.ssh('true', { host: 'db-down' });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe('srec: cannot reach db-down (127.0.0.1:1): connection refused\r\n');
+    expect(r.ms).toBeLessThan(5000);
+  });
+
+  it('refuses a target user the host has no credentials for', async () => {
+    const r = await lab.ssh('true', { targetUser: 'postgres' });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe('srec: db-1 is reached as "root" only, not "postgres"\r\n');
+  });
+});
+
+describe('metrics', () => {
+  it('counts bytes relayed and has no session open once all have ended', async () => {
+    await waitFor(async () => (await lab.recorder.metric('srec_sessions_open')) === 0, 'sessions to close');
+    expect(await lab.recorder.metric('srec_bytes_relayed_total{direction="out"}')).toBeGreaterThan(8388608);
+    expect(await lab.recorder.metric('srec_bytes_relayed_total{direction="in"}')).toBeGreaterThan(0);
+    expect((await lab.recorder.readyz()).status).toBe(200);
+  });
+});

@@ -1,0 +1,81 @@
+// The usual setup in one call: a real sshd as target `db-1`, a person `alice` with a key, and a recorder
+// in front, plus the OpenSSH client pointed through it.
+import { promises as fsp } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { HostConfig, UserConfig } from '../../src/config.js';
+import { makeKey, type KeyPair } from './keys.js';
+import { startRecorder, type TestRecorder, type TestRecorderOptions } from './recorder.js';
+import { runSsh, sshArgs, type RunOptions, type SshResult } from './ssh.js';
+import { startSshd, type Sshd } from './sshd.js';
+
+export interface LabOptions {
+  /** Overrides for host `db-1` (e.g. `{ fileTransfers: true }`). */
+  readonly db1?: Partial<HostConfig>;
+  /** More hosts; `lab.host(name, overrides)` makes entries pointing at the lab's sshd. */
+  readonly hosts?: (make: (name: string, overrides?: Partial<HostConfig>) => HostConfig) => HostConfig[];
+  /** More people besides alice. */
+  readonly users?: readonly UserConfig[];
+  readonly recorder?: Omit<TestRecorderOptions, 'users' | 'hosts'>;
+}
+
+export interface Lab {
+  readonly dir: string;
+  readonly sshd: Sshd;
+  readonly recorder: TestRecorder;
+  /** alice's key (authorized on the recorder). */
+  readonly alice: KeyPair;
+  /** The key the recorder logs in to the target with (authorized on sshd for root). */
+  readonly credentials: KeyPair;
+  /** A host entry that points at the lab's sshd with the lab's credentials and pinned key. */
+  host(name: string, overrides?: Partial<HostConfig>): HostConfig;
+  /** ssh arguments for `<targetUser>@<host>@127.0.0.1` through the recorder, command not included. */
+  args(opts?: { host?: string; targetUser?: string; identity?: string; extra?: readonly string[] }): string[];
+  /** Run the OpenSSH client through the recorder (alice, root@db-1 by default). */
+  ssh(command?: string, opts?: RunOptions & { host?: string; targetUser?: string; identity?: string; extra?: readonly string[] }): Promise<SshResult>;
+  stop(): Promise<void>;
+}
+
+export async function startLab(opts: LabOptions = {}): Promise<Lab> {
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'srec-lab-'));
+  const alice = await makeKey(dir, 'alice');
+  const credentials = await makeKey(dir, 'db-credentials');
+  const sshd = await startSshd({ authorizedKeys: [credentials.publicLine] });
+  const host = (name: string, overrides: Partial<HostConfig> = {}): HostConfig => ({
+    name,
+    address: '127.0.0.1',
+    port: sshd.port,
+    hostKeys: [sshd.hostKeyLine],
+    recording: true,
+    credentials: { username: 'root', privateKeyFile: credentials.privatePath },
+    ...overrides,
+  });
+  const recorder = await startRecorder({
+    users: [{ name: 'alice', authorizedKeys: [alice.publicLine] }, ...(opts.users ?? [])],
+    hosts: [host('db-1', opts.db1), ...(opts.hosts?.(host) ?? [])],
+    dir: path.join(dir, 'recorder'),
+    ...opts.recorder,
+  }).catch(async (err) => {
+    await sshd.stop();
+    throw err;
+  });
+  const args: Lab['args'] = (o = {}) =>
+    sshArgs(
+      { port: recorder.port, identity: o.identity ?? alice.privatePath, destination: `${o.targetUser ?? 'root'}@${o.host ?? 'db-1'}@127.0.0.1` },
+      o.extra ?? [],
+    );
+  return {
+    dir,
+    sshd,
+    recorder,
+    alice,
+    credentials,
+    host,
+    args,
+    ssh: (command, o = {}) => runSsh([...args(o), ...(command !== undefined ? [command] : [])], o),
+    stop: async () => {
+      await recorder.stop().catch(() => undefined);
+      await sshd.stop();
+    },
+  };
+}

@@ -1,0 +1,210 @@
+// A recorder for tests: a config file in a temp dir, then either in this process (fast, inspectable) or
+// as `srec recorder` in a child process (for SIGKILL / SIGTERM tests).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { promises as fsp } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import yaml from 'js-yaml';
+import winston from 'winston';
+import { startProbeServer } from '../../../common/http.js';
+import { createLogger } from '../../../common/log.js';
+import { Registry } from '../../../common/metrics.js';
+import { loadRecorderConfig, type HostConfig, type RecorderConfig, type UserConfig } from '../../src/config.js';
+import type { AuditPort, BastionAuditEvent } from '../../src/ssh/audit-port.js';
+import { startBastion, type BastionOptions } from '../../src/ssh/bastion.js';
+import { createRecorderMetrics } from '../../src/ssh/metrics.js';
+import type { ChannelTapFactory } from '../../src/ssh/taps.js';
+import { mkdirOwner } from '../../src/trail/fsutil.js';
+import { TrailMover, type MoverOptions } from '../../src/trail/mover.js';
+import { makeKey } from './keys.js';
+import { freePort, waitFor, waitForPort } from './ports.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+export interface TestRecorderOptions {
+  readonly users: readonly UserConfig[];
+  readonly hosts: readonly HostConfig[];
+  /** Anything else of the config file (tempSizeLimit, audit, ...). */
+  readonly extra?: Partial<RecorderConfig>;
+  /** @default 'inproc' */
+  readonly mode?: 'inproc' | 'process';
+  /** Reuse a directory (config, host key, spool, share) — e.g. to restart after a kill. @default a new temp dir */
+  readonly dir?: string;
+  /** inproc only: bastion knobs (loginGraceMs, flushIntervalMs, taps, target timeouts...). */
+  readonly bastion?: Partial<Pick<BastionOptions, 'loginGraceMs' | 'flushIntervalMs' | 'maxStartups' | 'target' | 'spoolHighWater'>>;
+  /** inproc only: mover knobs (retryBaseMs, shareCheckIntervalMs...). */
+  readonly mover?: Partial<Pick<MoverOptions, 'retryBaseMs' | 'retryMaxMs' | 'shareCheckIntervalMs'>>;
+  /** inproc only: where audit events go. @default they are collected in `audit` */
+  readonly taps?: ChannelTapFactory;
+  /** process only: `--grace` seconds. @default 10 */
+  readonly graceSeconds?: number;
+}
+
+export interface TestRecorder {
+  readonly dir: string;
+  readonly port: number;
+  readonly probesPort: number;
+  readonly configFile: string;
+  readonly dataFolder: string;
+  readonly tempFolder: string;
+  /** JSON log lines so far. */
+  logs(): string;
+  /** Audit events so far (inproc only). */
+  readonly audit: BastionAuditEvent[];
+  metrics(): Promise<string>;
+  /** One sample from /metrics, e.g. metric('srec_auth_failures_total{reason="unknown_key"}'); 0 when absent. */
+  metric(series: string): Promise<number>;
+  readyz(): Promise<{ status: number; body: string }>;
+  /** Graceful: SIGTERM (process) or the same shutdown in-process. Resolves with the exit code (process). */
+  stop(): Promise<number | null>;
+  /** SIGKILL (process mode only). */
+  kill(): Promise<void>;
+}
+
+/** Writes `<dir>/recorder.yaml` (+ host key) and returns its path. */
+export async function writeRecorderConfig(dir: string, opts: Pick<TestRecorderOptions, 'users' | 'hosts' | 'extra'>, ports: { listen: number; probes: number }): Promise<string> {
+  const hostKeyFile = path.join(dir, 'host_key');
+  try {
+    await fsp.access(hostKeyFile);
+  } catch {
+    await makeKey(dir, 'host_key');
+  }
+  const config: RecorderConfig = {
+    listen: `127.0.0.1:${ports.listen}`,
+    probes: `127.0.0.1:${ports.probes}`,
+    hostKeyFile,
+    dataFolder: path.join(dir, 'share'),
+    tempFolder: path.join(dir, 'tmp'),
+    users: opts.users,
+    hosts: opts.hosts,
+    ...opts.extra,
+  };
+  const file = path.join(dir, 'recorder.yaml');
+  await fsp.writeFile(file, yaml.dump(config));
+  return file;
+}
+
+export async function startRecorder(opts: TestRecorderOptions): Promise<TestRecorder> {
+  const dir = opts.dir ?? (await fsp.mkdtemp(path.join(os.tmpdir(), 'srec-rec-')));
+  await fsp.mkdir(dir, { recursive: true });
+  const ports = { listen: await freePort(), probes: await freePort() };
+  const configFile = await writeRecorderConfig(dir, opts, ports);
+  const config = loadRecorderConfig(configFile);
+  const common = {
+    dir,
+    configFile,
+    port: ports.listen,
+    probesPort: ports.probes,
+    dataFolder: config.dataFolder,
+    tempFolder: config.tempFolder,
+    metrics: async () => (await fetch(`http://127.0.0.1:${ports.probes}/metrics`)).text(),
+    readyz: async () => {
+      const r = await fetch(`http://127.0.0.1:${ports.probes}/readyz`);
+      return { status: r.status, body: await r.text() };
+    },
+  };
+  const metric = async (series: string) => {
+    const text = await common.metrics();
+    const line = text.split('\n').find((l) => l.startsWith(series + ' '));
+    return line ? Number(line.slice(series.length + 1)) : 0;
+  };
+
+  if ((opts.mode ?? 'inproc') === 'process') {
+    let out = '';
+    const child: ChildProcess = spawn(
+      process.execPath,
+      ['--import', path.join(here, 'ts-register.mjs'), path.join(here, 'srec-main.ts'), 'recorder', '--config', configFile, '--grace', String(opts.graceSeconds ?? 10)],
+      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, POD_NAME: 'test-recorder' } },
+    );
+    child.stdout?.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr?.on('data', (c: Buffer) => (out += c.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    await Promise.race([
+      waitFor(() => out.includes('"recorder ready"'), 'the recorder to start', 20000),
+      exited.then((code) => {
+        throw new Error(`recorder exited with ${code}: ${out}`);
+      }),
+    ]);
+    await waitForPort(ports.listen);
+    return {
+      ...common,
+      audit: [],
+      logs: () => out,
+      metric,
+      stop: async () => {
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+        return exited;
+      },
+      kill: async () => {
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+        await exited;
+      },
+    };
+  }
+
+  // In this process: the same wiring as cmd/recorder.ts, with logs and audit events captured.
+  let out = '';
+  const log = createLogger({ component: 'recorder', level: 'debug' });
+  log.clear();
+  log.add(
+    new winston.transports.Stream({
+      stream: new Writable({
+        write(chunk: Buffer, _enc, cb) {
+          out += chunk.toString();
+          cb();
+        },
+      }),
+    }),
+  );
+  const events: BastionAuditEvent[] = [];
+  const audit: AuditPort = { emit: (e) => void events.push(e), close: async () => undefined };
+  const registry = new Registry();
+  const metrics = createRecorderMetrics(registry);
+  await mkdirOwner(config.tempFolder);
+  const mover = new TrailMover({
+    tempFolder: config.tempFolder,
+    dataFolder: config.dataFolder,
+    recorderId: 'test-recorder',
+    log,
+    pendingGauge: metrics.recordingsPending,
+    failureCounter: metrics.moveFailures,
+    retryBaseMs: 100,
+    retryMaxMs: 1000,
+    shareCheckIntervalMs: 200,
+    ...opts.mover,
+  });
+  await mover.start();
+  const probes = await startProbeServer({ listen: config.probes, registry, ready: () => mover.ready() });
+  const bastion = await startBastion({
+    config,
+    log,
+    metrics,
+    audit,
+    recorderId: 'test-recorder',
+    recordingClosed: (id) => mover.enqueue(id),
+    flushIntervalMs: 200,
+    ...(opts.taps ? { taps: opts.taps } : {}),
+    ...opts.bastion,
+  });
+  let stopped = false;
+  return {
+    ...common,
+    audit: events,
+    logs: () => out,
+    metric,
+    stop: async () => {
+      if (stopped) return 0;
+      stopped = true;
+      await bastion.close(2000);
+      await mover.flush(5000);
+      mover.close();
+      await probes.close();
+      return 0;
+    },
+    kill: async () => {
+      throw new Error('kill() needs mode: "process"');
+    },
+  };
+}

@@ -1,0 +1,78 @@
+// The real OpenSSH client, run the way a person would, with nothing from ~/.ssh leaking in.
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+
+export interface SshTarget {
+  /** The recorder's SSH port. */
+  readonly port: number;
+  /** Private key file (-i). */
+  readonly identity: string;
+  /** e.g. `root@db-1@127.0.0.1`. */
+  readonly destination: string;
+  /** @default /dev/null (no host key is remembered; StrictHostKeyChecking=no) */
+  readonly knownHostsFile?: string;
+}
+
+/**
+ * `ssh` options for one connection, followed by the destination; append a command if wanted. `extra` comes
+ * first because ssh keeps the first value it sees of an option (so `-o LogLevel=INFO` there wins).
+ */
+export function sshArgs(t: SshTarget, extra: readonly string[] = []): string[] {
+  return [
+    ...extra,
+    '-F', '/dev/null',
+    '-o', `UserKnownHostsFile=${t.knownHostsFile ?? '/dev/null'}`,
+    '-o', 'StrictHostKeyChecking=no',
+    '-o', 'BatchMode=yes',
+    '-o', 'IdentitiesOnly=yes',
+    '-o', 'LogLevel=ERROR',
+    '-o', 'ConnectTimeout=10',
+    '-i', t.identity,
+    '-p', String(t.port),
+    t.destination,
+  ];
+}
+
+export interface SshResult {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly ms: number;
+}
+
+export interface RunOptions {
+  /** Written to ssh's stdin, which is then closed. @default nothing (stdin closed at once) */
+  readonly input?: string | Buffer;
+  /** Kill ssh after this long. @default 20000 */
+  readonly timeoutMs?: number;
+}
+
+export function spawnSsh(args: readonly string[]): ChildProcessWithoutNullStreams {
+  return spawn('ssh', [...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+}
+
+export function runSsh(args: readonly string[], opts: RunOptions = {}): Promise<SshResult> {
+  const started = Date.now();
+  const child = spawnSsh(args);
+  return collect(child, started, opts.timeoutMs ?? 20000, () => {
+    if (opts.input !== undefined) child.stdin.write(opts.input);
+    child.stdin.end();
+  });
+}
+
+/** Wait for a spawned ssh to finish; kill it after `timeoutMs`. */
+export function collect(child: ChildProcessWithoutNullStreams, started = Date.now(), timeoutMs = 20000, afterSpawn?: () => void): Promise<SshResult> {
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  child.stdin.on('error', () => undefined);
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  afterSpawn?.();
+  return new Promise((resolve) => {
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr, ms: Date.now() - started });
+    });
+  });
+}

@@ -1,0 +1,150 @@
+// Runs real OpenSSH clients against real server sides through transfer-tee.mjs and feeds what the tee saw into a
+// tracker, the way the bastion will: in relay order, pausing the stream while the capture is behind.
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ScpTracker, parseScpCommand } from '../../src/transfer/scp.js';
+import { SftpTracker } from '../../src/transfer/sftp.js';
+import type { CaptureSink } from '../../src/transfer/sink.js';
+import type { TransferTracker } from '../../src/transfer/tracker.js';
+import type { TransferOp, TransferRecord } from '../../src/transfer/types.js';
+
+export const TEE = fileURLToPath(new URL('./transfer-tee.mjs', import.meta.url));
+
+export interface TeeHeader {
+  readonly kind: 'subsystem' | 'exec';
+  readonly command: string;
+}
+
+export interface TeeSession {
+  readonly header: TeeHeader;
+  readonly ops: TransferOp[];
+  readonly transfers: TransferRecord[];
+  /** The tracker's `stopped` after end(). */
+  stopped?: string;
+  /** Highest queuedBytes seen right after a feed. */
+  maxQueued: number;
+  /** feed() calls that returned false. */
+  pauses: number;
+  exitCode?: number;
+}
+
+export interface TeeServerOptions {
+  readonly sink: () => CaptureSink;
+  readonly highWaterMark?: number;
+}
+
+/** One unix socket; every client run through the tee becomes one TeeSession. */
+export class TeeServer {
+  private readonly done: Array<Promise<TeeSession>> = [];
+
+  private constructor(
+    private readonly server: net.Server,
+    readonly socketPath: string,
+    private readonly opts: TeeServerOptions,
+  ) {
+    server.on('connection', (sock) => this.done.push(this.follow(sock)));
+  }
+
+  static async start(dir: string, opts: TeeServerOptions): Promise<TeeServer> {
+    const socketPath = join(dir, 'tee.sock');
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+    return new TeeServer(server, socketPath, opts);
+  }
+
+  env(): NodeJS.ProcessEnv {
+    return { ...process.env, SREC_TEE_SOCKET: this.socketPath };
+  }
+
+  /** Every session so far, once each has ended and reported its transfers. */
+  async sessions(): Promise<TeeSession[]> {
+    const out = await Promise.all(this.done);
+    this.done.length = 0;
+    return out;
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+
+  private follow(sock: net.Socket): Promise<TeeSession> {
+    return new Promise((resolve, reject) => {
+      let session: TeeSession | undefined;
+      let tracker: TransferTracker | undefined;
+      let buf = Buffer.alloc(0);
+      sock.on('data', (chunk) => {
+        buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+        let behind = false;
+        while (buf.length >= 5) {
+          const len = buf.readUInt32BE(1);
+          if (buf.length < 5 + len) break;
+          const type = String.fromCharCode(buf[0] as number);
+          const payload = buf.subarray(5, 5 + len);
+          buf = buf.subarray(5 + len);
+          if (type === 'H') {
+            const header = JSON.parse(payload.toString()) as TeeHeader;
+            const s: TeeSession = { header, ops: [], transfers: [], maxQueued: 0, pauses: 0 };
+            session = s;
+            tracker = this.trackerFor(header, s);
+          } else if (type === 'X') {
+            if (session) session.exitCode = (JSON.parse(payload.toString()) as { code: number }).code;
+          } else if (tracker && session && (type === 'C' || type === 'S')) {
+            if (!tracker.feed(type === 'C' ? 'client' : 'server', payload)) {
+              behind = true;
+              session.pauses += 1;
+            }
+            session.maxQueued = Math.max(session.maxQueued, tracker.queuedBytes);
+          }
+        }
+        if (behind && tracker) {
+          sock.pause();
+          void tracker.drained().then(() => sock.resume());
+        }
+      });
+      sock.on('error', reject);
+      sock.on('close', () => {
+        if (!session || !tracker) return reject(new Error('the tee sent no header'));
+        const s = session;
+        const t = tracker;
+        void t.end().then(() => {
+          if (t.stopped !== undefined) s.stopped = t.stopped;
+          resolve(s);
+        });
+      });
+    });
+  }
+
+  private trackerFor(header: TeeHeader, s: TeeSession): TransferTracker | undefined {
+    const common = {
+      sink: this.opts.sink(),
+      onOp: (op: TransferOp) => s.ops.push(op),
+      onTransfer: (t: TransferRecord) => s.transfers.push(t),
+      ...(this.opts.highWaterMark !== undefined ? { highWaterMark: this.opts.highWaterMark } : {}),
+    };
+    if (header.kind === 'subsystem') return new SftpTracker(common);
+    const command = parseScpCommand(header.command);
+    return command ? new ScpTracker({ ...common, command }) : undefined;
+  }
+}
+
+export function run(file: string, args: readonly string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv }): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(file, args, { ...opts, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+export async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await mkdtemp(join(tmpdir(), 'srec-transfer-'));
+  try {
+    return await fn(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
