@@ -1,5 +1,5 @@
-// What the bastion tells the audit pipeline. Structurally the AuditSink of recorder/src/audit/emitter.ts
-// (docs/internals.md): emit() never blocks and never throws. Until that sink is wired in, NO_AUDIT.
+// What the bastion tells the audit pipeline: emit() never blocks and never throws. createBastionAudit()
+// in recorder/src/audit/bastion-port.ts maps these onto the AuditSink of docs/internals.md.
 
 export type AuditExposure = 'SSH-PRIVX-AUDIT' | 'SSH-PRIVX-SENSITIVE-AUDIT';
 
@@ -14,7 +14,8 @@ export type BastionAuditEventName =
   | 'channel_request'
   | 'global_request';
 
-export interface BastionAuditEvent {
+/** A type alias (not an interface) so it fits structural index-signature types such as audit's BastionEventLike. */
+export type BastionAuditEvent = {
   readonly exposure: AuditExposure;
   readonly event: BastionAuditEventName;
   /** ISO-8601. */
@@ -26,7 +27,7 @@ export interface BastionAuditEvent {
   readonly targetUsername?: string;
   /** hosts[].name */
   readonly hostId?: string;
-  /** `address:port` of the target. */
+  /** The target's `address`, or `address:port` when the port is not 22. */
   readonly hostAddress?: string;
   /** `ip:port` of the person. */
   readonly remoteAddress: string;
@@ -39,7 +40,13 @@ export interface BastionAuditEvent {
   /** connection_refused: the reason code (metrics label) and the message the person saw. */
   readonly reason?: string;
   readonly message?: string;
-}
+  /** session_start: whether the host is recorded, and by which replica. */
+  readonly recording?: boolean;
+  readonly recorder?: string;
+  /** session_end: bytes relayed each way. */
+  readonly bytesIn?: number;
+  readonly bytesOut?: number;
+};
 
 export interface AuditPort {
   /** Never blocks, never throws. */

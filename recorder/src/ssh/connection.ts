@@ -221,7 +221,7 @@ export class BastionConnection implements ChannelHost {
     this.sessionOpen = true;
     this.deps.metrics.sessionsOpen.inc();
     this.log.info('session started', { sessionId: this.sessionId, user: user.name, targetUser: login.targetUser, host: host.name, recording: host.recording });
-    this.emit('SSH-PRIVX-AUDIT', { event: 'session_start' });
+    this.emit('SSH-PRIVX-AUDIT', { event: 'session_start', recording: host.recording, recorder: this.deps.recorderId });
     return { ok: true, client: target };
   }
 
@@ -305,14 +305,16 @@ export class BastionConnection implements ChannelHost {
     this.sessionOpen = false;
     this.deps.metrics.sessionsOpen.dec();
     this.log.info('session ended', { sessionId: this.sessionId, user: this.user?.name, host: this.host?.name, durationMs, bytesIn: this.bytes.in, bytesOut: this.bytes.out, channels: this.nextChannel });
-    this.emit('SSH-PRIVX-AUDIT', { event: 'session_end' });
+    this.emit('SSH-PRIVX-AUDIT', { event: 'session_end', bytesIn: this.bytes.in, bytesOut: this.bytes.out });
     this.resolveDone();
   }
 
   // ---- audit ----
 
+  /** Sensitive events exist only with audit on, the kind selected, and syslog to carry them (docs/internals.md). */
   private wantsSensitive(kind: SshEventKind): boolean {
-    return this.deps.config.audit.enabled && this.deps.config.audit.events.has(kind);
+    const a = this.deps.config.audit;
+    return a.enabled && a.syslog !== undefined && a.events.has(kind);
   }
 
   private emit(exposure: AuditExposure, e: Omit<BastionAuditEvent, 'exposure' | 'timestamp' | 'connectionId' | 'remoteAddress'>): void {
@@ -324,7 +326,7 @@ export class BastionConnection implements ChannelHost {
       ...(this.sessionId ? { sessionId: this.sessionId } : {}),
       ...(this.user ? { username: this.user.name } : {}),
       ...(this.login ? { targetUsername: this.login.targetUser } : {}),
-      ...(this.host ? { hostId: this.host.name, hostAddress: `${this.host.address}:${this.host.port}` } : {}),
+      ...(this.host ? { hostId: this.host.name, hostAddress: this.host.port === 22 ? this.host.address : `${this.host.address}:${this.host.port}` } : {}),
       ...e,
     });
   }
