@@ -1,0 +1,317 @@
+// Where transferred content goes: a CaptureSink opens one CaptureHandle per transfer. FsCaptureSink keeps the
+// bytes in `<sessionDir>/files/<n>-<basename>`; MetadataCaptureSink (fileTransfers: false) keeps only size + sha256.
+//
+// SFTP writes and reads carry offsets and may arrive out of order (short reads re-requested later, other clients'
+// pipelining), so a handle takes `write(buf, offset)`. The sha256 is computed on the fly over the contiguous prefix;
+// a bounded reorder window holds early segments until the gap before them fills. When the window is not enough
+// (or a range is written twice), FsCaptureSink reads the capture back at close, and MetadataCaptureSink, which has
+// nothing to read back by design, reports no sha256 and says why: content never touches the disk in that mode.
+import { createHash, type Hash } from 'node:crypto';
+import { mkdir, open, rm, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { TransferDirection, TransferProtocol } from './types.js';
+
+export interface CaptureMeta {
+  readonly protocol: TransferProtocol;
+  readonly direction: TransferDirection;
+  /** The remote path; its basename names the capture file. */
+  readonly path: string;
+}
+
+export interface CaptureResult {
+  /** Highest offset written (the length of the content). */
+  readonly size: number;
+  /** Payload bytes written. */
+  readonly bytes: number;
+  /** Absent when the content's hash cannot be known exactly; `note` says why. */
+  readonly sha256?: string;
+  /** Relative to the session directory; present only when the file holds exactly the content hashed. */
+  readonly file?: string;
+  readonly note?: string;
+}
+
+export interface CaptureHandle {
+  /**
+   * Queue `buf` at `offset` (default: right after the previous write). Resolves when the bytes are stored;
+   * never rejects: a failure is reported by close(). The caller must not modify `buf` afterwards.
+   */
+  write(buf: Buffer, offset?: number): Promise<void>;
+  /** Flush, hash and release. Never rejects. Writes after close are ignored. */
+  close(): Promise<CaptureResult>;
+}
+
+export interface CaptureSink {
+  open(meta: CaptureMeta): CaptureHandle;
+}
+
+/** Bytes the reorder windows of one sink may hold together (shared so many open captures stay bounded). */
+interface Budget {
+  left: number;
+}
+
+const MAX_PENDING_SEGMENTS = 4096;
+
+/** sha256 over offset-addressed writes: hashes the contiguous prefix, holds early segments within a budget. */
+export class OffsetHasher {
+  private readonly hash: Hash = createHash('sha256');
+  private hashed = 0;
+  private readonly pending = new Map<number, Buffer>();
+  private held = 0;
+  private failure: string | undefined;
+
+  constructor(private readonly budget: Budget) {}
+
+  update(buf: Buffer, offset: number): void {
+    if (this.failure !== undefined || buf.length === 0) return;
+    if (offset === this.hashed) {
+      this.consume(buf);
+      this.drainPending();
+    } else if (offset < this.hashed) {
+      this.fail('a range was written more than once');
+    } else if (this.pending.has(offset) || this.pending.size >= MAX_PENDING_SEGMENTS || buf.length > this.budget.left) {
+      this.fail('data arrived too far out of order to hash on the fly');
+    } else {
+      this.pending.set(offset, buf);
+      this.held += buf.length;
+      this.budget.left -= buf.length;
+    }
+  }
+
+  /** The digest when every byte from 0 to `size` was seen exactly once, else why not. Call once. */
+  finish(size: number): { sha256?: string; reason?: string } {
+    if (this.failure === undefined && (this.pending.size > 0 || this.hashed !== size)) {
+      this.fail('the content has gaps');
+    }
+    if (this.failure !== undefined) return { reason: this.failure };
+    return { sha256: this.hash.digest('hex') };
+  }
+
+  private consume(buf: Buffer): void {
+    this.hash.update(buf);
+    this.hashed += buf.length;
+  }
+
+  private drainPending(): void {
+    for (let next = this.pending.get(this.hashed); next; next = this.pending.get(this.hashed)) {
+      this.pending.delete(this.hashed);
+      this.release(next.length);
+      this.consume(next);
+    }
+    for (const offset of this.pending.keys()) {
+      if (offset < this.hashed) return this.fail('a range was written more than once');
+    }
+  }
+
+  private release(n: number): void {
+    this.held -= n;
+    this.budget.left += n;
+  }
+
+  private fail(reason: string): void {
+    this.failure = reason;
+    this.release(this.held);
+    this.pending.clear();
+  }
+}
+
+/** Remote basename -> a safe local file name part: no separators or control characters, bounded length. */
+export function captureBaseName(remotePath: string): string {
+  const base = remotePath.split('/').filter((p) => p.length > 0).pop() ?? '';
+  const clean = base.replace(/[\u0000-\u001f\u007f\\]/g, '_').slice(0, 100);
+  return clean === '' || clean === '.' || clean === '..' ? 'file' : clean;
+}
+
+function messageOf(err: unknown): string {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string') return code;
+  return err instanceof Error ? err.message : String(err);
+}
+
+export interface MetadataCaptureSinkOptions {
+  /** Bytes held in memory, across all captures of this sink, to hash out-of-order writes. @default 8 MiB */
+  readonly reorderWindow?: number;
+}
+
+/** fileTransfers: false — size and sha256 only; the content is never stored anywhere. */
+export class MetadataCaptureSink implements CaptureSink {
+  private readonly budget: Budget;
+
+  constructor(opts: MetadataCaptureSinkOptions = {}) {
+    this.budget = { left: opts.reorderWindow ?? 8 * 1024 * 1024 };
+  }
+
+  open(_meta: CaptureMeta): CaptureHandle {
+    const hasher = new OffsetHasher(this.budget);
+    let size = 0;
+    let bytes = 0;
+    let next = 0;
+    let result: CaptureResult | undefined;
+    return {
+      write: (buf, offset = next) => {
+        if (result === undefined) {
+          hasher.update(buf, offset);
+          size = Math.max(size, offset + buf.length);
+          bytes += buf.length;
+          next = offset + buf.length;
+        }
+        return Promise.resolve();
+      },
+      close: () => {
+        if (result === undefined) {
+          const h = hasher.finish(size);
+          result = {
+            size,
+            bytes,
+            ...(h.sha256 !== undefined ? { sha256: h.sha256 } : { note: `no sha256: ${h.reason} (content not kept)` }),
+          };
+        }
+        return Promise.resolve(result);
+      },
+    };
+  }
+}
+
+export interface FsCaptureSinkOptions {
+  /** The session directory; captures go to `<dir>/files/<n>-<basename>` (files 0600, directory 0700). */
+  readonly dir: string;
+  /** Bytes held in memory, across all captures of this sink, to hash out-of-order writes without reading back. @default 4 MiB */
+  readonly reorderWindow?: number;
+  /** Largest total gap a capture may leave (sparse file) before its content is given up, so that a lying client
+   *  writing at a huge offset cannot make a capture that takes hours to hash. @default 1 GiB */
+  readonly maxGap?: number;
+}
+
+/** fileTransfers: true — the content in the session's `files/`, written at its offsets. */
+export class FsCaptureSink implements CaptureSink {
+  private readonly budget: Budget;
+  private readonly maxGap: number;
+  private seq = 0;
+  private filesDir: Promise<void> | undefined;
+
+  constructor(private readonly opts: FsCaptureSinkOptions) {
+    this.budget = { left: opts.reorderWindow ?? 4 * 1024 * 1024 };
+    this.maxGap = opts.maxGap ?? 1024 * 1024 * 1024;
+  }
+
+  open(meta: CaptureMeta): CaptureHandle {
+    this.seq += 1;
+    return new FsCapture(this, this.seq, captureBaseName(meta.path), new OffsetHasher(this.budget), this.maxGap);
+  }
+
+  /** Creates `<dir>/files/<n>-<base>` exclusively, taking the next free n if a name is taken. */
+  async create(n: number, base: string): Promise<{ fh: FileHandle; rel: string }> {
+    this.filesDir ??= mkdir(join(this.opts.dir, 'files'), { recursive: true, mode: 0o700 }).then(() => undefined);
+    await this.filesDir;
+    for (let i = n; ; i = ++this.seq) {
+      const rel = `files/${i}-${base}`;
+      try {
+        return { fh: await open(join(this.opts.dir, rel), 'wx', 0o600), rel };
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'EEXIST' || i > n + 1000) throw err;
+      }
+    }
+  }
+
+  remove(rel: string): Promise<void> {
+    return rm(join(this.opts.dir, rel), { force: true });
+  }
+}
+
+class FsCapture implements CaptureHandle {
+  private file: Promise<{ fh: FileHandle; rel: string }> | undefined;
+  private chain: Promise<void> = Promise.resolve();
+  private size = 0;
+  private bytes = 0;
+  private next = 0;
+  private error: string | undefined;
+  private result: Promise<CaptureResult> | undefined;
+
+  constructor(
+    private readonly sink: FsCaptureSink,
+    private readonly n: number,
+    private readonly base: string,
+    private readonly hasher: OffsetHasher,
+    private readonly maxGap: number,
+  ) {}
+
+  write(buf: Buffer, offset = this.next): Promise<void> {
+    if (this.result !== undefined) return Promise.resolve();
+    this.hasher.update(buf, offset);
+    this.size = Math.max(this.size, offset + buf.length);
+    this.bytes += buf.length;
+    this.next = offset + buf.length;
+    if (this.error !== undefined) return Promise.resolve();
+    if (this.size - this.bytes > this.maxGap) {
+      this.error = `writes leave gaps over ${this.maxGap} bytes`;
+      return Promise.resolve();
+    }
+    this.chain = this.chain.then(async () => {
+      if (this.error !== undefined) return;
+      try {
+        const { fh } = await this.opened();
+        for (let done = 0; done < buf.length; ) {
+          const { bytesWritten } = await fh.write(buf, done, buf.length - done, offset + done);
+          done += bytesWritten;
+        }
+      } catch (err) {
+        this.error = messageOf(err);
+      }
+    });
+    return this.chain;
+  }
+
+  close(): Promise<CaptureResult> {
+    this.result ??= this.finish();
+    return this.result;
+  }
+
+  private opened(): Promise<{ fh: FileHandle; rel: string }> {
+    this.file ??= this.sink.create(this.n, this.base);
+    return this.file;
+  }
+
+  private async finish(): Promise<CaptureResult> {
+    await this.chain;
+    const hashed = this.hasher.finish(this.size);
+    let sha256 = hashed.sha256;
+    let rel: string | undefined;
+    try {
+      const file = await this.opened();
+      rel = file.rel;
+      if (this.error === undefined) {
+        try {
+          sha256 ??= await hashFile(file.fh, this.size);
+          await file.fh.sync();
+        } catch (err) {
+          this.error = messageOf(err);
+        }
+      }
+      await file.fh.close();
+    } catch (err) {
+      this.error ??= messageOf(err);
+    }
+    if (this.error !== undefined) {
+      // `file` promises exactly the content hashed; a partial copy would break that, so it goes.
+      if (rel !== undefined) await this.sink.remove(rel).catch(() => undefined);
+      return {
+        size: this.size,
+        bytes: this.bytes,
+        ...(sha256 !== undefined ? { sha256 } : {}),
+        note: `content not kept: ${this.error}`,
+      };
+    }
+    return { size: this.size, bytes: this.bytes, ...(sha256 !== undefined ? { sha256 } : {}), ...(rel ? { file: rel } : {}) };
+  }
+}
+
+async function hashFile(fh: FileHandle, size: number): Promise<string> {
+  const hash = createHash('sha256');
+  const buf = Buffer.allocUnsafe(1024 * 1024);
+  for (let pos = 0; pos < size; ) {
+    const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, size - pos), pos);
+    if (bytesRead === 0) throw new Error('the capture is shorter than its writes');
+    hash.update(buf.subarray(0, bytesRead));
+    pos += bytesRead;
+  }
+  return hash.digest('hex');
+}
