@@ -6,7 +6,9 @@ import { startProbeServer } from '../../../common/http.js';
 import { createLogger, errorMessage } from '../../../common/log.js';
 import { Registry } from '../../../common/metrics.js';
 import { ConfigError, loadRecorderConfig } from '../config.js';
-import { NO_AUDIT, type AuditPort } from '../ssh/audit-port.js';
+import { createBastionAudit } from '../audit/bastion-port.js';
+import { createAuditSink } from '../audit/emitter.js';
+import type { AuditPort } from '../ssh/audit-port.js';
 import { startBastion } from '../ssh/bastion.js';
 import { createRecorderMetrics } from '../ssh/metrics.js';
 import { mkdirOwner } from '../trail/fsutil.js';
@@ -68,8 +70,7 @@ export async function run(argv: string[]): Promise<number> {
   const recorderId = process.env.POD_NAME || os.hostname();
   const registry = new Registry();
   const metrics = createRecorderMetrics(registry);
-  // The audit pipeline (recorder/src/audit/) plugs in here; until then events go nowhere.
-  const audit: AuditPort = NO_AUDIT;
+  const audit: AuditPort = createBastionAudit(createAuditSink(config.audit.syslog ? { syslog: config.audit.syslog } : {}, registry, log));
 
   await mkdirOwner(config.tempFolder);
   const mover = new TrailMover({

@@ -124,7 +124,6 @@ export class SessionChannel implements ChannelHandle {
 
   private wire(kind: Kind, user: ServerChannel, target: ClientChannel, arg?: string): void {
     this.target = target;
-    if (this.pendingWindow) this.windowChange(this.pendingWindow);
     const rec = this.host.recording;
     this.tap = this.host.tapFor({
       channel: this.ch,
@@ -140,6 +139,7 @@ export class SessionChannel implements ChannelHandle {
         ...(kind === 'exec' ? { command: arg } : {}),
       });
     }
+    if (this.pendingWindow) this.windowChange(this.pendingWindow);
     const cast = this.cast;
     const tap = this.tap;
     const userGone = new Promise<void>((r) => user.once('close', r));

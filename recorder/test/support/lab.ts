@@ -22,6 +22,7 @@ export interface LabOptions {
 export interface Lab {
   readonly dir: string;
   readonly sshd: Sshd;
+  /** The current recorder (replaced by restartRecorder()). */
   readonly recorder: TestRecorder;
   /** alice's key (authorized on the recorder). */
   readonly alice: KeyPair;
@@ -33,6 +34,8 @@ export interface Lab {
   args(opts?: { host?: string; targetUser?: string; identity?: string; extra?: readonly string[] }): string[];
   /** Run the OpenSSH client through the recorder (alice, root@db-1 by default). */
   ssh(command?: string, opts?: RunOptions & { host?: string; targetUser?: string; identity?: string; extra?: readonly string[] }): Promise<SshResult>;
+  /** Start the recorder again on the same directory (config, spool, share), e.g. after kill(). */
+  restartRecorder(overrides?: Partial<TestRecorderOptions>): Promise<TestRecorder>;
   stop(): Promise<void>;
 }
 
@@ -50,12 +53,13 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     credentials: { username: 'root', privateKeyFile: credentials.privatePath },
     ...overrides,
   });
-  const recorder = await startRecorder({
+  const recorderOptions: TestRecorderOptions = {
     users: [{ name: 'alice', authorizedKeys: [alice.publicLine] }, ...(opts.users ?? [])],
     hosts: [host('db-1', opts.db1), ...(opts.hosts?.(host) ?? [])],
     dir: path.join(dir, 'recorder'),
     ...opts.recorder,
-  }).catch(async (err) => {
+  };
+  let recorder = await startRecorder(recorderOptions).catch(async (err) => {
     await sshd.stop();
     throw err;
   });
@@ -67,12 +71,18 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   return {
     dir,
     sshd,
-    recorder,
+    get recorder() {
+      return recorder;
+    },
     alice,
     credentials,
     host,
     args,
     ssh: (command, o = {}) => runSsh([...args(o), ...(command !== undefined ? [command] : [])], o),
+    restartRecorder: async (overrides = {}) => {
+      recorder = await startRecorder({ ...recorderOptions, ...overrides });
+      return recorder;
+    },
     stop: async () => {
       await recorder.stop().catch(() => undefined);
       await sshd.stop();
