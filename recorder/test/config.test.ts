@@ -1,0 +1,165 @@
+import { spawnSync } from 'node:child_process';
+import { promises as fsp } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import yaml from 'js-yaml';
+import { ConfigError, loadRecorderConfig, parseQuantity } from '../src/config.js';
+import { makeKey } from './support/index.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+let dir: string;
+let hostKeyLine: string;
+let userKeyLine: string;
+
+beforeAll(async () => {
+  dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'srec-config-'));
+  await makeKey(dir, 'host_key');
+  await makeKey(dir, 'db-1-key');
+  hostKeyLine = (await makeKey(dir, 'target-host-key')).publicLine;
+  userKeyLine = (await makeKey(dir, 'alice')).publicLine;
+  await fsp.writeFile(path.join(dir, 'username'), 'root\n');
+});
+
+async function write(name: string, doc: unknown): Promise<string> {
+  const file = path.join(dir, name);
+  await fsp.writeFile(file, typeof doc === 'string' ? doc : yaml.dump(doc));
+  return file;
+}
+
+function validDoc(): Record<string, unknown> {
+  return {
+    listen: '127.0.0.1:2222',
+    hostKeyFile: 'host_key',
+    dataFolder: '/var/privx/audit',
+    tempFolder: '/tmp/srec',
+    users: [{ name: 'alice', authorizedKeys: [userKeyLine] }],
+    hosts: [
+      {
+        name: 'db-1',
+        address: '10.0.0.5',
+        hostKeys: [hostKeyLine],
+        credentials: { usernameFile: 'username', privateKeyFile: 'db-1-key' },
+      },
+    ],
+  };
+}
+
+function problemsOf(file: string): readonly string[] {
+  try {
+    loadRecorderConfig(file);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as Error).message.startsWith(file)).toBe(true);
+    return (err as ConfigError).problems;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loadRecorderConfig', () => {
+  it('reads the file and the files it names, with the documented defaults', async () => {
+    // GIVEN the documented shape with relative paths
+    const file = await write('ok.yaml', validDoc());
+    // WHEN it is loaded
+    const c = loadRecorderConfig(file);
+    // THEN defaults are applied and the named files are read
+    expect(c).toMatchObject({ listen: '127.0.0.1:2222', probes: '0.0.0.0:9090', dataFolder: '/var/privx/audit', tempFolder: '/tmp/srec' });
+    expect(c.tempSizeLimit).toBeUndefined();
+    expect(c.hosts[0]).toMatchObject({ name: 'db-1', port: 22, recording: true, fileTransfers: false, credentials: { username: 'root' } });
+    expect(c.hosts[0]!.credentials.privateKey?.toString()).toContain('PRIVATE KEY');
+    expect(c.hosts[0]!.hostKeys[0]!.type).toBe('ssh-ed25519');
+    expect(c.users.map((u) => u.name)).toEqual(['alice']);
+    expect(c.audit.enabled).toBe(false);
+    expect([...c.audit.events]).toEqual(['stdout', 'stderr', 'channel_request', 'global_request']);
+    expect(c.retention).toEqual({ trailExpiryDays: 180, transferredFilesExpiryDays: 180 });
+    expect(c.hostKey.toString()).toContain('PRIVATE KEY');
+  });
+
+  it('reads people from usersFile, as a list or as {users: [...]}', async () => {
+    await write('users-list.yaml', [{ name: 'bob', authorizedKeys: [userKeyLine] }]);
+    await write('users-map.yaml', { users: [{ name: 'carol', authorizedKeys: [userKeyLine] }] });
+    const a = loadRecorderConfig(await write('uf1.yaml', { ...validDoc(), users: undefined, usersFile: 'users-list.yaml' }));
+    const b = loadRecorderConfig(await write('uf2.yaml', { ...validDoc(), usersFile: 'users-map.yaml' }));
+    expect(a.users.map((u) => u.name)).toEqual(['bob']);
+    expect(b.users.map((u) => u.name)).toEqual(['alice', 'carol']);
+  });
+
+  it('names the field and what to do for a host without pinned keys', async () => {
+    const doc = validDoc();
+    (doc.hosts as Record<string, unknown>[])[0]!.hostKeys = [];
+    expect(problemsOf(await write('nokeys.yaml', doc))).toEqual([
+      'hosts[0].hostKeys: at least one pinned host key is required; add the target\'s public host key, e.g. a line of `ssh-keyscan -t ed25519 10.0.0.5` without the leading host name',
+    ]);
+  });
+
+  it('gathers every problem at once, each with its field path', async () => {
+    // GIVEN a file with several mistakes
+    const doc = {
+      ...validDoc(),
+      listen: 'nope:99999',
+      tempSizeLimit: 'lots',
+      colour: 'blue',
+      users: [{ name: '', authorizedKeys: ['ssh-ed25519 not-base64!'] }],
+      hosts: [
+        { name: 'db 1', address: '', port: 0, hostKeys: [hostKeyLine], credentials: { username: 'root', privateKeyFile: 'missing-key' } },
+        { name: 'db-2', address: 'x', hostKeys: [hostKeyLine], credentials: { username: 'root' } },
+      ],
+      audit: { enabled: 'yes', events: ['stdout', 'keystrokes'] },
+    };
+    // WHEN it is loaded
+    const problems = problemsOf(await write('bad.yaml', doc));
+    // THEN each problem names its field
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        'colour: unknown field; expected one of listen, probes, hostKeyFile, dataFolder, tempFolder, tempSizeLimit, users, usersFile, hosts, audit, retention',
+        'listen: "nope:99999" is not host:port with a port from 0 to 65535',
+        'tempSizeLimit: "lots" is not a size; write e.g. 10Gi, 500Mi or a number of bytes',
+        "users[0].name: required; the person's name as it appears in recordings and audit events",
+        expect.stringMatching(/^users\[0\]\.authorizedKeys\[0\]: "ssh-ed25519 not-base64!\.\.\." is not a public key line/),
+        'hosts[0].name: "db 1" is not a host name people can type after user@ (letters, digits, . _ -)',
+        "hosts[0].address: required; the target's IP address or DNS name",
+        'hosts[0].port: must be a port number from 1 to 65535',
+        expect.stringMatching(/^hosts\[0\]\.credentials\.privateKeyFile: cannot read the private key "missing-key": ENOENT/),
+        'hosts[1].credentials: set exactly one of privateKeyFile or passwordFile',
+        'audit.enabled: must be true or false',
+        'audit.events: "keystrokes" unknown; choose from stdin, stdout, stderr, channel_request, global_request',
+      ]),
+    );
+    expect(problems).toHaveLength(12);
+  });
+
+  it('says what is wrong with an unreadable file, bad YAML and a missing host key file', async () => {
+    expect(problemsOf(path.join(dir, 'absent.yaml'))[0]).toMatch(/^cannot read the configuration file: ENOENT/);
+    expect(problemsOf(await write('notyaml.yaml', 'listen: [unclosed'))[0]).toMatch(/^not valid YAML: /);
+    const noHostKey = problemsOf(await write('nohk.yaml', { ...validDoc(), hostKeyFile: undefined }));
+    expect(noHostKey).toEqual(["hostKeyFile: required; the recorder's own SSH host key, e.g. from `ssh-keygen -t ed25519 -N '' -f host_key`"]);
+    const pub = problemsOf(await write('pubhk.yaml', { ...validDoc(), hostKeyFile: 'alice.pub' }));
+    expect(pub[0]).toMatch(/^hostKeyFile: "alice.pub" is not an unencrypted OpenSSH\/PEM private key/);
+  });
+});
+
+describe('parseQuantity', () => {
+  it('reads Kubernetes quantities as bytes', () => {
+    expect(parseQuantity('10Gi')).toBe(10 * 2 ** 30);
+    expect(parseQuantity('500M')).toBe(500e6);
+    expect(parseQuantity('1024')).toBe(1024);
+    expect(parseQuantity('ten')).toBeUndefined();
+  });
+});
+
+describe('srec recorder --config', () => {
+  it('exits 2 with the problems on stderr when the config is invalid', async () => {
+    // GIVEN an invalid config file
+    const doc = validDoc();
+    (doc.hosts as Record<string, unknown>[])[0]!.hostKeys = [];
+    const file = await write('cli-bad.yaml', doc);
+    // WHEN the recorder is started with it
+    const r = spawnSync(process.execPath, ['--import', path.join(here, 'support/ts-register.mjs'), path.join(here, 'support/srec-main.ts'), 'recorder', '--config', file], {
+      encoding: 'utf8',
+      timeout: 20000,
+    });
+    // THEN it says why and does not start
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(`srec recorder: ${file}: hosts[0].hostKeys: at least one pinned host key is required`);
+  });
+});
