@@ -226,8 +226,8 @@ export class SftpTracker extends TransferTracker {
       else if (req.kind === 'open' || req.kind === 'opendir') this.emitOp({ op: req.kind, path: req.path, status: 'no_reply' });
     }
     this.pending.clear();
-    const partial = this.client.partial || this.server.partial;
-    this.abort(partial ? 'the channel ended inside a packet' : 'the channel ended before the file was closed');
+    if (this.client.partial || this.server.partial) this.stop('the channel ended inside a packet');
+    else this.abort('the channel ended before the file was closed');
   }
 
   protected abort(note: string): void {

@@ -205,7 +205,7 @@ export class FsCaptureSink implements CaptureSink {
     for (let i = n; ; i = ++this.seq) {
       const rel = `files/${i}-${base}`;
       try {
-        return { fh: await open(join(this.opts.dir, rel), 'wx', 0o600), rel };
+        return { fh: await open(join(this.opts.dir, rel), 'wx+', 0o600), rel };
       } catch (err) {
         if ((err as { code?: string }).code !== 'EEXIST' || i > n + 1000) throw err;
       }

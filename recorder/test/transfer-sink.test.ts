@@ -1,0 +1,106 @@
+// The capture sinks: content at its offsets, sha256 exact or honestly absent, files 0600 under a 0700 files/.
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { FsCaptureSink, MetadataCaptureSink, captureBaseName } from '../src/transfer/sink.js';
+import { withTempDir } from './support/transfer-harness.js';
+
+const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+const meta = (path: string) => ({ protocol: 'sftp', direction: 'upload', path }) as const;
+
+/** 8 segments of 1000 bytes written in the order given. */
+const segments = (data: Buffer, order: number[]) => order.map((i) => [data.subarray(i * 1000, (i + 1) * 1000), i * 1000] as const);
+
+describe('FsCaptureSink', () => {
+  it('stores out-of-order writes at their offsets and hashes them on the fly within the window', async () => {
+    await withTempDir(async (dir) => {
+      const data = randomBytes(8000);
+      const c = new FsCaptureSink({ dir }).open(meta('/srv/report.pdf'));
+      for (const [buf, off] of segments(data, [1, 0, 3, 2, 7, 4, 5, 6])) void c.write(buf, off);
+      const r = await c.close();
+      expect(r).toEqual({ size: 8000, bytes: 8000, sha256: sha256(data), file: 'files/1-report.pdf' });
+      expect(await readFile(join(dir, r.file as string))).toEqual(data);
+      expect((await stat(join(dir, r.file as string))).mode & 0o777).toBe(0o600);
+      expect((await stat(join(dir, 'files'))).mode & 0o777).toBe(0o700);
+    });
+  });
+
+  it('reads the capture back when the window is too small or a range is rewritten', async () => {
+    await withTempDir(async (dir) => {
+      const data = randomBytes(8000);
+      const sink = new FsCaptureSink({ dir, reorderWindow: 0 });
+      const reversed = sink.open(meta('/a'));
+      for (const [buf, off] of segments(data, [7, 6, 5, 4, 3, 2, 1, 0])) void reversed.write(buf, off);
+      expect(await reversed.close()).toEqual({ size: 8000, bytes: 8000, sha256: sha256(data), file: 'files/1-a' });
+
+      const rewritten = sink.open(meta('/b'));
+      void rewritten.write(Buffer.alloc(8000, 1), 0);
+      void rewritten.write(data.subarray(0, 4000), 0);
+      void rewritten.write(data.subarray(4000), 4000);
+      expect(await rewritten.close()).toEqual({ size: 8000, bytes: 16000, sha256: sha256(data), file: 'files/2-b' });
+    });
+  });
+
+  it('gives up the content, not the hash, when a write leaves a gap over maxGap', async () => {
+    await withTempDir(async (dir) => {
+      const c = new FsCaptureSink({ dir, maxGap: 1000 }).open(meta('/sparse'));
+      void c.write(Buffer.from('head'), 0);
+      void c.write(Buffer.from('tail'), 1_000_000_000_000);
+      const r = await c.close();
+      expect(r).toEqual({ size: 1_000_000_000_004, bytes: 8, note: 'content not kept: writes leave gaps over 1000 bytes' });
+      expect(await readdir(join(dir, 'files'))).toEqual([]);
+    });
+  });
+
+  it('keeps the sha256 and says why when the content cannot be stored', async () => {
+    await withTempDir(async (dir) => {
+      await writeFile(join(dir, 'files'), 'not a directory');
+      const c = new FsCaptureSink({ dir }).open(meta('/x'));
+      void c.write(Buffer.from('abc'));
+      expect(await c.close()).toEqual({ size: 3, bytes: 3, sha256: sha256(Buffer.from('abc')), note: expect.stringMatching(/^content not kept: (EEXIST|ENOTDIR)$/) });
+    });
+  });
+
+  it('never overwrites: a taken name moves to the next number', async () => {
+    await withTempDir(async (dir) => {
+      await mkdir(join(dir, 'files'));
+      await writeFile(join(dir, 'files', '1-same.txt'), 'older');
+      const sink = new FsCaptureSink({ dir });
+      const a = sink.open(meta('/x/same.txt'));
+      const b = sink.open(meta('/y/same.txt'));
+      void a.write(Buffer.from('a'));
+      void b.write(Buffer.from('b'));
+      expect([(await a.close()).file, (await b.close()).file].sort()).toEqual(['files/2-same.txt', 'files/3-same.txt']);
+      expect(await readFile(join(dir, 'files', '1-same.txt'), 'utf8')).toBe('older');
+    });
+  });
+
+  it('makes safe file names from remote paths', () => {
+    expect(captureBaseName('/home/a/report.pdf')).toBe('report.pdf');
+    expect(captureBaseName('dir/')).toBe('dir');
+    expect(captureBaseName('/')).toBe('file');
+    expect(captureBaseName('..')).toBe('file');
+    expect(captureBaseName('evil\nname\\x')).toBe('evil_name_x');
+    expect(captureBaseName('x'.repeat(300))).toHaveLength(100);
+  });
+});
+
+describe('MetadataCaptureSink', () => {
+  it('hashes out-of-order writes within its window and keeps no content', async () => {
+    const data = randomBytes(8000);
+    const c = new MetadataCaptureSink().open(meta('/m'));
+    for (const [buf, off] of segments(data, [2, 0, 1, 3, 4, 5, 7, 6])) void c.write(buf, off);
+    expect(await c.close()).toEqual({ size: 8000, bytes: 8000, sha256: sha256(data) });
+  });
+
+  it('reports no sha256, and why, when the order is beyond its window or there are holes', async () => {
+    const data = randomBytes(8000);
+    const small = new MetadataCaptureSink({ reorderWindow: 1500 }).open(meta('/m'));
+    for (const [buf, off] of segments(data, [7, 6, 5, 4, 3, 2, 1, 0])) void small.write(buf, off);
+    expect(await small.close()).toEqual({ size: 8000, bytes: 8000, note: 'no sha256: data arrived too far out of order to hash on the fly (content not kept)' });
+
+    const holes = new MetadataCaptureSink().open(meta('/resumed'));
+    void holes.write(data.subarray(4000), 4000);
+    expect(await holes.close()).toEqual({ size: 8000, bytes: 4000, note: 'no sha256: the content has gaps (content not kept)' });
+  });
+});
