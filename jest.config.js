@@ -1,6 +1,7 @@
 // Jest runs the TypeScript sources as ESM (ts-jest, node --experimental-vm-modules).
-// Two projects: `unit` needs nothing but Node; `e2e` gets one real control plane per run
-// (e2e/support/global-setup.ts) plus real OpenSSH and rsyslogd processes started by the tests.
+// Two projects: `unit` needs no Kubernetes (but does start real OpenSSH sshd/ssh and rsyslogd
+// processes: scripts/ensure-deps.sh installs them); `e2e` also gets one real control plane per run
+// (e2e/support/global-setup.ts).
 import { existsSync } from 'node:fs';
 
 const common = {

@@ -6,7 +6,7 @@
 //
 // SREC_QUICKSTART_ONESHOT=1 stops after the demo session (used by the e2e test of this script).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, promises as fsp, readFileSync } from 'node:fs';
+import { existsSync, openSync, promises as fsp, readFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -76,12 +76,13 @@ async function portOpen(port: number): Promise<boolean> {
 }
 
 function start(name: string, cmd: string, args: string[], opts: { stdoutTo?: string } = {}): ChildProcess {
-  const log = createWriteStream(path.join(STATE, 'logs', `${name}.log`), { flags: 'a', mode: 0o600 });
-  const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: REPO });
-  proc.stdout?.pipe(opts.stdoutTo ? createWriteStream(opts.stdoutTo, { flags: 'a', mode: 0o600 }) : log);
-  proc.stderr?.pipe(log);
+  // Real file descriptors, not pipes: rsyslogd reopens /dev/stdout, which fails on a socket.
+  const logFile = path.join(STATE, 'logs', `${name}.log`);
+  const err = openSync(logFile, 'a', 0o600);
+  const out = opts.stdoutTo ? openSync(opts.stdoutTo, 'a', 0o600) : err;
+  const proc = spawn(cmd, args, { stdio: ['ignore', out, err], cwd: REPO });
   proc.once('exit', (code, signal) => {
-    if (!stopping) process.stderr.write(`${name} exited (${signal ?? code}); its log: ${path.join(STATE, 'logs', `${name}.log`)}\n`);
+    if (!stopping) process.stderr.write(`${name} exited (${signal ?? code}); its log: ${logFile}\n`);
   });
   children.push({ name, proc });
   return proc;
@@ -162,7 +163,18 @@ async function main(): Promise<void> {
   start('sshd', '/usr/sbin/sshd', ['-D', '-e', '-f', sshdConfig]);
   await waitFor('sshd to listen', () => portOpen(sshdPort).then((ok) => ok || undefined), 15_000);
   const targetUser = os.userInfo().username;
-  const siemPort = await freePort();
+  // A SIEM stand-in that counts sensitive events (keeps nothing), listening before the CR names it.
+  let sensitive = 0;
+  let sensitiveMarker = false;
+  const siem = net.createServer((sock) =>
+    sock.on('data', (b) => {
+      const text = b.toString('latin1');
+      sensitive += text.split('SSH-PRIVX-SENSITIVE-AUDIT').length - 1;
+      if (text.includes('quickstart-demo')) sensitiveMarker = true;
+    }),
+  );
+  await new Promise<void>((resolve, reject) => siem.once('error', reject).listen(0, '127.0.0.1', () => resolve()));
+  const siemPort = (siem.address() as net.AddressInfo).port;
 
   // 2. The API: the CRD, a namespace under Pod Security "restricted", the Secrets the CR names.
   say(`applying the CRD and the sample SessionRecording ${NAMESPACE}/${CR_NAME}`);
@@ -210,8 +222,10 @@ async function main(): Promise<void> {
     'the SessionRecording to become Ready',
     async () => {
       const cr = (await custom.getNamespacedCustomObject({ group: 'recording.privx.io', version: 'v1alpha1', namespace: NAMESPACE, plural: 'sessionrecordings', name: CR_NAME }).catch(() => undefined)) as
-        | { status?: { conditions?: { type: string; status: string; reason?: string; message?: string }[] } }
+        | { metadata?: { generation?: number }; status?: { observedGeneration?: number; conditions?: { type: string; status: string; reason?: string; message?: string }[] } }
         | undefined;
+      // A status from before this run's apply says nothing about this spec.
+      if (cr?.status?.observedGeneration !== cr?.metadata?.generation) return undefined;
       const conds = cr?.status?.conditions ?? [];
       return conds.find((c) => c.type === 'Ready' && c.status === 'True') ? conds : undefined;
     },
@@ -241,17 +255,7 @@ async function main(): Promise<void> {
     await fsp.writeFile(file, Buffer.from(b64, 'base64'), { mode: 0o600 });
   }
 
-  // 5. rsyslogd with the rendered rules; a SIEM stand-in that counts sensitive events (keeps nothing).
-  let sensitive = 0;
-  let sensitiveMarker = false;
-  const siem = net.createServer((sock) =>
-    sock.on('data', (b) => {
-      const text = b.toString('latin1');
-      sensitive += text.split('SSH-PRIVX-SENSITIVE-AUDIT').length - 1;
-      if (text.includes('quickstart-demo')) sensitiveMarker = true;
-    }),
-  );
-  await new Promise<void>((resolve, reject) => siem.once('error', reject).listen(siemPort, '127.0.0.1', () => resolve()));
+  // 5. rsyslogd with the rendered rules.
   const syslogPort = await freePort();
   const localRsyslog = rsyslogConf.replace(/port="5514"/g, `port="${syslogPort}"`);
   const rsyslogFile = path.join(STATE, 'rsyslog.conf');
