@@ -142,8 +142,8 @@ export class Reflector {
         this.staleTimer?.cancel();
         this.staleTimer = this.opts.clock.after(staleAfter, () => {
           this.opts.log.warn('watch silent; restarting it', { kind: this.kind, silentMs: staleAfter });
-          this.abort?.abort();
           finish('stale');
+          this.abort?.abort();
         });
       };
       this.wake = () => finish('stopped');
@@ -159,8 +159,8 @@ export class Reflector {
               const code = (obj as unknown as { code?: number }).code;
               if (code === 410) gone = true;
               this.opts.log.info('watch error event', { kind: this.kind, code, message: (obj as unknown as { message?: string }).message });
-              this.abort?.abort();
               finish(gone ? 'gone' : 'closed');
+              this.abort?.abort();
               return;
             }
             const rv = obj.metadata?.resourceVersion;
