@@ -1,6 +1,7 @@
 // The bastion with real OpenSSH on both sides: `ssh` -> recorder -> `sshd`.
 import { jest } from '@jest/globals';
 import { promises as fsp } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { listSessions, readCast, readChannelLog, type StoredSession } from '../src/trail/reader.js';
 import { makeKey, startEchoServer, startLab, freePort, waitFor, type EchoServer, type Lab } from './support/index.js';
@@ -10,10 +11,15 @@ jest.setTimeout(30000);
 let lab: Lab;
 let echo: EchoServer;
 let mallory: string;
+let bob: string;
 
 beforeAll(async () => {
   echo = await startEchoServer();
+  const keys = await fsp.mkdtemp(path.join(os.tmpdir(), 'srec-keys-'));
+  const bobKey = await makeKey(keys, 'bob');
+  bob = bobKey.privatePath;
   lab = await startLab({
+    users: [{ name: 'bob', authorizedKeys: [bobKey.publicLine], hosts: ['db-plain'] }],
     hosts: (host) => [
       // pinned to some other key: the real sshd will not match
       host('db-bad', { hostKeys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl'] }),
@@ -169,6 +175,19 @@ describe('refusals', () => {
     expect(r.ms).toBeLessThan(5000);
   });
 
+  it('refuses a person who has no access to the host', async () => {
+    const r = await lab.ssh('true', { identity: bob });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe('srec: bob has no access to db-1\r\n');
+    expect((await lab.ssh('echo bob-ok', { identity: bob, host: 'db-plain' })).stdout).toBe('bob-ok\n');
+  });
+
+  it('gives the reason on a port forward too (ssh -W to a target that is down)', async () => {
+    const r = await lab.ssh(undefined, { host: 'db-down', extra: ['-o', 'LogLevel=INFO', '-W', '127.0.0.1:22'] });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('srec: cannot reach db-down (127.0.0.1:1): connection refused');
+  });
+
   it('refuses a target user the host has no credentials for', async () => {
     const r = await lab.ssh('true', { targetUser: 'postgres' });
     expect(r.code).toBe(1);
@@ -182,5 +201,39 @@ describe('metrics', () => {
     expect(await lab.recorder.metric('srec_bytes_relayed_total{direction="out"}')).toBeGreaterThan(8388608);
     expect(await lab.recorder.metric('srec_bytes_relayed_total{direction="in"}')).toBeGreaterThan(0);
     expect((await lab.recorder.readyz()).status).toBe(200);
+  });
+});
+
+describe('audit events', () => {
+  let audited: Lab;
+  beforeAll(async () => {
+    audited = await startLab({
+      recorder: { extra: { audit: { enabled: true, events: ['stdin', 'stdout', 'stderr', 'channel_request'], syslog: { address: '127.0.0.1:5514' } } } },
+    });
+  });
+  afterAll(() => audited?.stop());
+
+  it('emits session start and end, channel requests and the session bytes; a refusal without content', async () => {
+    // WHEN a command runs with input, and someone asks for an unknown host
+    await audited.ssh('cat; echo err-1 >&2', { input: 'typed-2\n' });
+    await audited.ssh('true', { host: 'db-9' });
+    // THEN the bastion emitted these events, with the session's identity
+    const events = audited.recorder.audit;
+    const names = events.map((e) => e.event);
+    expect(names).toEqual(expect.arrayContaining(['session_start', 'channel_request', 'stdin', 'stdout', 'stderr', 'session_end', 'connection_refused']));
+    const start = events.find((e) => e.event === 'session_start')!;
+    expect(start).toMatchObject({ exposure: 'SSH-PRIVX-AUDIT', username: 'alice', targetUsername: 'root', hostId: 'db-1', recording: true, recorder: 'test-recorder' });
+    expect(start.sessionId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(start.hostAddress).toBe(`127.0.0.1:${audited.sshd.port}`);
+    const data = (kind: string) => Buffer.concat(events.filter((e) => e.event === kind).map((e) => e.data!)).toString();
+    expect(data('stdin')).toBe('typed-2\n');
+    expect(data('stdout')).toBe('typed-2\n');
+    expect(data('stderr')).toBe('err-1\n');
+    expect(events.filter((e) => e.event === 'stdin').every((e) => e.exposure === 'SSH-PRIVX-SENSITIVE-AUDIT')).toBe(true);
+    expect(events.find((e) => e.event === 'channel_request' && e.request?.name === 'exec')?.request).toMatchObject({ command: 'cat; echo err-1 >&2', accepted: true });
+    expect(events.find((e) => e.event === 'session_end')).toMatchObject({ bytesIn: 8, bytesOut: 14 });
+    const refused = events.find((e) => e.event === 'connection_refused')!;
+    expect(refused).toMatchObject({ exposure: 'SSH-PRIVX-AUDIT', reason: 'unknown_host', username: 'alice' });
+    expect(refused.data).toBeUndefined();
   });
 });
