@@ -78,11 +78,21 @@ export class BastionConnection implements ChannelHost {
     this.log = deps.log.child({ connectionId: this.connectionId, remoteAddress: this.remoteAddress });
     client.on('authentication', (ctx: AuthContext) => this.authenticate(ctx));
     client.on('ready', () => this.onReady());
-    client.on('session', (accept: () => Session, reject: () => void) => void this.onSession(accept, reject));
-    client.on('tcpip', (accept: () => ServerChannel, reject: () => void, info: TcpipRequestInfo) => void this.onTcpip(accept, reject, info));
+    // A bug in one connection's async handling must end that connection, never the process.
+    const guard = (what: string) => (err: unknown) => {
+      this.log.error('connection failed', { step: what, error: errorMessage(err) });
+      this.client.end();
+    };
+    client.on('session', (accept: () => Session, reject: () => void) => this.onSession(accept, reject).catch(guard('session')));
+    client.on('tcpip', (accept: () => ServerChannel, reject: () => void, info: TcpipRequestInfo) => this.onTcpip(accept, reject, info).catch(guard('tcpip')));
     client.on('request', (accept: unknown, reject: (() => void) | undefined, name: string, info: unknown) => this.onGlobalRequest(reject, name, info));
     client.on('error', (err: Error) => this.log.debug('client connection error', { error: err.message }));
-    client.on('close', () => void this.onClose());
+    client.on('close', () =>
+      this.onClose().catch((err: unknown) => {
+        this.log.error('cleanup failed', { error: errorMessage(err) });
+        this.resolveDone();
+      }),
+    );
   }
 
   get isAuthenticated(): boolean {
@@ -165,7 +175,11 @@ export class BastionConnection implements ChannelHost {
   private onReady(): void {
     this.deps.authenticated(this);
     this.startMs = this.deps.now();
-    this.opened = this.open();
+    this.opened = this.open().catch((err: unknown) => {
+      this.log.error('cannot open the session', { error: errorMessage(err) });
+      this.target?.end();
+      return this.refuse(refusals.internal());
+    });
   }
 
   /** Decide, connect and start recording; never rejects. */
@@ -217,7 +231,7 @@ export class BastionConnection implements ChannelHost {
       }
     }
     target.on('error', (err: Error) => this.log.debug('target connection error', { error: err.message }));
-    target.on('close', () => void this.onTargetClose());
+    target.on('close', () => void this.onTargetClose().catch(() => this.client.end()));
     this.sessionOpen = true;
     this.deps.metrics.sessionsOpen.inc();
     this.log.info('session started', { sessionId: this.sessionId, user: user.name, targetUser: login.targetUser, host: host.name, recording: host.recording });
@@ -250,9 +264,9 @@ export class BastionConnection implements ChannelHost {
   private async onSession(accept: () => Session, reject: () => void): Promise<void> {
     const opened = await this.opened;
     if (!opened || this.closing) return reject();
-    if (!opened.ok) return refuseSession(accept(), opened.refusal.message);
     const session = accept();
     if (!session) return;
+    if (!opened.ok) return refuseSession(session, opened.refusal.message);
     this.track(new SessionChannel(this, this.nextChannel++, session));
   }
 

@@ -10,7 +10,8 @@ export type RefusalReason =
   | 'target_auth_failed'
   | 'spool_full'
   | 'recording_unavailable'
-  | 'shutting_down';
+  | 'shutting_down'
+  | 'internal_error';
 
 export interface Refusal {
   readonly reason: RefusalReason;
@@ -46,4 +47,6 @@ export const refusals = {
   }),
   recordingUnavailable: (detail: string): Refusal => ({ reason: 'recording_unavailable', message: `srec: cannot start the session's recording (${detail}); session refused` }),
   shuttingDown: (): Refusal => ({ reason: 'shutting_down', message: 'srec: the recorder is shutting down; connect again' }),
+  /** The detail goes to the log, not to the person. */
+  internal: (): Refusal => ({ reason: 'internal_error', message: 'srec: the recorder could not start the session (internal error, logged); try again' }),
 };

@@ -9,18 +9,29 @@ import { FILE_MODE, exists, fsyncDir, listFiles, writeFileAtomic } from './fsuti
 import { buildManifest, describeFiles, parseManifest, type Manifest, type SessionIdentity } from './manifest.js';
 import { CHANNEL_LOG, MANIFEST, SESSION_INFO, spoolRoot } from './paths.js';
 
-/** Bytes used by every file in the spool. */
+/** Bytes used by every file in the spool. Directories the mover removes meanwhile are skipped. */
 export async function spoolUsage(tempFolder: string): Promise<number> {
-  const root = spoolRoot(tempFolder);
-  if (!(await exists(root))) return 0;
   let total = 0;
-  for (const rel of await listFiles(root)) {
+  const walk = async (dir: string): Promise<void> => {
+    let entries;
     try {
-      total += (await fsp.stat(path.join(root, rel))).size;
+      entries = await fsp.readdir(dir, { withFileTypes: true });
     } catch {
-      /* removed meanwhile */
+      return;
     }
-  }
+    for (const e of entries) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) await walk(p);
+      else {
+        try {
+          total += (await fsp.stat(p)).size;
+        } catch {
+          /* removed meanwhile */
+        }
+      }
+    }
+  };
+  await walk(spoolRoot(tempFolder));
   return total;
 }
 
