@@ -82,6 +82,20 @@ describe('exec', () => {
     expect(lab.recorder.logs()).not.toContain('hello-stdin');
   });
 
+  it('passes environment variables the client sends (SendEnv) and a death by signal', async () => {
+    // WHEN the client sends a variable the target accepts, and the command kills itself
+    const r = await lab.ssh('echo $SREC_TEST_VAR; kill -TERM $$', { extra: ['-o', 'SendEnv=SREC_TEST_VAR'], env: { SREC_TEST_VAR: 'env-value-1' } });
+    // THEN the command saw it, and the person's ssh reports the signal death (OpenSSH exits 255)
+    expect(r.stdout).toBe('env-value-1\n');
+    expect(r.code).toBe(255);
+    // AND the recording has the env request and the exit signal
+    const s = await sessionWhere((x) => x.manifest.channels.some((c) => c.command?.startsWith('echo $SREC_TEST_VAR') === true));
+    expect(s.manifest.channels[0]).toMatchObject({ exitSignal: 'SIGTERM' });
+    expect((await readChannelLog(s)).entries).toEqual(
+      expect.arrayContaining([expect.objectContaining({ type: 'request', request: 'env', name: 'SREC_TEST_VAR', value: 'env-value-1', accepted: true })]),
+    );
+  });
+
   it('passes a large output through intact under flow control', async () => {
     // WHEN the target prints 8 MiB
     const r = await lab.ssh('head -c 8388608 /dev/zero | tr "\\0" "x"', { timeoutMs: 30000 });

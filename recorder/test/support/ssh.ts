@@ -45,15 +45,17 @@ export interface RunOptions {
   readonly input?: string | Buffer;
   /** Kill ssh after this long. @default 20000 */
   readonly timeoutMs?: number;
+  /** Extra environment for ssh (for SendEnv); jest's process.env is a sandboxed copy. */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
-export function spawnSsh(args: readonly string[]): ChildProcessWithoutNullStreams {
-  return spawn('ssh', [...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+export function spawnSsh(args: readonly string[], env: Readonly<Record<string, string>> = {}): ChildProcessWithoutNullStreams {
+  return spawn('ssh', [...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } });
 }
 
 export function runSsh(args: readonly string[], opts: RunOptions = {}): Promise<SshResult> {
   const started = Date.now();
-  const child = spawnSsh(args);
+  const child = spawnSsh(args, opts.env);
   return collect(child, started, opts.timeoutMs ?? 20000, () => {
     if (opts.input !== undefined) child.stdin.write(opts.input);
     child.stdin.end();
