@@ -1,6 +1,6 @@
 // Runs real OpenSSH clients against real server sides through transfer-tee.mjs and feeds what the tee saw into a
 // tracker, the way the bastion will: in relay order, pausing the stream while the capture is behind.
-import { execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -8,8 +8,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ScpTracker, parseScpCommand } from '../../src/transfer/scp.js';
 import { SftpTracker } from '../../src/transfer/sftp.js';
-import type { CaptureSink } from '../../src/transfer/sink.js';
+import { MetadataCaptureSink, type CaptureSink } from '../../src/transfer/sink.js';
+import { trackerTap } from '../../src/transfer/tap.js';
 import type { TransferTracker } from '../../src/transfer/tracker.js';
+import type { ChannelTap } from '../../src/ssh/taps.js';
 import type { TransferOp, TransferRecord } from '../../src/transfer/types.js';
 
 export const TEE = fileURLToPath(new URL('./transfer-tee.mjs', import.meta.url));
@@ -33,20 +35,29 @@ export interface TeeSession {
 }
 
 export interface TeeServerOptions {
-  readonly sink: () => CaptureSink;
+  /** A tracker per session with this sink (ops and transfers collected in the TeeSession) ... */
+  readonly sink?: () => CaptureSink;
   readonly highWaterMark?: number;
+  /** ... or the bastion's own seam: a ChannelTap per session (what it reports goes where the tap sends it). */
+  readonly tapFor?: (header: TeeHeader) => ChannelTap | undefined;
 }
 
 /** One unix socket; every client run through the tee becomes one TeeSession. */
 export class TeeServer {
   private readonly done: Array<Promise<TeeSession>> = [];
+  private connected: Array<() => void> = [];
 
   private constructor(
     private readonly server: net.Server,
     readonly socketPath: string,
     private readonly opts: TeeServerOptions,
   ) {
-    server.on('connection', (sock) => this.done.push(this.follow(sock)));
+    server.on('connection', (sock) => {
+      this.done.push(this.follow(sock));
+      const waiting = this.connected;
+      this.connected = [];
+      waiting.forEach((w) => w());
+    });
   }
 
   static async start(dir: string, opts: TeeServerOptions): Promise<TeeServer> {
@@ -60,11 +71,13 @@ export class TeeServer {
     return { ...process.env, SREC_TEE_SOCKET: this.socketPath };
   }
 
-  /** Every session so far, once each has ended and reported its transfers. */
-  async sessions(): Promise<TeeSession[]> {
-    const out = await Promise.all(this.done);
-    this.done.length = 0;
-    return out;
+  /**
+   * The next `count` sessions, once each has ended and reported its transfers. Waits for them to connect: the
+   * client's exit can be seen before the tee's connection is accepted.
+   */
+  async sessions(count = 1): Promise<TeeSession[]> {
+    while (this.done.length < count) await new Promise<void>((resolve) => this.connected.push(resolve));
+    return Promise.all(this.done.splice(0, count));
   }
 
   close(): Promise<void> {
@@ -74,6 +87,7 @@ export class TeeServer {
   private follow(sock: net.Socket): Promise<TeeSession> {
     return new Promise((resolve, reject) => {
       let session: TeeSession | undefined;
+      let tap: ChannelTap | undefined;
       let tracker: TransferTracker | undefined;
       let buf = Buffer.alloc(0);
       sock.on('data', (chunk) => {
@@ -89,29 +103,33 @@ export class TeeServer {
             const header = JSON.parse(payload.toString()) as TeeHeader;
             const s: TeeSession = { header, ops: [], transfers: [], maxQueued: 0, pauses: 0 };
             session = s;
-            tracker = this.trackerFor(header, s);
+            if (this.opts.tapFor) {
+              tap = this.opts.tapFor(header);
+            } else {
+              tracker = this.trackerFor(header, s);
+              tap = tracker ? trackerTap(tracker, false) : undefined;
+            }
           } else if (type === 'X') {
             if (session) session.exitCode = (JSON.parse(payload.toString()) as { code: number }).code;
-          } else if (tracker && session && (type === 'C' || type === 'S')) {
-            if (!tracker.feed(type === 'C' ? 'client' : 'server', payload)) {
+          } else if (tap && session && (type === 'C' || type === 'S')) {
+            if ((type === 'C' ? tap.fromClient?.(payload) : tap.fromServer?.(payload)) === false) {
               behind = true;
               session.pauses += 1;
             }
-            session.maxQueued = Math.max(session.maxQueued, tracker.queuedBytes);
+            if (tracker) session.maxQueued = Math.max(session.maxQueued, tracker.queuedBytes);
           }
         }
-        if (behind && tracker) {
+        if (behind && tap?.onceDrain) {
           sock.pause();
-          void tracker.drained().then(() => sock.resume());
+          tap.onceDrain(() => sock.resume());
         }
       });
       sock.on('error', reject);
       sock.on('close', () => {
-        if (!session || !tracker) return reject(new Error('the tee sent no header'));
+        if (!session) return reject(new Error('the tee sent no header'));
         const s = session;
-        const t = tracker;
-        void t.end().then(() => {
-          if (t.stopped !== undefined) s.stopped = t.stopped;
+        void (tap?.close?.() ?? Promise.resolve()).then(() => {
+          if (tracker?.stopped !== undefined) s.stopped = tracker.stopped;
           resolve(s);
         });
       });
@@ -120,7 +138,7 @@ export class TeeServer {
 
   private trackerFor(header: TeeHeader, s: TeeSession): TransferTracker | undefined {
     const common = {
-      sink: this.opts.sink(),
+      sink: this.opts.sink?.() ?? new MetadataCaptureSink(),
       onOp: (op: TransferOp) => s.ops.push(op),
       onTransfer: (t: TransferRecord) => s.transfers.push(t),
       ...(this.opts.highWaterMark !== undefined ? { highWaterMark: this.opts.highWaterMark } : {}),
@@ -131,12 +149,20 @@ export class TeeServer {
   }
 }
 
-export function run(file: string, args: readonly string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv }): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(file, args, { ...opts, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
+export function run(
+  file: string,
+  args: readonly string[],
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string },
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, { cwd: opts.cwd, env: opts.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+    child.stdin.end(opts.input ?? '');
   });
 }
 

@@ -1,0 +1,99 @@
+// transferTaps, the bastion's seam, into a real SessionRecording: real sftp and scp -O through the tee, then the
+// session's manifest and channel log as `srec verify`, search and play will read them.
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ResolvedHost } from '../src/config.js';
+import type { ChannelTapContext } from '../src/ssh/taps.js';
+import { transferTaps } from '../src/transfer/tap.js';
+import type { TransferRecord } from '../src/transfer/types.js';
+import { readChannelLog } from '../src/trail/reader.js';
+import { SessionRecording } from '../src/trail/recording.js';
+import { TEE, TeeServer, run, withTempDir, type TeeHeader } from './support/transfer-harness.js';
+
+const SLOW = 120_000;
+const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+
+async function recordedSession(dir: string, fileTransfers: boolean) {
+  const local = join(dir, 'local');
+  const remote = join(dir, 'remote');
+  await Promise.all([mkdir(local), mkdir(remote)]);
+  const content = randomBytes(300_000);
+  await writeFile(join(local, 'doc.bin'), content);
+  const recording = await SessionRecording.create({
+    tempFolder: join(dir, 'spool'),
+    identity: {
+      sessionId: '6f1c2a9e-4d3b-4f8a-9c1e-2b7d5e8f0a11', connectionId: 'c-1', recorder: 'test', user: 'alice',
+      remoteAddress: '127.0.0.1:50000', targetUser: 'root', host: { name: 'db-1', address: '127.0.0.1', port: 22 },
+      start: new Date().toISOString(),
+    },
+  });
+  const host = { name: 'db-1', address: '127.0.0.1', port: 22, hostKeys: [], recording: true, fileTransfers } as unknown as ResolvedHost;
+  const reported: Array<[number, TransferRecord]> = [];
+  const factory = transferTaps({ onTransfer: (ctx, t) => reported.push([ctx.channel, t]) });
+  const contexts: ChannelTapContext[] = [];
+  const tapFor = (h: TeeHeader) => {
+    const ctx: ChannelTapContext = {
+      channel: contexts.length, host, recording,
+      ...(h.kind === 'subsystem' ? { kind: 'subsystem', subsystem: h.command } : { kind: 'exec', command: h.command }),
+    };
+    contexts.push(ctx);
+    return factory(ctx);
+  };
+  const tee = await TeeServer.start(dir, { tapFor });
+  // channel 0: sftp put; channel 1: scp -O get of what was put
+  const put = await run('sftp', ['-b', '-', '-D', TEE], { cwd: local, env: tee.env(), input: `put doc.bin ${remote}/doc.bin\nrename ${remote}/doc.bin ${remote}/kept.bin\n` });
+  const get = await run('scp', ['-O', '-S', TEE, `x:${remote}/kept.bin`, 'back.bin'], { cwd: local, env: tee.env() });
+  expect([put.code, get.code]).toEqual([0, 0]);
+  await tee.sessions(2);
+  await tee.close();
+  const manifest = await recording.close({ complete: true });
+  const log = await readChannelLog(recording.dir);
+  return { recording, manifest, log, content, remote, reported, taps: contexts.map((c) => factory(c)) };
+}
+
+describe('transferTaps into a real SessionRecording', () => {
+  it('puts transfers in the manifest with files that verify, and operations in the channel log', async () => {
+    await withTempDir(async (dir) => {
+      // GIVEN a recorded host with fileTransfers: true
+      // WHEN a file goes up with sftp, is renamed, and comes back with scp -O
+      const { recording, manifest, log, content, remote, reported } = await recordedSession(dir, true);
+
+      // THEN the manifest lists both transfers, with their channels and captures
+      const digest = sha256(content);
+      expect(manifest.transfers).toEqual([
+        { channel: 0, protocol: 'sftp', direction: 'upload', path: `${remote}/doc.bin`, size: content.length, sha256: digest, file: 'files/1-doc.bin' },
+        { channel: 1, protocol: 'scp', direction: 'download', path: `${remote}/kept.bin`, size: content.length, sha256: digest, file: 'files/2-kept.bin' },
+      ]);
+      // AND each capture is in the manifest's files with the same sha256, as `srec verify` will check
+      for (const t of manifest.transfers) {
+        expect(manifest.files).toContainEqual({ path: t.file, size: content.length, sha256: digest });
+        expect(sha256(await readFile(join(recording.dir, t.file as string)))).toBe(digest);
+      }
+      // AND the channel log has the SFTP operations and both transfers, tagged with their channel
+      const entries = log.entries as unknown as Array<Record<string, unknown>>;
+      expect(entries).toContainEqual(expect.objectContaining({ ch: 0, type: 'sftp', op: 'rename', path: `${remote}/doc.bin`, target: `${remote}/kept.bin`, status: 'ok' }));
+      expect(entries).toContainEqual(expect.objectContaining({ ch: 1, type: 'scp', op: 'scp_file', path: `${remote}/kept.bin`, status: 'ok' }));
+      expect(entries.filter((e) => e.type === 'file_transfer').map((e) => [e.ch, e.direction, e.sha256])).toEqual([
+        [0, 'upload', digest],
+        [1, 'download', digest],
+      ]);
+      // AND the bastion's own hook saw them (for the file_transfer audit event)
+      expect(reported.map(([ch, t]) => [ch, t.protocol, t.direction])).toEqual([[0, 'sftp', 'upload'], [1, 'scp', 'download']]);
+    });
+  }, SLOW);
+
+  it('keeps only metadata with fileTransfers: false, and asks for no cast of scp data', async () => {
+    await withTempDir(async (dir) => {
+      const { recording, manifest, content, taps } = await recordedSession(dir, false);
+      expect(manifest.transfers.map((t) => [t.protocol, t.size, t.sha256, t.file])).toEqual([
+        ['sftp', content.length, sha256(content), undefined],
+        ['scp', content.length, sha256(content), undefined],
+      ]);
+      expect(existsSync(join(recording.dir, 'files'))).toBe(false);
+      expect(manifest.files.map((f) => f.path)).not.toContainEqual(expect.stringMatching(/^files\//));
+      expect(taps.map((t) => t?.suppressCast)).toEqual([false, true]);
+    });
+  }, SLOW);
+});
