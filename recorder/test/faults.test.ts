@@ -95,6 +95,35 @@ describe('bad input', () => {
   });
 });
 
+describe('a client that stops reading', () => {
+  let lab: Lab;
+  beforeAll(async () => {
+    lab = await startLab();
+  });
+  afterAll(() => lab?.stop());
+
+  it('holds the target back instead of buffering its output, and other sessions are unaffected', async () => {
+    // GIVEN a person (ssh2 client) whose command floods output, and who reads nothing
+    const client = new ssh2.Client();
+    const ready = new Promise((r) => client.once('ready', r));
+    client.connect({ host: '127.0.0.1', port: lab.recorder.port, username: 'root@db-1', privateKey: readFileSync(lab.alice.privatePath) });
+    await ready;
+    const stream = await new Promise<ClientChannel>((resolve, reject) => client.exec('head -c 268435456 /dev/zero', (err, s) => (err ? reject(err) : resolve(s))));
+    stream.pause();
+    global.gc?.();
+    const heapBefore = process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers;
+    // WHEN time passes in which the target could have sent all 256 MiB
+    await new Promise((r) => setTimeout(r, 2000));
+    // THEN the recorder (this process) holds only a few windows' worth, not the output
+    const grown = process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers - heapBefore;
+    expect(grown).toBeLessThan(64 * 1024 * 1024);
+    expect(await lab.recorder.metric('srec_bytes_relayed_total{direction="out"}')).toBeLessThan(32 * 1024 * 1024);
+    // AND another session works meanwhile
+    expect((await lab.ssh('echo while-stalled')).stdout).toBe('while-stalled\n');
+    client.end();
+  });
+});
+
 describe('spool full', () => {
   let lab: Lab;
   beforeAll(async () => {
