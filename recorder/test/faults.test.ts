@@ -105,7 +105,7 @@ describe('a client that stops reading', () => {
   it('holds the target back instead of buffering its output, and other sessions are unaffected', async () => {
     // GIVEN a person (ssh2 client) whose command floods output, and who reads nothing
     const client = new ssh2.Client();
-    const ready = new Promise((r) => client.once('ready', r));
+    const ready = new Promise<void>((r) => client.once('ready', () => r()));
     client.connect({ host: '127.0.0.1', port: lab.recorder.port, username: 'root@db-1', privateKey: readFileSync(lab.alice.privatePath) });
     await ready;
     const stream = await new Promise<ClientChannel>((resolve, reject) => client.exec('head -c 268435456 /dev/zero', (err, s) => (err ? reject(err) : resolve(s))));
