@@ -2,7 +2,6 @@
 // manager, create, delete, status and finalizer patches, list + watch, Events and the leader Lease.
 import {
   ApiException,
-  CoordinationV1Api,
   CoreV1Api,
   CustomObjectsApi,
   type KubeConfig,
@@ -10,7 +9,6 @@ import {
   type KubernetesObject,
   PatchStrategy,
   Watch,
-  type V1Lease,
 } from '@kubernetes/client-node';
 import { GROUP, PLURAL, type SessionRecording, type SessionRecordingStatus, VERSION } from '../api/types.js';
 import { FIELD_MANAGER, type KubeObject } from '../desired/meta.js';
@@ -81,6 +79,27 @@ export interface EventInput {
   readonly message: string;
 }
 
+const LEASES = { group: 'coordination.k8s.io', version: 'v1', plural: 'leases' } as const;
+
+/** A coordination.k8s.io/v1 Lease on the wire (times are MicroTime strings). */
+export interface LeaseObject {
+  readonly apiVersion: 'coordination.k8s.io/v1';
+  readonly kind: 'Lease';
+  readonly metadata: { readonly name: string; readonly namespace: string; readonly resourceVersion?: string };
+  readonly spec: {
+    readonly holderIdentity?: string;
+    readonly leaseDurationSeconds?: number;
+    readonly acquireTime?: string;
+    readonly renewTime?: string;
+    readonly leaseTransitions?: number;
+  };
+}
+
+/** RFC 3339 with microseconds, as metav1.MicroTime serializes. */
+export function microTime(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+}
+
 export interface ListResult {
   readonly items: KubeObject[];
   readonly resourceVersion: string;
@@ -90,14 +109,12 @@ export class KubeClient {
   private readonly objects: KubernetesObjectApi;
   private readonly custom: CustomObjectsApi;
   private readonly core: CoreV1Api;
-  private readonly coordination: CoordinationV1Api;
   private readonly watcher: Watch;
 
   constructor(readonly kubeConfig: KubeConfig) {
     this.objects = KubernetesObjectApi.makeApiClient(kubeConfig);
     this.custom = kubeConfig.makeApiClient(CustomObjectsApi);
     this.core = kubeConfig.makeApiClient(CoreV1Api);
-    this.coordination = kubeConfig.makeApiClient(CoordinationV1Api);
     this.watcher = new Watch(kubeConfig);
   }
 
@@ -218,20 +235,22 @@ export class KubeClient {
     });
   }
 
-  async readLease(namespace: string, name: string): Promise<V1Lease | undefined> {
+  // Leases go through the untyped custom-objects path: the typed client sends Dates with milliseconds,
+  // and the API server wants MicroTime (six fractional digits).
+  async readLease(namespace: string, name: string): Promise<LeaseObject | undefined> {
     try {
-      return await this.coordination.readNamespacedLease({ namespace, name });
+      return (await this.custom.getNamespacedCustomObject({ ...LEASES, namespace, name })) as LeaseObject;
     } catch (err) {
       if (statusCode(err) === 404) return undefined;
       throw err;
     }
   }
 
-  async createLease(lease: V1Lease): Promise<V1Lease> {
-    return this.coordination.createNamespacedLease({ namespace: lease.metadata?.namespace ?? 'default', body: lease });
+  async createLease(lease: LeaseObject): Promise<LeaseObject> {
+    return (await this.custom.createNamespacedCustomObject({ ...LEASES, namespace: lease.metadata.namespace, body: lease })) as LeaseObject;
   }
 
-  async replaceLease(lease: V1Lease): Promise<V1Lease> {
-    return this.coordination.replaceNamespacedLease({ namespace: lease.metadata?.namespace ?? 'default', name: lease.metadata?.name ?? '', body: lease });
+  async replaceLease(lease: LeaseObject): Promise<LeaseObject> {
+    return (await this.custom.replaceNamespacedCustomObject({ ...LEASES, namespace: lease.metadata.namespace, name: lease.metadata.name, body: lease })) as LeaseObject;
   }
 }

@@ -2,10 +2,9 @@
 // when it is free or expired, renew it every retry period, and give up leadership when a renewal has not
 // succeeded within the renew deadline. Writes use the Lease's resourceVersion, so two candidates cannot
 // both win.
-import type { V1Lease } from '@kubernetes/client-node';
 import type { Logger } from '../../../common/log.js';
 import { type Clock, sleep } from './clock.js';
-import { apiMessage, type KubeClient, statusCode } from './client.js';
+import { apiMessage, type KubeClient, type LeaseObject, microTime, statusCode } from './client.js';
 
 export interface LeaderElectionOptions {
   readonly client: KubeClient;
@@ -21,11 +20,6 @@ export interface LeaderElectionOptions {
   readonly renewDeadlineMs?: number;
   /** @default 2000 */
   readonly retryPeriodMs?: number;
-}
-
-/** `MicroTime` as the Lease API wants it. */
-function microTime(ms: number): Date {
-  return new Date(ms);
 }
 
 export class LeaderElector {
@@ -75,7 +69,8 @@ export class LeaderElector {
       try {
         const lease = await this.opts.client.readLease(this.opts.namespace, this.name);
         if (lease?.spec?.holderIdentity === this.opts.identity) {
-          await this.opts.client.replaceLease({ ...lease, spec: { ...lease.spec, holderIdentity: undefined, leaseDurationSeconds: 1, renewTime: microTime(this.opts.clock.now()) } });
+          const { holderIdentity: _released, ...rest } = lease.spec;
+          await this.opts.client.replaceLease({ ...lease, spec: { ...rest, leaseDurationSeconds: 1, renewTime: microTime(this.opts.clock.now()) } });
         }
       } catch (err) {
         this.opts.log.warn('could not release the lease', { error: apiMessage(err) });
@@ -101,13 +96,13 @@ export class LeaderElector {
         });
         return true;
       }
-      const spec = current.spec ?? {};
+      const spec = current.spec;
       const holder = spec.holderIdentity;
       const renewedAt = spec.renewTime ? new Date(spec.renewTime).getTime() : 0;
       const expired = renewedAt + (spec.leaseDurationSeconds ?? durationS) * 1000 < now;
       if (holder && holder !== this.opts.identity && !expired) return false;
       const takingOver = holder !== this.opts.identity;
-      const next: V1Lease = {
+      const next: LeaseObject = {
         ...current,
         spec: {
           ...spec,
