@@ -183,6 +183,20 @@ describe('SftpTracker on malformed streams', () => {
     ]);
   });
 
+  it('stops when a request id is reused while outstanding, or too many requests are outstanding', async () => {
+    const a = collect();
+    const reuse = new SftpTracker(a);
+    feedAll(reuse, [['client', init()], ['server', version()], ['client', packet(FXP.REMOVE, 7, '/a')], ['client', packet(FXP.REMOVE, 7, '/b')]]);
+    expect(reuse.stopped).toBe('request id 7 was reused while still outstanding');
+
+    const b = collect();
+    const flood = new SftpTracker({ ...b, maxOutstanding: 100 });
+    feedAll(flood, [['client', init()], ['server', version()], ['client', Buffer.concat(Array.from({ length: 101 }, (_, id) => packet(FXP.REMOVE, id, '/x')))]]);
+    expect(flood.stopped).toBe('more than 100 requests outstanding');
+    await Promise.all([reuse.end(), flood.end()]);
+    expect(b.ops.filter((o) => o.status === 'no_reply')).toEqual([]); // state is dropped once parsing stopped
+  });
+
   it('survives listeners that throw', async () => {
     const t = new SftpTracker({
       sink: new MetadataCaptureSink(),

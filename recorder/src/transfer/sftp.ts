@@ -358,9 +358,9 @@ export class SftpTracker extends TransferTracker {
   }
 
   private request(id: number, req: Pending): void {
-    if (!this.pending.has(id) && this.pending.size >= this.maxOutstanding) {
-      throw new ParseError(`more than ${this.maxOutstanding} requests outstanding`);
-    }
+    // A reused id would pair a reply with the wrong request (DATA written at the wrong offset): stop instead.
+    if (this.pending.has(id)) throw new ParseError(`request id ${id} was reused while still outstanding`);
+    if (this.pending.size >= this.maxOutstanding) throw new ParseError(`more than ${this.maxOutstanding} requests outstanding`);
     this.pending.set(id, req);
   }
 

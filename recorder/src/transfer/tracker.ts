@@ -42,6 +42,7 @@ export abstract class TransferTracker {
   private open = 0;
   private waiters: Array<() => void> = [];
   private readonly closing = new Set<Promise<void>>();
+  private reported: Promise<void> = Promise.resolve();
   private stoppedReason: string | undefined;
   private ending: Promise<void> | undefined;
   private fallback: MetadataCaptureSink | undefined;
@@ -183,7 +184,7 @@ export abstract class TransferTracker {
     if (c.closed) return;
     c.closed = true;
     this.open -= 1;
-    const p = (async () => {
+    const built = (async (): Promise<TransferRecord> => {
       let r: CaptureResult;
       try {
         r = await c.handle.close();
@@ -203,12 +204,18 @@ export abstract class TransferTracker {
         complete,
         ...(notes.length > 0 ? { note: notes.join('; ') } : {}),
       };
+      return record;
+    })();
+    // Captures close in parallel, but are reported in the order the protocol finished them.
+    const p = this.reported.then(async () => {
+      const record = await built;
       try {
         this.opts.onTransfer?.(record);
       } catch {
         // a failing listener must not break the others
       }
-    })();
+    });
+    this.reported = p;
     this.closing.add(p);
     void p.finally(() => this.closing.delete(p));
   }
