@@ -92,7 +92,7 @@ describe('ScpTracker with real OpenSSH scp -O (legacy protocol)', () => {
         // THEN every file is a transfer at its remote path, with the right content
         const want = (direction: string) =>
           [...w.files].map(([rel, b]) => ({ protocol: 'scp', direction, path: `${w.remote}/${rel}`, size: b.length, sha256: sha256(b), complete: true }));
-        const sorted = (ts: ReturnType<typeof summary>) => [...ts].sort((a, b) => a.path.localeCompare(b.path));
+        const sorted = <T extends { path: string }>(ts: readonly T[]): T[] => [...ts].sort((a, b) => a.path.localeCompare(b.path));
         expect(up?.header.command).toBe(`scp -r -p -t ${w.remote}`);
         expect(sorted(summary(up?.transfers ?? []))).toEqual(sorted(want('upload')));
         expect(sorted(summary(down?.transfers ?? []))).toEqual(sorted(want('download')));
@@ -180,7 +180,7 @@ describe('SftpTracker with real OpenSSH scp (SFTP protocol, the default)', () =>
         ]);
         const want = (direction: string) =>
           [...w.files].map(([n, b]) => ({ protocol: 'sftp', direction, path: `${w.remote}/${n}`, size: b.length, sha256: sha256(b), complete: true }));
-        const sorted = (ts: ReturnType<typeof summary>) => [...ts].sort((a, b) => a.path.localeCompare(b.path));
+        const sorted = <T extends { path: string }>(ts: readonly T[]): T[] => [...ts].sort((a, b) => a.path.localeCompare(b.path));
         expect(sorted(summary(up[0]?.transfers ?? []))).toEqual(sorted(want('upload')));
         expect(sorted(summary(down[0]?.transfers ?? []))).toEqual(sorted(want('download')));
         for (const t of [...(up[0]?.transfers ?? []), ...(down[0]?.transfers ?? [])]) {
