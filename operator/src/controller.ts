@@ -2,7 +2,9 @@
 // (pure builders and status checks); the I/O in kube/.
 import type { Logger } from '../../common/log.js';
 import { errorMessage } from '../../common/log.js';
+import { type FieldError, formatErrors, validateObject } from './api/load.js';
 import type { SessionRecording } from './api/types.js';
+import { toCondition } from './desired/conditions.js';
 import { storageKind } from './api/types.js';
 import { buildHostKeySecret, type HostKeyGenerator } from './desired/hostkey.js';
 import { renderObjects } from './desired/index.js';
@@ -42,6 +44,8 @@ export interface ControllerDeps {
   readonly generateHostKey: HostKeyGenerator;
   /** How soon to look again at a SessionRecording that is not Ready. @default 30000 */
   readonly notReadyRequeueMs?: number;
+  /** Apply every object even when its hash is unchanged at least this often (drift). @default 600000 */
+  readonly resyncMs?: number;
 }
 
 /** What the Secret cache keeps of a Secret: its key names, never its data. */
@@ -67,18 +71,47 @@ function deploymentObservation(obj: KubeObject | undefined): DeploymentObservati
 }
 
 export class Controller {
+  /** When each key last had every object applied, hash or not (drift correction). */
+  private readonly lastFullApply = new Map<string, number>();
+
   constructor(private readonly deps: ControllerDeps) {}
+
+  /** A spec our schema rejects: say so in the status and an Event; apply nothing, delete nothing. */
+  private async reportInvalid(key: string, cr: SessionRecording, errors: readonly FieldError[]): Promise<Result> {
+    const message = `the spec does not pass this operator's schema: ${formatErrors(errors).replace(/\n/g, '; ')}`;
+    const now = new Date(this.deps.clock.now());
+    const previous = cr.status?.conditions;
+    const verdict = { status: 'False' as const, reason: 'InvalidSpec', message };
+    const status = {
+      ...cr.status,
+      ...(cr.metadata.generation !== undefined ? { observedGeneration: cr.metadata.generation } : {}),
+      conditions: [toCondition('Ready', verdict, cr.metadata.generation, previous, now), ...(previous ?? []).filter((c) => c.type !== 'Ready')],
+    };
+    if (!statusEqual(cr.status, status)) {
+      await this.deps.client.patchStatus(cr, status);
+      this.deps.metrics.statusPatched();
+      await this.deps.events.record(key, cr, 'Warning', 'InvalidSpec', message);
+    }
+    this.deps.log.warn('invalid spec', { key, errors: errors.map((e) => e.path) });
+    return {};
+  }
 
   async reconcile(key: string): Promise<Result> {
     const { caches, log } = this.deps;
     const [namespace, name] = key.split('/') as [string, string];
 
     // 1. Load from the cache; gone -> nothing to do (owned children go with it by garbage collection).
-    const cr = caches.sessionRecordings.get(namespace, name) as unknown as SessionRecording | undefined;
-    if (!cr) {
+    const cached = caches.sessionRecordings.get(namespace, name);
+    if (!cached) {
       this.deps.events.forget(key);
+      this.lastFullApply.delete(key);
       return {};
     }
+    // The API server validated it against the CRD it had; check it against ours (an older CRD may lack
+    // a default this version relies on) and take our defaults.
+    const checked = validateObject(cached);
+    if (!checked.ok) return this.reportInvalid(key, cached as unknown as SessionRecording, checked.errors);
+    const cr = checked.cr;
 
     // 2. Deletion: the finalizer releases or removes the storage objects, then lets go.
     if (cr.metadata.deletionTimestamp) return this.finalize(key, cr);
@@ -109,8 +142,14 @@ export class Controller {
         applyErrors.push(`Secret ${childNames(cr).hostKey}: ${apiMessage(err)}`);
       }
     }
+    // Unchanged objects (same desired hash) are skipped; every resync period all are applied anyway to
+    // undo drift (an apply of an unchanged object is a no-op for the API server: no new resourceVersion).
+    const now = this.deps.clock.now();
+    if (!this.lastFullApply.has(key)) this.lastFullApply.set(key, now);
+    const resync = now - (this.lastFullApply.get(key) ?? now) >= (this.deps.resyncMs ?? 600_000);
+    if (resync) this.lastFullApply.set(key, now);
     for (const obj of desired) {
-      if (this.cached(obj)?.metadata.annotations?.[DESIRED_HASH_ANNOTATION] === obj.metadata.annotations?.[DESIRED_HASH_ANNOTATION]) continue;
+      if (!resync && this.cached(obj)?.metadata.annotations?.[DESIRED_HASH_ANNOTATION] === obj.metadata.annotations?.[DESIRED_HASH_ANNOTATION]) continue;
       try {
         await this.deps.client.apply(obj);
         applied++;
@@ -127,7 +166,7 @@ export class Controller {
 
     // 7. Status: only from a settled cache. Right after an apply the cache still shows the old children;
     //    their watch events bring this key back, and the safety requeue covers a no-op apply.
-    if (applied > 0 && applyErrors.length === 0) return { requeueAfter: 2000 };
+    if (applied > 0 && !resync && applyErrors.length === 0) return { requeueAfter: 2000 };
     const observed = this.observe(cr, applyErrors);
     const status = computeStatus(cr, observed, { now: new Date(this.deps.clock.now()) });
     const changed = !statusEqual(cr.status, status);

@@ -13,7 +13,7 @@ import { claimName, childNames, type KubeObject, MANAGED_BY_SELECTOR, OWNER_NAME
 import type { Images } from './desired/recorder.js';
 import { defaultImages } from './images.js';
 import { KubeClient, type Resource, RESOURCES } from './kube/client.js';
-import { type Clock, type Random, systemClock } from './kube/clock.js';
+import { type Clock, type Random, systemClock, type Timer } from './kube/clock.js';
 import { EventRecorder } from './kube/events.js';
 import { LeaderElector } from './kube/leader.js';
 import { WorkQueue } from './kube/queue.js';
@@ -44,6 +44,8 @@ export interface OperatorOptions {
   readonly staleWatchMs?: number;
   /** Requeue of a SessionRecording that is not Ready. @default 30000 */
   readonly notReadyRequeueMs?: number;
+  /** Every SessionRecording is reconciled, and all its objects applied, this often. @default 600000 */
+  readonly resyncMs?: number;
   readonly generateHostKey?: HostKeyGenerator;
   /** Lease timings (tests shorten them). */
   readonly lease?: { readonly durationMs?: number; readonly renewDeadlineMs?: number; readonly retryPeriodMs?: number };
@@ -151,6 +153,7 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
     events,
     generateHostKey: opts.generateHostKey ?? generateEd25519HostKey,
     notReadyRequeueMs: opts.notReadyRequeueMs,
+    resyncMs: opts.resyncMs,
     metrics: {
       applied: (kind) => applies.inc({ kind }),
       deleted: (kind) => deletes.inc({ kind }),
@@ -191,10 +194,16 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
   let syncedResolve!: () => void;
   const syncedPromise = new Promise<void>((r) => (syncedResolve = r));
   let synced = false;
+  let resyncTimer: Timer | undefined;
+  const resync = () => {
+    for (const o of caches.sessionRecordings.list()) enqueue(objectKey(o));
+    resyncTimer = clock.after(opts.resyncMs ?? 600_000, resync);
+  };
   const startWork = () => {
     running = true;
     leader.set(1);
     for (const r of all) r.start();
+    resyncTimer = clock.after(opts.resyncMs ?? 600_000, resync);
     void Promise.all(all.map((r) => r.waitForSync())).then(() => {
       synced = true;
       log.info('caches synced', { kinds: all.map((r) => r.kind), namespace: ns ?? '(all)' });
@@ -231,6 +240,7 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
   const stop = (why: 'stopped' | 'lost' = 'stopped'): Promise<void> => {
     stopping ??= (async () => {
       log.info('stopping', { why });
+      resyncTimer?.cancel();
       await queue?.shutdown();
       await Promise.all(all.map((r) => r.stop()));
       if (why === 'stopped') await elector?.stop();

@@ -203,10 +203,37 @@ describe('the operator', () => {
       expect(await versions('prod')).toEqual(before);
       // AND silent watches were restarted
       expect(op.metrics.render()).toMatch(/srec_operator_watch_restarts_total\{kind="SessionRecording",reason="stale"\} [1-9]/);
-      // AND it still reacts to changes after those restarts
+      // AND it still reacts to changes after those restarts (and re-applies everything on resync)
       await c.patchCr(ns, 'prod', { spec: { recorder: { replicas: 3 } } });
       await waitFor('3 recorder replicas', async () => (await c.read('apps/v1', 'Deployment', 'prod-recorder', ns))?.spec.replicas === 3);
       await c.waitForCondition(ns, 'prod', 'Ready', 'True');
+      await op.stop();
+      op = await runOperator(kc, ns);
+      await op.synced();
+    },
+    T,
+  );
+
+  it(
+    'a resync applies every object again, which changes nothing that is already right',
+    async () => {
+      // GIVEN the steady state and an operator that resyncs every second
+      await c.waitForCondition(ns, 'prod', 'Ready', 'True');
+      await op.stop();
+      op = await runOperator(kc, ns, { resyncMs: 1000 });
+      await op.synced();
+      await sleep(2000);
+      const before = await versions('prod');
+      // WHEN it has applied everything again a few times
+      await waitFor('two full applies', () => writes(op).applies >= 16, { timeoutMs: 20_000 });
+      // THEN nothing got a new resourceVersion
+      expect(await versions('prod')).toEqual(before);
+      // AND drift is undone: a changed field we own comes back
+      await c.objects.patch(
+        { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'prod-syslog', namespace: ns }, spec: { replicas: 4 } },
+        undefined, undefined, 'someone-else', undefined, 'application/merge-patch+json',
+      );
+      await waitFor('syslog replicas back to 1', async () => (await c.read('apps/v1', 'Deployment', 'prod-syslog', ns))?.spec.replicas === 1, { timeoutMs: 20_000 });
       await op.stop();
       op = await runOperator(kc, ns);
       await op.synced();
