@@ -1,5 +1,6 @@
-import { statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { searchSessions, SearchUsageError } from '../src/search/query.js';
 import { tempDataFolder, typed, writeSession, type CastEvent } from './support/trail-fixture.js';
 
@@ -123,4 +124,21 @@ describe('searchSessions', () => {
     expect(res.hits[0]!.line.length).toBeLessThanOrEqual(1002);
     expect(res.hits[0]!.line).toContain(' needle ');
   });
+
+  it('builds the missing indexes of several sessions in worker threads, with the same results', async () => {
+    // GIVEN three sessions never searched
+    for (let i = 0; i < 3; i++) writeSession({ dataFolder: data.dir, start: new Date(Date.UTC(2025, 2, 1 + i)), channels: [{ id: 0, events: sudoSession() }] });
+    const tsLoader = fileURLToPath(new URL('./support/ts-register.mjs', import.meta.url));
+    expect(existsSync(tsLoader)).toBe(true);
+    // WHEN searching with two worker threads (running the TypeScript sources through the loader)
+    const pool = { workers: 2, workerUrl: new URL('../src/search/index-worker.ts', import.meta.url), execArgv: ['--import', tsLoader] };
+    const parallel = await searchSessions({ dataFolder: data.dir, words: 'sudo su', pool });
+    // THEN every index was built and stored, and the hits are those of a search that finds them stored
+    expect(parallel.stats).toMatchObject({ indexesBuilt: 3, indexesUsed: 0 });
+    expect(parallel.problems).toEqual([]);
+    const again = await searchSessions({ dataFolder: data.dir, words: 'sudo su', pool: { workers: 0 } });
+    expect(again.stats).toMatchObject({ indexesBuilt: 0, indexesUsed: 3 });
+    expect(again.hits).toEqual(parallel.hits);
+    expect(parallel.hits).toHaveLength(6);
+  }, 60_000); // each worker first compiles the TypeScript sources it loads
 });

@@ -2,9 +2,9 @@
 //
 //   meta.json     version, the cast files it was built from (size + mtime: a changed one means rebuild),
 //                 the (channel, stream) groups, counts, and the problems met reading the casts
-//   terms.bin     an on-disk hash table: token -> where its postings are (one bucket read per token)
+//   terms.bin     token hash -> where its postings are (postings.ts: one small bucket read per token)
 //   postings.bin  per token, the ids of the lines containing it, delta + varint coded
-//   lines.bin     the lines, 256 per block, each block a raw-deflated JSON array of
+//   lines.bin     the lines, 64 per block, each block a raw-deflated JSON array of
 //                 [group, start, end, text, runs?]
 //   blocks.bin    float64 offsets of the blocks in lines.bin
 //
@@ -13,15 +13,15 @@
 import { closeSync, fstatSync, mkdirSync, openSync, promises as fsp, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { forEachToken } from './tokens.js';
-import { scanTranscript, type Stream, type TranscriptLine } from './transcript.js';
+import { decodePostings, findTerm, PostingsBuilder, TERMS_MAGIC } from './postings.js';
+import type { TextLine } from './terminal.js';
+import { scanTranscript, type Stream } from './transcript.js';
 import { castFiles, type SessionRef, type TrailProblem } from './trail-files.js';
 import { randomBytes } from 'node:crypto';
 
 export const INDEX_DIR = 'index';
-export const INDEX_VERSION = 1;
-const LINES_PER_BLOCK = 256;
-const TERMS_MAGIC = 'SRECTRM1';
+export const INDEX_VERSION = 2;
+const LINES_PER_BLOCK = 64;
 
 export interface SourceStamp {
   readonly path: string;
@@ -38,7 +38,6 @@ export interface IndexMeta {
   readonly lines: number;
   readonly blocks: number;
   readonly terms: number;
-  readonly buckets: number;
   /** Problems met while reading the casts, paths relative to the session directory. */
   readonly problems: ReadonlyArray<{ readonly path: string; readonly message: string }>;
 }
@@ -86,57 +85,8 @@ function fileSource(file: string): ByteSource {
   };
 }
 
-function fnv1a(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
-}
-
-/** The postings of one token while building: delta-varint bytes of increasing line ids. */
-interface Posting {
-  buf: Uint8Array;
-  len: number;
-  last: number;
-  count: number;
-}
-
-function pushVarint(p: Posting, v: number): void {
-  if (p.len + 5 > p.buf.length) {
-    const bigger = new Uint8Array(p.buf.length * 2);
-    bigger.set(p.buf.subarray(0, p.len));
-    p.buf = bigger;
-  }
-  while (v >= 0x80) {
-    p.buf[p.len++] = (v & 0x7f) | 0x80;
-    v >>>= 7;
-  }
-  p.buf[p.len++] = v;
-}
-
-function decodePostings(buf: Buffer, count: number): Uint32Array {
-  const ids = new Uint32Array(count);
-  let last = -1;
-  let pos = 0;
-  for (let k = 0; k < count; k++) {
-    let v = 0;
-    let shift = 0;
-    let b: number;
-    do {
-      b = buf[pos++]!;
-      v += (b & 0x7f) * 2 ** shift;
-      shift += 7;
-    } while (b & 0x80);
-    last += v;
-    ids[k] = last;
-  }
-  return ids;
-}
-
 /** The files of an index, in memory. */
-interface IndexFiles {
+export interface IndexFiles {
   readonly meta: IndexMeta;
   readonly terms: Buffer;
   readonly postings: Buffer;
@@ -147,82 +97,50 @@ interface IndexFiles {
 /** Builds the index of a session from its casts. */
 export async function buildIndexFiles(ref: SessionRef): Promise<IndexFiles & { bytesRead: number; problems: TrailProblem[] }> {
   const sources = stampSources(ref);
-  const postings = new Map<string, Posting>();
+  const postings = new PostingsBuilder();
   const groups: Array<{ channel: number; stream: Stream }> = [];
-  const groupOf = new Map<string, number>();
-  const blockBufs: Buffer[] = [];
-  const pending: Array<Promise<Buffer>> = [];
+  // One deflate stream on libuv's pool (the other core) while this thread reads on; a full flush after each
+  // block makes every block inflatable on its own from its offset.
+  const deflate = zlib.createDeflateRaw({ level: 1 });
+  const compressed: Buffer[] = [];
+  let compressedBytes = 0;
+  deflate.on('data', (c: Buffer) => {
+    compressed.push(c);
+    compressedBytes += c.length;
+  });
+  const blockEnds: number[] = [];
   let block: StoredLine[] = [];
   let nextId = 0;
 
   const flushBlock = (): void => {
     if (block.length === 0) return;
-    const json = Buffer.from(JSON.stringify(block));
+    deflate.write(JSON.stringify(block));
     block = [];
-    // Compressed on libuv's pool while this thread goes on reading: the two cores share the work.
-    pending.push(
-      new Promise((resolve, reject) =>
-        zlib.deflateRaw(json, { level: 1 }, (err, out) => (err ? reject(err) : resolve(out))),
-      ),
-    );
+    deflate.flush(zlib.constants.Z_FULL_FLUSH, () => blockEnds.push(compressedBytes));
   };
 
-  const add = (l: TranscriptLine): void => {
-    const key = `${l.channel}/${l.stream}`;
-    let g = groupOf.get(key);
-    if (g === undefined) {
-      g = groups.length;
-      groups.push({ channel: l.channel, stream: l.stream });
-      groupOf.set(key, g);
+  let g = -1;
+  const add = (l: TextLine, channel: number, stream: Stream): void => {
+    const cur = groups[g];
+    if (cur === undefined || cur.channel !== channel || cur.stream !== stream) {
+      g = groups.findIndex((x) => x.channel === channel && x.stream === stream);
+      if (g < 0) g = groups.push({ channel, stream }) - 1;
     }
     const id = nextId++;
     block.push(l.runs === undefined ? [g, l.start, l.end, l.text] : [g, l.start, l.end, l.text, l.runs as number[]]);
     if (block.length === LINES_PER_BLOCK) flushBlock();
-    forEachToken(l.text, (tok) => {
-      let p = postings.get(tok);
-      if (p === undefined) {
-        p = { buf: new Uint8Array(8), len: 0, last: -1, count: 0 };
-        postings.set(tok, p);
-      }
-      if (p.last === id) return;
-      pushVarint(p, id - p.last);
-      p.last = id;
-      p.count++;
-    });
+    postings.addLine(l.text, id);
   };
 
   const scan = await scanTranscript(ref, { line: add });
   flushBlock();
-  for (const p of pending) blockBufs.push(await p);
-
-  const offsets = new Float64Array(blockBufs.length + 1);
-  let off = 0;
-  blockBufs.forEach((b, i) => {
-    offsets[i] = off;
-    off += b.length;
+  await new Promise<void>((resolve, reject) => {
+    deflate.once('error', reject);
+    deflate.end(() => resolve());
   });
-  offsets[blockBufs.length] = off;
-
-  // Postings, and the hash table of terms pointing into them.
-  const buckets = Math.max(1, 2 ** Math.ceil(Math.log2(Math.max(postings.size, 1) / 16)));
-  const bucketLines: string[][] = Array.from({ length: buckets }, () => []);
-  const postingBufs: Uint8Array[] = [];
-  let poff = 0;
-  for (const [tok, p] of postings) {
-    bucketLines[fnv1a(tok) & (buckets - 1)]!.push(`${tok}\t${poff}\t${p.len}\t${p.count}\n`);
-    postingBufs.push(p.buf.subarray(0, p.len));
-    poff += p.len;
-  }
-  const bodies = bucketLines.map((ls) => Buffer.from(ls.join('')));
-  const head = Buffer.alloc(16 + 4 * (buckets + 1));
-  head.write(TERMS_MAGIC, 0, 'latin1');
-  head.writeUInt32LE(buckets, 8);
-  let boff = 0;
-  bodies.forEach((b, i) => {
-    head.writeUInt32LE(boff, 16 + 4 * i);
-    boff += b.length;
-  });
-  head.writeUInt32LE(boff, 16 + 4 * buckets);
+  const offsets = new Float64Array(blockEnds.length + 1);
+  blockEnds.forEach((end, i) => (offsets[i + 1] = end));
+  const terms = postings.serialize();
 
   const problems = scan.problems;
   const meta: IndexMeta = {
@@ -232,16 +150,15 @@ export async function buildIndexFiles(ref: SessionRef): Promise<IndexFiles & { b
     sources,
     groups,
     lines: nextId,
-    blocks: blockBufs.length,
+    blocks: blockEnds.length,
     terms: postings.size,
-    buckets,
     problems: problems.map((p) => ({ path: path.relative(ref.dir, p.path), message: p.message })),
   };
   return {
     meta,
-    terms: Buffer.concat([head, ...bodies]),
-    postings: Buffer.concat(postingBufs),
-    lines: Buffer.concat(blockBufs),
+    terms: terms.terms,
+    postings: terms.postings,
+    lines: Buffer.concat(compressed),
     blocks: Buffer.from(offsets.buffer),
     bytesRead: scan.bytesRead,
     problems,
@@ -262,7 +179,7 @@ function sameSources(a: readonly SourceStamp[], b: readonly SourceStamp[]): bool
 }
 
 /** Writes the index atomically: a temporary directory renamed into place. Throws when the share refuses. */
-function writeIndexFiles(ref: SessionRef, files: IndexFiles): void {
+export function writeIndexFiles(ref: SessionRef, files: IndexFiles): void {
   const tmp = path.join(ref.dir, `.index.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
   const final = path.join(ref.dir, INDEX_DIR);
   mkdirSync(tmp, { mode: 0o700 });
@@ -297,7 +214,7 @@ function writeIndexFiles(ref: SessionRef, files: IndexFiles): void {
 /** A session's index opened for queries. */
 export class SessionIndex {
   private readonly blockCache = new Map<number, StoredLine[]>();
-  private bucketCount = -1;
+  private bucketBits = -1;
 
   private constructor(
     readonly meta: IndexMeta,
@@ -337,28 +254,17 @@ export class SessionIndex {
     for (const s of [this.terms, this.postings, this.lines, this.blocks]) s.close();
   }
 
-  /** The ids of the lines containing `token`, ascending. */
-  lookup(token: string): Uint32Array {
-    if (this.bucketCount < 0) this.bucketCount = this.terms.read(8, 4).readUInt32LE(0);
-    const b = fnv1a(token) & (this.bucketCount - 1);
-    const range = this.terms.read(16 + 4 * b, 8);
-    const from = range.readUInt32LE(0);
-    const to = range.readUInt32LE(4);
-    if (to <= from) return new Uint32Array(0);
-    const bodyStart = 16 + 4 * (this.bucketCount + 1);
-    const text = this.terms.read(bodyStart + from, to - from).toString('utf8');
-    const prefix = token + '\t';
-    let at = text.startsWith(prefix) ? 0 : text.indexOf('\n' + prefix);
-    if (at < 0) return new Uint32Array(0);
-    if (at > 0) at++;
-    const entry = text.slice(at + prefix.length, text.indexOf('\n', at)).split('\t').map(Number);
-    const [poff, plen, count] = entry as [number, number, number];
-    return decodePostings(this.postings.read(poff, plen), count);
+  /** The ids of the lines containing a token with this hash, ascending. */
+  lookup(hash: number): Uint32Array {
+    if (this.bucketBits < 0) this.bucketBits = this.terms.read(8, 4).readUInt32LE(0);
+    const term = findTerm((pos, len) => this.terms.read(pos, len), this.bucketBits, hash);
+    if (term === undefined) return new Uint32Array(0);
+    return decodePostings(this.postings.read(term.offset, term.length), term.count);
   }
 
-  /** Ids of the lines containing every token. */
-  candidates(tokens: readonly string[]): Uint32Array {
-    const lists = tokens.map((t) => this.lookup(t)).sort((a, b) => a.length - b.length);
+  /** Ids of the lines containing every token (by hash). */
+  candidates(hashes: readonly number[]): Uint32Array {
+    const lists = hashes.map((h) => this.lookup(h)).sort((a, b) => a.length - b.length);
     let acc = lists[0] ?? new Uint32Array(0);
     for (const other of lists.slice(1)) {
       if (acc.length === 0) break;
@@ -382,7 +288,8 @@ export class SessionIndex {
       const pos = this.blocks.read(8 * blockNo, 16);
       const from = pos.readDoubleLE(0);
       const to = pos.readDoubleLE(8);
-      block = JSON.parse(zlib.inflateRawSync(this.lines.read(from, to - from)).toString('utf8')) as StoredLine[];
+      const raw = zlib.inflateRawSync(this.lines.read(from, to - from), { finishFlush: zlib.constants.Z_SYNC_FLUSH });
+      block = JSON.parse(raw.toString('utf8')) as StoredLine[];
       if (this.blockCache.size > 64) this.blockCache.clear();
       this.blockCache.set(blockNo, block);
     }
@@ -397,7 +304,7 @@ export class SessionIndex {
 
 export interface OpenedIndex {
   readonly index: SessionIndex;
-  /** true when this call built it from the casts. */
+  /** true when this search built it from the casts. */
   readonly built: boolean;
   /** Compressed cast bytes read to build it (0 when an existing index was used). */
   readonly bytesRead: number;
@@ -407,24 +314,45 @@ export interface OpenedIndex {
   readonly writeError?: string;
 }
 
+/** What building (and trying to store) a session's index gave; `files` only when they could not be stored. */
+export interface BuildOutcome {
+  readonly bytesRead: number;
+  readonly problems: TrailProblem[];
+  readonly writeError?: string;
+  readonly files?: IndexFiles;
+}
+
+/** Builds a session's index and stores it next to the recording (atomically, 0600) when the share lets it. */
+export async function buildAndStore(ref: SessionRef): Promise<BuildOutcome> {
+  const files = await buildIndexFiles(ref);
+  try {
+    writeIndexFiles(ref, files);
+    return { bytesRead: files.bytesRead, problems: files.problems };
+  } catch (err) {
+    return { bytesRead: files.bytesRead, problems: files.problems, writeError: (err as Error).message, files };
+  }
+}
+
 /**
- * The index of a session: the one next to the recording when it is current, otherwise built now and
- * stored there (atomically, 0600). A share that refuses the write still gets its search answered.
+ * The index of a session: the one next to the recording when it is current, otherwise built now (or
+ * taken from `prebuilt`, built by a worker for this search) and stored there. A share that refuses the
+ * write still gets its search answered.
  */
-export async function openIndex(ref: SessionRef): Promise<OpenedIndex> {
+export async function openIndex(ref: SessionRef, prebuilt?: BuildOutcome): Promise<OpenedIndex> {
+  if (prebuilt?.files !== undefined) {
+    return { index: SessionIndex.fromFiles(prebuilt.files), built: true, bytesRead: prebuilt.bytesRead, problems: prebuilt.problems, writeError: prebuilt.writeError };
+  }
   const existing = SessionIndex.open(ref);
   if (existing !== undefined) {
+    if (prebuilt !== undefined) return { index: existing, built: true, bytesRead: prebuilt.bytesRead, problems: prebuilt.problems };
     const problems = existing.meta.problems.map((p) => ({ session: ref.id, path: path.join(ref.dir, p.path), message: p.message }));
     return { index: existing, built: false, bytesRead: 0, problems };
   }
-  const files = await buildIndexFiles(ref);
-  let writeError: string | undefined;
-  try {
-    writeIndexFiles(ref, files);
-  } catch (err) {
-    writeError = (err as Error).message;
-  }
-  return { index: SessionIndex.fromFiles(files), built: true, bytesRead: files.bytesRead, problems: files.problems, writeError };
+  const out = await buildAndStore(ref);
+  const files = out.files;
+  const index = files !== undefined ? SessionIndex.fromFiles(files) : SessionIndex.open(ref);
+  if (index === undefined) throw new Error('the index just stored cannot be opened');
+  return { index, built: true, bytesRead: out.bytesRead, problems: out.problems, writeError: out.writeError };
 }
 
 /** Removes a session's index (it is rebuilt by the next search). */

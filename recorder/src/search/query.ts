@@ -1,5 +1,6 @@
 // Keyword search over every session's transcripts: index each session on first use, then look the
 // phrase's tokens up, and confirm each candidate line against its real text.
+import { prebuildIndexes, type PoolOptions } from './index-pool.js';
 import { openIndex, type SessionIndex, type IndexedLine } from './index-store.js';
 import { timeOfSpan } from './terminal.js';
 import { compilePhrase, type Phrase } from './tokens.js';
@@ -24,6 +25,8 @@ export interface SearchOptions {
   readonly onHit?: (hit: SearchHit) => void;
   /** A recording that is damaged, or an index that could not be stored, as it is met. */
   readonly onProblem?: (problem: TrailProblem) => void;
+  /** How missing indexes are built in parallel. @default worker threads on every core (at most 4) */
+  readonly pool?: PoolOptions;
 }
 
 export interface SearchHit {
@@ -84,7 +87,7 @@ function searchOne(ref: SessionRef, index: SessionIndex, phrase: Phrase, opts: S
   const hits: SearchHit[] = [];
   const m = ref.manifest;
   const ctx = opts.contextLines ?? 2;
-  for (const id of index.candidates(phrase.tokens)) {
+  for (const id of index.candidates(phrase.hashes)) {
     const l = index.line(id);
     if (l === undefined || (opts.stream !== undefined && l.stream !== opts.stream)) continue;
     phrase.re.lastIndex = 0;
@@ -145,11 +148,13 @@ export async function searchSessions(opts: SearchOptions): Promise<SearchResult>
   let built = 0;
   let used = 0;
   let bytes = 0;
+  const prebuilt = await prebuildIndexes(refs, opts.pool);
   for (const ref of refs) {
     if (opts.limit !== undefined && found >= opts.limit) break;
     let opened: Awaited<ReturnType<typeof openIndex>>;
     try {
-      opened = await openIndex(ref);
+      opened = await openIndex(ref, prebuilt.get(ref.dir));
+      prebuilt.delete(ref.dir);
     } catch (err) {
       problem({ session: ref.id, path: ref.dir, message: `skipped: ${(err as Error).message}` });
       continue;

@@ -314,6 +314,7 @@ export class OutputTerminal extends VtParser {
   }
 
   protected csi(params: string, final: number): void {
+    if (final === 0x6d /* m */) return; // SGR, most of all escapes: colours change nothing on the line
     const priv = params.length > 0 && params.charCodeAt(0) >= 0x3c; // < = > ?
     if (priv && final !== 0x4b && final !== 0x4a) return; // private modes (?25l, ?2004h...) show nothing
     const ps = numbers(priv ? params.slice(1) : params);

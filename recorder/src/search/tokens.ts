@@ -2,7 +2,9 @@
 // A token is a run of letters, digits and `_`, lower-cased and cut to MAX_TOKEN characters; the index
 // maps tokens to lines, the phrase matcher then checks the real text of those lines.
 
-export const MAX_TOKEN = 64;
+import { forEachTokenHash, MAX_TOKEN } from './postings.js';
+
+export { MAX_TOKEN };
 
 const WORD_RE = /[\p{L}\p{N}_]/u;
 
@@ -34,6 +36,8 @@ export function tokens(text: string): string[] {
 export interface Phrase {
   /** Distinct tokens every matching line must contain. */
   readonly tokens: readonly string[];
+  /** Their hashes, as the index stores them. */
+  readonly hashes: readonly number[];
   /** Finds the phrase in a line: whole words at its ends, any run of blanks for a blank. */
   readonly re: RegExp;
 }
@@ -52,5 +56,7 @@ export function compilePhrase(words: string, opts: { caseSensitive?: boolean } =
     .join('\\s+');
   const lead = WORD_RE.test(q[0]!) ? '(?<![\\p{L}\\p{N}_])' : '';
   const tail = WORD_RE.test(q[q.length - 1]!) ? '(?![\\p{L}\\p{N}_])' : '';
-  return { tokens: toks, re: new RegExp(lead + body + tail, opts.caseSensitive ? 'gu' : 'giu') };
+  const hashes = new Set<number>();
+  forEachTokenHash(q, (h) => hashes.add(h));
+  return { tokens: toks, hashes: [...hashes], re: new RegExp(lead + body + tail, opts.caseSensitive ? 'gu' : 'giu') };
 }

@@ -12,7 +12,8 @@ export interface TranscriptLine extends TextLine {
 }
 
 export interface TranscriptVisitor {
-  line(line: TranscriptLine): void;
+  /** Each finished line; channel and stream apart so that the hot path makes no new object. */
+  line(line: TextLine, channel: number, stream: Stream): void;
 }
 
 export interface TranscriptScan {
@@ -33,8 +34,8 @@ export async function scanTranscript(
   const want = new Set<Stream>(opts.streams ?? ['input', 'output']);
   for (const { channel, file } of castFiles(ref)) {
     if (opts.channel !== undefined && opts.channel !== channel) continue;
-    const out = new OutputTerminal((l) => visit.line({ ...l, channel, stream: 'output' }));
-    const inp = new InputEditor((l) => visit.line({ ...l, channel, stream: 'input' }));
+    const out = new OutputTerminal((l) => visit.line(l, channel, 'output'));
+    const inp = new InputEditor((l) => visit.line(l, channel, 'input'));
     let last = 0;
     const full = path.join(ref.dir, file);
     const res = await readCast(full, {
@@ -66,6 +67,6 @@ export async function transcript(
   opts: { channel?: number; streams?: readonly Stream[] } = {},
 ): Promise<Transcript> {
   const lines: TranscriptLine[] = [];
-  const { problems } = await scanTranscript(ref, { line: (l) => lines.push(l) }, opts);
+  const { problems } = await scanTranscript(ref, { line: (l, channel, stream) => lines.push({ ...l, channel, stream }) }, opts);
   return { lines, problems };
 }
