@@ -8,6 +8,8 @@
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
+[ -d "$STATE_DIR" ] || exit 0
+lock_state
 had=0
 for c in "${STOP_ORDER[@]}"; do component_pid "$c" >/dev/null && had=1; done
 stop_all

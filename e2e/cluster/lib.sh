@@ -96,3 +96,14 @@ remove_state() {
     "$STATE_DIR/kubeconfig" "$STATE_DIR/ports.env" "$STATE_DIR/cluster.env"
   rmdir "$STATE_DIR" 2>/dev/null || true
 }
+
+# Serialize up.sh/down.sh runs on one state dir (two jest runs, a run and a down).
+# The lock file stays in the state dir; remove_state leaves it alone.
+lock_state() {
+  mkdir -p "$STATE_DIR"
+  exec 8>"$STATE_DIR/.lock"
+  if ! flock -n 8; then
+    log "another up/down of $STATE_DIR is running; waiting for it"
+    flock 8
+  fi
+}

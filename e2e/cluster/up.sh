@@ -44,6 +44,9 @@ need openssl "certificates"
 need curl "health checks"
 need setsid "daemonizing (util-linux)"
 
+need flock "locking (util-linux)"
+lock_state
+
 kctl() { "$K8S_BIN/kubectl" --kubeconfig "$KUBECONFIG_OUT" "$@"; }
 
 # ---------------------------------------------------------------- reuse ------
@@ -103,10 +106,10 @@ log "generating certificates in $PKI_DIR"
   set -e
   cd "$PKI_DIR"
   exec 2>"$LOG_DIR/pki.log"
-  openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 3650 -subj "/CN=srec-local-ca" >/dev/null
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key -out ca.crt -days 3650 -subj "/CN=srec-local-ca" >/dev/null
   # $1=name $2=subject $3=extensions
   sign() {
-    openssl req -newkey rsa:2048 -nodes -keyout "$1.key" -out "$1.csr" -subj "$2" >/dev/null
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$1.key" -out "$1.csr" -subj "$2" >/dev/null
     printf '%s\n' "$3" >"$1.ext"
     openssl x509 -req -in "$1.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -out "$1.crt" -days 3650 -extfile "$1.ext" >/dev/null
     rm -f "$1.csr" "$1.ext"
@@ -123,8 +126,17 @@ extendedKeyUsage=clientAuth"
   sign scheduler "/CN=system:kube-scheduler" "$client_ext"
   # kwok updates node/pod status, leases and more: it gets cluster-admin.
   sign kwok "/O=system:masters/CN=kwok-controller" "$client_ext"
+  # front-proxy (request-header) CA and client: aggregated APIs, and the
+  # controller-manager/scheduler's delegated authentication find a complete
+  # extension-apiserver-authentication ConfigMap.
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout front-proxy-ca.key -out front-proxy-ca.crt -days 3650 -subj "/CN=srec-front-proxy-ca" >/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout front-proxy-client.key -out front-proxy-client.csr -subj "/CN=front-proxy-client" >/dev/null
+  printf '%s\n' "$client_ext" >front-proxy-client.ext
+  openssl x509 -req -in front-proxy-client.csr -CA front-proxy-ca.crt -CAkey front-proxy-ca.key -CAcreateserial \
+    -out front-proxy-client.crt -days 3650 -extfile front-proxy-client.ext >/dev/null
+  rm -f front-proxy-client.csr front-proxy-client.ext
   # service-account token signing key pair
-  openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out sa.key
+  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out sa.key
   openssl pkey -in sa.key -pubout -out sa.pub
   chmod 600 ./*.key
 ) || fail pki "openssl failed" "$LOG_DIR/pki.log"
@@ -145,7 +157,8 @@ start() { # $1=component, rest=command; detached in its own session, output to i
   local comp=$1; shift
   local pf="$PID_DIR/$comp.pid"
   STARTED=1
-  setsid bash -c 'echo $$ >"$0"; exec "$@"' "$pf" "$@" >"$LOG_DIR/$comp.log" 2>&1 </dev/null &
+  # fd 8 is the state lock: the daemons must not inherit (and so hold) it.
+  setsid bash -c 'echo $$ >"$0"; exec "$@"' "$pf" "$@" >"$LOG_DIR/$comp.log" 2>&1 </dev/null 8>&- &
   local i
   for ((i = 0; i < 50; i++)); do [ -s "$pf" ] && break; sleep 0.02; done
   [ -s "$pf" ] || fail "$comp" "did not start"
@@ -185,6 +198,11 @@ start kube-apiserver "$B/kube-apiserver" \
   --service-cluster-ip-range 10.96.0.0/16 \
   --authorization-mode Node,RBAC \
   --enable-admission-plugins NamespaceLifecycle,LimitRanger,ServiceAccount,DefaultStorageClass,ResourceQuota,PodSecurity,NodeRestriction \
+  --requestheader-client-ca-file "$PKI_DIR/front-proxy-ca.crt" --requestheader-allowed-names front-proxy-client \
+  --requestheader-username-headers X-Remote-User --requestheader-group-headers X-Remote-Group \
+  --requestheader-extra-headers-prefix X-Remote-Extra- \
+  --proxy-client-cert-file "$PKI_DIR/front-proxy-client.crt" --proxy-client-key-file "$PKI_DIR/front-proxy-client.key" \
+  --endpoint-reconciler-type none \
   --allow-privileged=true --profiling=false \
   --cert-dir "$PKI_DIR/apiserver-generated"
 wait_for kube-apiserver "$READY_TIMEOUT" ready admin_curl "$API_URL/readyz"

@@ -3,7 +3,7 @@
 # (e2e/cluster/up.sh). Needs docker and kind on PATH. NOT run in this project's
 # CI or dev machines (no Docker there); kept short so it stays easy to check.
 #
-#   bash e2e/kind/run.sh [extra jest args]
+#   bash e2e/kind/run.sh [jest args, e.g. a test path pattern]
 #   KIND_CLUSTER_NAME=srec-e2e KEEP_CLUSTER=1 bash e2e/kind/run.sh
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -31,4 +31,4 @@ export SREC_E2E_IMAGE
 
 cd "$ROOT"
 SREC_CLUSTER=external SREC_KUBECONFIG="$ROOT/.cluster/kubeconfig" \
-  node --experimental-vm-modules node_modules/jest/bin/jest.js --selectProjects e2e "$@"
+  node --experimental-vm-modules node_modules/jest/bin/jest.js "$@" --selectProjects e2e
