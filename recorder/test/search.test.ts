@@ -116,6 +116,16 @@ describe('searchSessions', () => {
     expect(res.hits.map((h) => [h.session, h.line, h.time])).toEqual([[s.id, 'rm -rf /var/lib/mysql', 7]]);
   });
 
+  it('rebuilds an index whose files are damaged instead of trusting them', async () => {
+    const s = writeSession({ dataFolder: data.dir, channels: [{ id: 0, events: sudoSession() }] });
+    await searchSessions({ dataFolder: data.dir, words: 'sudo su' });
+    writeFileSync(path.join(s.dir, 'index', 'meta.json'), '{"version": 2, "sources": "x"}');
+    const res = await searchSessions({ dataFolder: data.dir, words: 'sudo su' });
+    expect(res.stats.indexesBuilt).toBe(1);
+    expect(res.hits).toHaveLength(2);
+    expect(res.problems).toEqual([]);
+  });
+
   it('limits the hits when asked and keeps long lines short around the match', async () => {
     const long = 'x'.repeat(5000) + ' needle ' + 'y'.repeat(5000);
     writeSession({ dataFolder: data.dir, channels: [{ id: 0, events: [[1, 'o', `${long}\r\nneedle\r\nneedle\r\n`]] }] });

@@ -237,7 +237,17 @@ export class SessionIndex {
     } catch {
       return undefined;
     }
-    if (meta.version !== INDEX_VERSION || !Array.isArray(meta.sources) || !sameSources(meta.sources, stampSources(ref))) return undefined;
+    const shapeOk =
+      meta !== null &&
+      typeof meta === 'object' &&
+      meta.version === INDEX_VERSION &&
+      Array.isArray(meta.sources) &&
+      Array.isArray(meta.groups) &&
+      Array.isArray(meta.problems) &&
+      Number.isInteger(meta.lines) &&
+      Number.isInteger(meta.blocks);
+    // Anything else (older version, damaged, another tool's) is rebuilt rather than trusted.
+    if (!shapeOk || !sameSources(meta.sources, stampSources(ref))) return undefined;
     const opened: ByteSource[] = [];
     try {
       for (const name of ['terms.bin', 'postings.bin', 'lines.bin', 'blocks.bin']) opened.push(fileSource(path.join(dir, name)));
