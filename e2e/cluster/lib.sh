@@ -98,10 +98,9 @@ remove_state() {
 }
 
 # Serialize up.sh/down.sh runs on one state dir (two jest runs, a run and a down).
-# The lock file stays in the state dir; remove_state leaves it alone.
+# The lock file lives outside the state dir (down removes that), named after it.
 lock_state() {
-  mkdir -p "$STATE_DIR"
-  exec 8>"$STATE_DIR/.lock"
+  exec 8>"${TMPDIR:-/tmp}/srec-cluster-$(printf '%s' "$STATE_DIR" | sha256sum | cut -c1-16).lock"
   if ! flock -n 8; then
     log "another up/down of $STATE_DIR is running; waiting for it"
     flock 8
