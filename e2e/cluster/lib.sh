@@ -63,23 +63,26 @@ wait_gone() {
   ! pid_alive "$1"
 }
 
-# Stop every component of this state dir: SIGTERM, wait up to 15 s, then SIGKILL.
+# Stop every component of this state dir: SIGTERM, wait up to 5 s, then SIGKILL
+# (the state is thrown away anyway; an API server with open watches would
+# otherwise take up to its 60 s shutdown timeout).
 # In stages - clients first, then the API server, then etcd - so that none of
 # them waits on a dependency that is already gone.
 stop_group() {
-  local c pid
-  local -a pids=()
+  local c pid i
+  local -a pids=() names=()
   for c in "$@"; do
     if pid="$(component_pid "$c")"; then
       kill -TERM "$pid" 2>/dev/null || true
-      pids+=("$pid")
+      pids+=("$pid"); names+=("$c")
     fi
   done
-  for pid in "${pids[@]}"; do
-    wait_gone "$pid" 150 && continue
-    log "pid $pid did not exit 15s after SIGTERM; sending SIGKILL"
+  for i in "${!pids[@]}"; do
+    pid=${pids[$i]}
+    wait_gone "$pid" 50 && continue
+    log "${names[$i]} (pid $pid) still running 5s after SIGTERM; sending SIGKILL"
     kill -KILL "$pid" 2>/dev/null || true
-    wait_gone "$pid" 50 || log "pid $pid still there after SIGKILL"
+    wait_gone "$pid" 50 || log "${names[$i]} (pid $pid) still there after SIGKILL"
   done
 }
 stop_all() {
