@@ -9,26 +9,18 @@ import { canI, CHART_DIR, expandRules, expectOk, helm, kubectl, RESTRICTED } fro
 // Real helm and API-server round trips; jest's per-project testTimeout is not applied (a global option).
 jest.setTimeout(180_000);
 
-/** What the operator calls, as `verb group/resource` (see operator/src/kube). */
+/** What the operator calls, as `verb group/resource` (operator/src/kube/client.ts and leader.ts). */
 const NAMESPACED = expandRules([
-  { apiGroups: ['recording.privx.io'], resources: ['sessionrecordings'], verbs: ['get', 'list', 'watch', 'patch', 'update'] },
-  { apiGroups: ['recording.privx.io'], resources: ['sessionrecordings/status'], verbs: ['get', 'patch', 'update'] },
+  { apiGroups: ['recording.privx.io'], resources: ['sessionrecordings'], verbs: ['list', 'watch', 'patch'] },
+  { apiGroups: ['recording.privx.io'], resources: ['sessionrecordings/status'], verbs: ['patch'] },
   { apiGroups: ['recording.privx.io'], resources: ['sessionrecordings/finalizers'], verbs: ['update'] },
-  {
-    apiGroups: [''],
-    resources: ['configmaps', 'services', 'persistentvolumeclaims'],
-    verbs: ['get', 'list', 'watch', 'create', 'patch', 'update', 'delete'],
-  },
-  { apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'update', 'delete'] },
-  { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list', 'watch', 'create', 'patch'] },
-  { apiGroups: ['', 'events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
+  { apiGroups: [''], resources: ['configmaps', 'services', 'persistentvolumeclaims'], verbs: ['list', 'watch', 'create', 'patch', 'delete'] },
+  { apiGroups: ['apps'], resources: ['deployments'], verbs: ['list', 'watch', 'create', 'patch', 'delete'] },
+  { apiGroups: [''], resources: ['secrets'], verbs: ['list', 'watch', 'create'] },
+  { apiGroups: [''], resources: ['events'], verbs: ['create'] },
 ]);
-const CLUSTER = expandRules([
-  { apiGroups: [''], resources: ['persistentvolumes'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'update', 'delete'] },
-]);
-const LEADER_ELECTION = expandRules([
-  { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch'] },
-]);
+const CLUSTER = expandRules([{ apiGroups: [''], resources: ['persistentvolumes'], verbs: ['list', 'watch', 'create', 'patch', 'delete'] }]);
+const LEADER_ELECTION = expandRules([{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] }]);
 
 /** Rules every authenticated identity has (discovery, self reviews): not the chart's doing. */
 function isDefaultRule(rule: string): boolean {
@@ -101,6 +93,7 @@ describe('RBAC of the chart, every namespace', () => {
 
   const allowed: Array<[string, string, Where]> = [
     ['watch', 'sessionrecordings.recording.privx.io', 'other'],
+    ['patch', 'sessionrecordings.recording.privx.io', 'other'],
     ['patch', 'sessionrecordings.recording.privx.io/status', 'other'],
     ['update', 'sessionrecordings.recording.privx.io/finalizers', 'other'],
     ['create', 'configmaps', 'other'],
@@ -108,9 +101,8 @@ describe('RBAC of the chart, every namespace', () => {
     ['create', 'persistentvolumeclaims', 'other'],
     ['patch', 'deployments.apps', 'other'],
     ['create', 'secrets', 'other'],
-    ['get', 'secrets', 'other'],
+    ['watch', 'secrets', 'other'],
     ['create', 'events', 'other'],
-    ['create', 'events.events.k8s.io', 'other'],
     ['create', 'persistentvolumes', 'cluster'],
     ['delete', 'persistentvolumes', 'cluster'],
     ['update', 'leases.coordination.k8s.io', 'own'],
@@ -126,6 +118,11 @@ describe('RBAC of the chart, every namespace', () => {
     ['*', '*', 'cluster'],
     ['delete', 'secrets', 'other'],
     ['update', 'secrets', 'other'],
+    ['patch', 'secrets', 'other'],
+    ['update', 'sessionrecordings.recording.privx.io', 'other'],
+    ['update', 'deployments.apps', 'other'],
+    ['create', 'events.events.k8s.io', 'other'],
+    ['delete', 'leases.coordination.k8s.io', 'own'],
     ['create', 'pods', 'other'],
     ['delete', 'pods', 'other'],
     ['create', 'pods/exec', 'other'],

@@ -132,7 +132,10 @@ export async function canI(
   resource: string,
   namespace?: string,
 ): Promise<'yes' | 'no'> {
-  const args = ['auth', 'can-i', verb, resource, `--as=system:serviceaccount:${serviceAccount.namespace}:${serviceAccount.name}`];
+  // `kind/x` would ask about the object named x: a subresource goes in its own flag.
+  const [kind, subresource] = resource.split('/');
+  const args = ['auth', 'can-i', verb, kind, `--as=system:serviceaccount:${serviceAccount.namespace}:${serviceAccount.name}`];
+  if (subresource) args.push(`--subresource=${subresource}`);
   if (namespace !== undefined) args.push(`--namespace=${namespace}`);
   const r = await kubectl(kubeconfig, args);
   const answer = r.stdout.trim();
