@@ -251,6 +251,14 @@ describe('bad values', () => {
     expect(r.stderr).toContain('storage: the SessionRecording needs a share; set exactly one of');
   });
 
+  it('names the storage values that only mean something with another one', async () => {
+    const set = ['sessionRecording.create=true', 'recorder.usersSecret=u', 'storage.existingClaim=c', 'storage.efs.accessPointId=fsap-0123abcd', 'storage.nfs.path=/x'];
+    const r = await helm(kubeconfig, ['template', 'srec', CHART_DIR, ...set.flatMap((s) => ['--set', s])]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('storage.efs: accessPointId and storageClassName need storage.efs.fileSystemId');
+    expect(r.stderr).toContain('storage.nfs: path and mountOptions need storage.nfs.server');
+  });
+
   it('installs nothing when the values are refused', async () => {
     const ns = await freshNamespace(kc, 'chart-bad', RESTRICTED);
     const file = path.join(tmpdir(), `srec-bad-values-${process.pid}.yaml`);

@@ -89,7 +89,8 @@ own. Every message is gathered and the chart fails once, listing them all (bitna
 {{- $messages = append $messages (include "srec.validateValues.leaderElection" .) -}}
 {{- $messages = append $messages (include "srec.validateValues.serviceAccount" .) -}}
 {{- $messages = append $messages (include "srec.validateValues.storage" .) -}}
-{{- $messages = append $messages (include "srec.validateValues.storagePartial" .) -}}
+{{- $messages = append $messages (include "srec.validateValues.efsPartial" .) -}}
+{{- $messages = append $messages (include "srec.validateValues.nfsPartial" .) -}}
 {{- $messages = append $messages (include "srec.validateValues.usersSecret" .) -}}
 {{- $messages = append $messages (include "srec.validateValues.sshEvents" .) -}}
 {{- $messages = append $messages (include "srec.validateValues.hosts" .) -}}
@@ -125,13 +126,15 @@ storage.nfs.path: the exported path is required with storage.nfs.server (e.g. /e
 {{- end -}}
 {{- end -}}
 
-{{- define "srec.validateValues.storagePartial" -}}
-{{- if .Values.sessionRecording.create -}}
-{{- if and (not .Values.storage.efs.fileSystemId) (or .Values.storage.efs.accessPointId .Values.storage.efs.storageClassName) -}}
+{{- define "srec.validateValues.efsPartial" -}}
+{{- if and .Values.sessionRecording.create (not .Values.storage.efs.fileSystemId) (or .Values.storage.efs.accessPointId .Values.storage.efs.storageClassName) -}}
 storage.efs: accessPointId and storageClassName need storage.efs.fileSystemId
-{{- else if and (not .Values.storage.nfs.server) (or .Values.storage.nfs.path .Values.storage.nfs.mountOptions) -}}
-storage.nfs: path and mountOptions need storage.nfs.server
 {{- end -}}
+{{- end -}}
+
+{{- define "srec.validateValues.nfsPartial" -}}
+{{- if and .Values.sessionRecording.create (not .Values.storage.nfs.server) (or .Values.storage.nfs.path .Values.storage.nfs.mountOptions) -}}
+storage.nfs: path and mountOptions need storage.nfs.server
 {{- end -}}
 {{- end -}}
 
