@@ -15,6 +15,8 @@ const common = {
 
 /** @type {import('jest').Config} */
 export default {
+  // Global only (jest ignores it inside a project): real processes and a real control plane are slow to start.
+  testTimeout: 180000,
   projects: [
     {
       ...common,
@@ -29,7 +31,6 @@ export default {
       testPathIgnorePatterns: ['/node_modules/', '/dist/'],
       ...(existsSync('e2e/support/global-setup.ts') ? { globalSetup: '<rootDir>/e2e/support/global-setup.ts' } : {}),
       ...(existsSync('e2e/support/global-teardown.ts') ? { globalTeardown: '<rootDir>/e2e/support/global-teardown.ts' } : {}),
-      testTimeout: 180000,
     },
   ],
 };
