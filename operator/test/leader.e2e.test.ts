@@ -23,6 +23,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await c.forceDeleteAll(ns);
   await Promise.all(running.map((h) => h.stop()));
+  await c.deleteVolumesOf(ns);
   await deleteFreshNamespaces();
 }, T);
 

@@ -100,6 +100,7 @@ describe('the operator', () => {
   afterAll(async () => {
     await c.forceDeleteAll(ns);
     await op?.stop();
+    await c.deleteVolumesOf(ns);
   }, T);
 
   it(

@@ -92,6 +92,14 @@ export class Cluster {
     }
   }
 
+  /** The PersistentVolumes the operator made for `namespace` (Retain keeps them after the namespace). */
+  async deleteVolumesOf(namespace: string): Promise<void> {
+    const list = await this.objects.list('v1', 'PersistentVolume', undefined, undefined, undefined, undefined, undefined, `recording.privx.io/owner-namespace=${namespace}`);
+    for (const pv of list.items) {
+      await this.objects.delete({ apiVersion: 'v1', kind: 'PersistentVolume', metadata: { name: pv.metadata?.name ?? '' } }).catch(() => undefined);
+    }
+  }
+
   async deleteCr(namespace: string, name: string): Promise<void> {
     await this.custom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace, name });
   }
