@@ -22,8 +22,9 @@ RUN npm run build \
 
 FROM node:${NODE_VERSION}-${DEBIAN_RELEASE}-slim
 # rsyslogd only: the syslog pods start it themselves (`rsyslogd -n -f <mounted conf>`), never as a service.
+# rsyslog-openssl: the `ossl` stream driver, for forwarding to the SIEM over TLS (spec.syslog.tls).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends rsyslog \
+ && apt-get install -y --no-install-recommends rsyslog rsyslog-openssl \
  && rm -rf /var/lib/apt/lists/* /etc/rsyslog.d/*
 ENV NODE_ENV=production
 WORKDIR /app

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what srec's tests and quickstart need on a fresh Debian machine, and nothing twice:
-# Debian packages (OpenSSH, rsyslog, openssl), node_modules (npm ci, with ssh2's native crypto
+# Debian packages (OpenSSH, rsyslog with its TLS driver, openssl), node_modules (npm ci, with ssh2's native crypto
 # binding built) and the JavaScript build. The control plane is built by e2e/cluster/build.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +13,8 @@ command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || need_pkgs+=(openssh-
 command -v ssh >/dev/null 2>&1 || need_pkgs+=(openssh-client)
 [ -x /usr/lib/openssh/sftp-server ] || need_pkgs+=(openssh-sftp-server)
 command -v rsyslogd >/dev/null 2>&1 || [ -x /usr/sbin/rsyslogd ] || need_pkgs+=(rsyslog)
+# rsyslog's ossl stream driver (TLS to the SIEM); the library directory depends on the architecture.
+compgen -G '/usr/lib/*/rsyslog/lmnsd_ossl.so' >/dev/null || need_pkgs+=(rsyslog-openssl)
 command -v openssl >/dev/null 2>&1 || need_pkgs+=(openssl)
 command -v curl >/dev/null 2>&1 || need_pkgs+=(curl)
 { command -v flock && command -v setsid; } >/dev/null 2>&1 || need_pkgs+=(util-linux)
