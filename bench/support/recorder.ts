@@ -1,0 +1,143 @@
+// The recorder as it runs in production: `srec recorder --config F` in its own process (so its RSS and CPU
+// are its own), with a config file written here. BENCH_CPU_PROF=DIR runs it under `node --cpu-prof`.
+import { type ChildProcess } from 'node:child_process';
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import yaml from 'js-yaml';
+import type { HostConfig, RecorderConfig } from '../../recorder/src/config.js';
+import { REPO, child, exited, stopChild } from './common.js';
+import { freePort, makeKey, waitForPort, type KeyPair, type Sshd, type SshTarget } from './openssh.js';
+
+export interface BenchRecorder {
+  readonly pid: number;
+  readonly port: number;
+  readonly probesPort: number;
+  readonly dataFolder: string;
+  readonly tempFolder: string;
+  metrics(): Promise<string>;
+  /** Sum of every sample of a metric family (all label sets), 0 when absent. */
+  metric(name: string, labelFilter?: string): Promise<number>;
+  /** SIGTERM; resolves with the exit code. */
+  stop(): Promise<void>;
+}
+
+export interface RecorderOptions {
+  readonly dir: string;
+  readonly users: RecorderConfig['users'];
+  readonly hosts: readonly HostConfig[];
+  readonly audit?: RecorderConfig['audit'];
+  /** Extra node flags (e.g. --max-old-space-size). */
+  readonly nodeArgs?: readonly string[];
+  /** The script to run instead of bin/srec.js (it gets the same arguments). */
+  readonly entry?: string;
+}
+
+export async function startRecorder(opts: RecorderOptions): Promise<BenchRecorder> {
+  await fsp.mkdir(opts.dir, { recursive: true });
+  const hostKey = await makeKey(opts.dir, 'host_key');
+  const port = await freePort();
+  const probesPort = await freePort();
+  const config: RecorderConfig = {
+    listen: `127.0.0.1:${port}`,
+    probes: `127.0.0.1:${probesPort}`,
+    hostKeyFile: hostKey.privatePath,
+    dataFolder: path.join(opts.dir, 'share'),
+    tempFolder: path.join(opts.dir, 'tmp'),
+    users: opts.users,
+    hosts: opts.hosts,
+    ...(opts.audit ? { audit: opts.audit } : {}),
+  };
+  const configFile = path.join(opts.dir, 'recorder.yaml');
+  await fsp.writeFile(configFile, yaml.dump(config));
+  const prof = process.env.BENCH_CPU_PROF;
+  if (prof) await fsp.mkdir(prof, { recursive: true });
+  const nodeArgs = [...(prof ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(prof)}`] : []), ...(opts.nodeArgs ?? [])];
+  const proc: ChildProcess = child(process.execPath, [...nodeArgs, opts.entry ?? path.join(REPO, 'bin', 'srec.js'), 'recorder', '--config', configFile, '--grace', '1'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, POD_NAME: 'bench-recorder', SREC_LOG_LEVEL: process.env.SREC_LOG_LEVEL ?? 'warn' },
+  });
+  let out = '';
+  const keep = (c: Buffer) => {
+    out += c.toString();
+    if (out.length > 100_000) out = out.slice(-50_000);
+  };
+  proc.stdout?.on('data', keep);
+  proc.stderr?.on('data', keep);
+  const dead = exited(proc).then((code) => {
+    throw new Error(`the recorder exited with ${code}: ${out.slice(-2000)}`);
+  });
+  await Promise.race([waitForPort(port, 30000), dead]);
+  dead.catch(() => undefined);
+  const metrics = async () => (await fetch(`http://127.0.0.1:${probesPort}/metrics`)).text();
+  return {
+    pid: proc.pid ?? 0,
+    port,
+    probesPort,
+    dataFolder: config.dataFolder!,
+    tempFolder: config.tempFolder!,
+    metrics,
+    metric: async (name, labelFilter) => {
+      let sum = 0;
+      for (const line of (await metrics()).split('\n')) {
+        if (line.startsWith('#') || !(line.startsWith(name + ' ') || line.startsWith(name + '{'))) continue;
+        if (labelFilter !== undefined && !line.includes(labelFilter)) continue;
+        sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+      }
+      return sum;
+    },
+    stop: () => stopChild(proc, 20000),
+  };
+}
+
+/** A target sshd, keys, and a recorder in front with host `rec` (recording on) and `norec` (recording off). */
+export interface Lab {
+  readonly dir: string;
+  readonly sshd: Sshd;
+  readonly recorder: BenchRecorder;
+  readonly alice: KeyPair;
+  readonly credentials: KeyPair;
+  /** Straight to sshd, as root with the recorder's credentials. */
+  readonly direct: SshTarget;
+  /** Through the recorder to host `rec` or `norec`. */
+  via(host: 'rec' | 'norec'): SshTarget;
+}
+
+export interface LabOptions {
+  readonly fileTransfers?: boolean;
+  readonly audit?: RecorderConfig['audit'];
+  readonly entry?: string;
+  readonly nodeArgs?: readonly string[];
+}
+
+export async function startLab(dir: string, opts: LabOptions = {}): Promise<Lab> {
+  const { startSshd } = await import('./openssh.js');
+  const alice = await makeKey(dir, 'alice');
+  const credentials = await makeKey(dir, 'target-credentials');
+  const sshd = await startSshd(path.join(dir, 'sshd'), [credentials.publicLine]);
+  const host = (name: string, recording: boolean): HostConfig => ({
+    name,
+    address: '127.0.0.1',
+    port: sshd.port,
+    hostKeys: [sshd.hostKeyLine],
+    recording,
+    fileTransfers: opts.fileTransfers ?? false,
+    credentials: { username: 'root', privateKeyFile: credentials.privatePath },
+  });
+  const recorder = await startRecorder({
+    dir: path.join(dir, 'recorder'),
+    users: [{ name: 'alice', authorizedKeys: [alice.publicLine] }],
+    hosts: [host('rec', true), host('norec', false)],
+    ...(opts.audit ? { audit: opts.audit } : {}),
+    ...(opts.entry ? { entry: opts.entry } : {}),
+    ...(opts.nodeArgs ? { nodeArgs: opts.nodeArgs } : {}),
+  });
+  return {
+    dir,
+    sshd,
+    recorder,
+    alice,
+    credentials,
+    direct: { port: sshd.port, identity: credentials.privatePath, user: 'root@127.0.0.1' },
+    via: (h) => ({ port: recorder.port, identity: alice.privatePath, user: `root@${h}@127.0.0.1` }),
+  };
+}
