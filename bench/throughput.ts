@@ -1,0 +1,70 @@
+// throughput: N MiB up (`ssh ... 'cat > /dev/null' < file`) and down (`ssh ... 'cat file'`), straight to
+// sshd, through the recorder with recording off, and with recording on; for each client cipher. The three
+// modes run back to back per direction and cipher, so that a noisy neighbour hits them alike.
+// Two kinds of data: log-like text (512 MiB: `cat` of logs, the targets' case) and incompressible bytes
+// (a tarball piped through ssh; 32 MiB, because recording it is an order of magnitude slower).
+import path from 'node:path';
+import { MiB, cpuSeconds, emit, progress, scaled, tempDir } from './support/common.js';
+import { writeLogFile } from './support/data.js';
+import { sshArgs, type SshTarget } from './support/openssh.js';
+import { startLab } from './support/recorder.js';
+import { cmdline, q, shOk } from './support/shell.js';
+
+const B = 'throughput';
+const CIPHERS = ['aes128-gcm@openssh.com', 'chacha20-poly1305@openssh.com'] as const;
+type Mode = 'direct' | 'recording_off' | 'recording_on';
+
+export async function run(): Promise<void> {
+  const dir = tempDir(B);
+  const kinds = [
+    { kind: 'text', mib: scaled(Number(process.env.BENCH_THROUGHPUT_MIB ?? 512), 8), file: path.join(dir, 'data.txt') },
+    { kind: 'binary', mib: scaled(Number(process.env.BENCH_THROUGHPUT_BINARY_MIB ?? 32), 4), file: path.join(dir, 'data.bin') },
+  ];
+  for (const k of kinds) {
+    progress(B, `writing ${k.mib} MiB of ${k.kind} data`);
+    if (k.kind === 'text') await writeLogFile(k.file, k.mib * MiB);
+    else await shOk(`head -c ${k.mib * MiB} /dev/urandom > ${q(k.file)}`, 'making the data file');
+  }
+  const lab = await startLab(dir);
+  const targets: Record<Mode, SshTarget> = { direct: lab.direct, recording_off: lab.via('norec'), recording_on: lab.via('rec') };
+
+  for (const { kind, mib, file } of kinds) {
+    const bytes = mib * MiB;
+    for (const direction of ['up', 'down'] as const) {
+      for (const cipher of CIPHERS) {
+        const mbps: Partial<Record<Mode, number>> = {};
+        const cpu: Partial<Record<Mode, number>> = {};
+        for (const mode of ['direct', 'recording_off', 'recording_on'] as const) {
+          const ssh = cmdline(['ssh', ...sshArgs(targets[mode], ['-c', cipher, '-o', 'Compression=no'])]);
+          const script = direction === 'up' ? `${ssh} ${q('cat > /dev/null')} < ${q(file)}` : `${ssh} ${q(`cat ${q(file)}`)} | wc -c`;
+          const cpu0 = cpuSeconds(lab.recorder.pid);
+          const r = await shOk(script, `${direction} ${cipher} ${mode}`);
+          cpu[mode] = cpuSeconds(lab.recorder.pid) - cpu0;
+          if (direction === 'down' && Number(r.stdout.trim()) !== bytes) throw new Error(`${mode}: received ${r.stdout.trim()} bytes, not ${bytes}`);
+          mbps[mode] = bytes / MiB / r.seconds;
+          progress(B, `${kind} ${direction} ${cipher} ${mode}: ${mbps[mode]!.toFixed(1)} MiB/s (${r.seconds.toFixed(2)} s; recorder CPU ${cpu[mode]!.toFixed(2)} s)`);
+          // Let the recording move to the share before the next run, so it does not compete.
+          if (mode === 'recording_on') await waitMoved(lab.recorder.metric.bind(lab.recorder));
+        }
+        const name = `${kind}.${direction}.${cipher.split('@')[0]}`;
+        const direct = mbps.direct!;
+        const off = mbps.recording_off!;
+        const on = mbps.recording_on!;
+        const note = `${mib} MiB ${kind}, wall time incl. login`;
+        emit({ bench: B, metric: `${name}.direct`, value: direct, unit: 'MiB/s', baseline: null, ratio: null, note });
+        emit({ bench: B, metric: `${name}.recording_off_vs_direct`, value: off, unit: 'MiB/s', baseline: direct, ratio: off / direct, note: `relaying alone; recorder CPU ${(cpu.recording_off! / (bytes / MiB / 1024)).toFixed(1)} s/GiB` });
+        emit({ bench: B, metric: `${name}.recording_on_vs_direct`, value: on, unit: 'MiB/s', baseline: direct, ratio: on / direct, target: '>= 0.6x direct (moonshot 0.8x)', met: on / direct >= 0.6, note: `recorder CPU ${(cpu.recording_on! / (bytes / MiB / 1024)).toFixed(1)} s/GiB` });
+        emit({ bench: B, metric: `${name}.recording_on_vs_off`, value: on, unit: 'MiB/s', baseline: off, ratio: on / off, target: '>= 0.95x recording off', met: on / off >= 0.95 });
+      }
+    }
+  }
+  await lab.recorder.stop();
+}
+
+async function waitMoved(metric: (name: string) => Promise<number>): Promise<void> {
+  const until = Date.now() + 60_000;
+  while (Date.now() < until) {
+    if ((await metric('srec_sessions_open')) === 0 && (await metric('srec_recordings_pending')) === 0) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
