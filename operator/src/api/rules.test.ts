@@ -1,5 +1,5 @@
 import { loadCrd } from './schema.js';
-import { checkRules, isForwardTarget, RULES } from './rules.js';
+import { checkRules, isForwardTarget, MESSAGES, RULES } from './rules.js';
 import { parseAndValidate } from './load.js';
 import type { SessionRecording } from './types.js';
 
@@ -56,6 +56,22 @@ describe('CEL rules mirrored in TypeScript', () => {
     ['host:514', false],
   ])('isForwardTarget(%s) is %s', (to, ok) => {
     expect(isForwardTarget(to)).toBe(ok);
+  });
+
+  it.each([
+    ['/dev/null', 'stdout', false],
+    ['/dev/null', '@logs:514', false],
+    ['@siem:514', '@@logs:6514', false],
+    ['@@siem:6514', 'stdout', true],
+    ['@@siem:6514', '@logs:514', true],
+    ['/dev/null', '@@logs:6514', true],
+  ])('tls with sensitive.to %s and audit.to %s is allowed: %s', (sensitive, audit, ok) => {
+    // GIVEN spec.syslog.tls WHEN the targets are these
+    const r = parseAndValidate(`${BASE}  syslog:\n    audit: { to: '${audit}', sensitive: { to: '${sensitive}' } }\n    tls: { secretName: siem-tls }\n`);
+    // THEN only a TCP forward (and no UDP one for sensitive events) may carry TLS
+    expect(r.ok ? [] : r.errors).toEqual(ok ? [] : [{ path: 'spec.syslog.tls', message: MESSAGES.tlsNeedsTcp }]);
+    if (r.ok) expect(r.cr.spec.syslog.tls).toEqual({ secretName: 'siem-tls', authMode: 'x509/name' });
+    expect(MESSAGES.tlsNeedsTcp).toContain('UDP cannot carry TLS');
   });
 
   it('transition rules refuse a change of the storage source', () => {

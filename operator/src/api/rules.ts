@@ -36,6 +36,8 @@ export const MESSAGES = {
   sensitiveNotOnDisk:
     'sensitive session content may never be written to disk (a file, or stdout which the node keeps in log files); use /dev/null to discard or @host:port (UDP) / @@host:port (TCP) to forward',
   sensitiveTarget: 'must be /dev/null, @host:port (UDP) or @@host:port (TCP)',
+  tlsNeedsTcp:
+    'tls needs a TCP forward, and UDP cannot carry TLS: set spec.syslog.audit.sensitive.to (or, when sensitive events are discarded, spec.syslog.audit.to) to @@host:port, not @host:port',
 } as const;
 
 function when(cond: boolean, path: string, message: string): FieldError[] {
@@ -155,6 +157,18 @@ export const RULES: readonly Rule[] = [
     check: (cr) => {
       const to = cr.spec.syslog.audit.sensitive.to;
       return when(to.startsWith('@') && !isForwardTarget(to), 'spec.syslog.audit.sensitive.to', MESSAGES.sensitiveTarget);
+    },
+  },
+  {
+    name: 'tlsNeedsTcpForward',
+    path: 'spec.syslog.tls',
+    message: MESSAGES.tlsNeedsTcp,
+    check: (cr) => {
+      const s = cr.spec.syslog;
+      // Sensitive events over plain UDP while TLS is on would send the secret part in clear; with them
+      // discarded, TLS must have a TCP audit forward to apply to.
+      const ok = s.audit.sensitive.to.startsWith('@@') || (!s.audit.sensitive.to.startsWith('@') && s.audit.to.startsWith('@@'));
+      return when(s.tls !== undefined && !ok, 'spec.syslog.tls', MESSAGES.tlsNeedsTcp);
     },
   },
 ];

@@ -72,6 +72,18 @@ export interface AuditSpec {
   };
 }
 
+export type SyslogTlsAuthMode = 'x509/name' | 'x509/certvalid';
+
+/** TLS for every `@@host:port` forward of the syslog pod. */
+export interface SyslogTlsSpec {
+  /** Secret in the CR's namespace: `ca.crt`, and `tls.crt` + `tls.key` for SIEMs that authenticate senders. */
+  readonly secretName: string;
+  /** The name the SIEM's certificate must carry. @default the host of the forward target */
+  readonly serverName?: string;
+  /** @default 'x509/name' */
+  readonly authMode: SyslogTlsAuthMode;
+}
+
 export interface SyslogSpec {
   /** @default true */
   readonly enabled: boolean;
@@ -85,6 +97,8 @@ export interface SyslogSpec {
       readonly to: string;
     };
   };
+  /** @default plain TCP */
+  readonly tls?: SyslogTlsSpec;
 }
 
 export interface RetentionSpec {
