@@ -11,6 +11,7 @@ import { renderObjects } from './desired/index.js';
 import { childNames, claimName, DESIRED_HASH_ANNOTATION, FINALIZER, FIELD_MANAGER, type KubeObject, namespaceOf } from './desired/meta.js';
 import type { Images } from './desired/recorder.js';
 import { computeStatus, type DeploymentObservation, firstProblem, type Observed, statusEqual } from './desired/status.js';
+import { syslogSecretNames } from './desired/syslog.js';
 import { apiMessage, type KubeClient, RESOURCES } from './kube/client.js';
 import type { Clock } from './kube/clock.js';
 import type { EventRecorder } from './kube/events.js';
@@ -128,7 +129,9 @@ export class Controller {
       const keys = secretKeys(caches.secrets.get(namespace, h.credentialsSecret));
       if (keys) credentialKeys.set(h.credentialsSecret, keys);
     }
-    const desired = renderObjects(cr, { images: this.deps.images, credentialKeys });
+    const tlsSecret = syslogSecretNames(cr)[0];
+    const tlsSecretKeys = tlsSecret !== undefined ? secretKeys(caches.secrets.get(namespace, tlsSecret)) : undefined;
+    const desired = renderObjects(cr, { images: this.deps.images, credentialKeys, ...(tlsSecretKeys ? { tlsSecretKeys } : {}) });
 
     // 5. Apply what differs from the cache (server-side apply, one field manager, force).
     const applyErrors: string[] = [];
@@ -210,7 +213,7 @@ export class Controller {
     const ns = namespaceOf(cr);
     const names = childNames(cr);
     const secrets = new Map<string, readonly string[]>();
-    for (const s of [cr.spec.recorder.usersSecret, ...cr.spec.recorder.hosts.map((h) => h.credentialsSecret)]) {
+    for (const s of [cr.spec.recorder.usersSecret, ...cr.spec.recorder.hosts.map((h) => h.credentialsSecret), ...syslogSecretNames(cr)]) {
       const keys = secretKeys(caches.secrets.get(ns, s));
       if (keys) secrets.set(s, keys);
     }

@@ -4,12 +4,12 @@ import { type KubeObject, withDesiredHash } from './meta.js';
 import { buildRecorder, type Images } from './recorder.js';
 import type { RecorderConfigOptions } from './recorder-config.js';
 import { buildStorage } from './storage.js';
-import { buildSyslog } from './syslog.js';
+import { buildSyslog, type SyslogOptions } from './syslog.js';
 
 export type { KubeObject } from './meta.js';
 export type { Images } from './recorder.js';
 
-export interface RenderOptions extends RecorderConfigOptions {
+export interface RenderOptions extends RecorderConfigOptions, SyslogOptions {
   readonly images: Images;
 }
 

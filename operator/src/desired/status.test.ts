@@ -95,6 +95,30 @@ describe('computeStatus', () => {
     expect(cond(s.conditions, 'Ready')?.status).toBe('True');
   });
 
+  it('GIVEN spec.syslog.tls THEN SyslogReady names a missing Secret, a missing ca.crt, or half a client certificate', () => {
+    const cr = withSpec(nfs(), (s) => {
+      s.syslog.audit.sensitive.to = '@@siem.internal:6514';
+      s.syslog.tls = { secretName: 'siem-tls', authMode: 'x509/name' };
+    });
+    const withTls = (keys?: string[]) => {
+      const secrets = new Map(healthy().secrets);
+      if (keys) secrets.set('siem-tls', keys);
+      return cond(computeStatus(cr, { ...healthy(), secrets }, { now: NOW }).conditions, 'SyslogReady');
+    };
+    // GIVEN no Secret THEN SecretNotFound naming it and the field
+    expect(withTls()).toMatchObject({ status: 'False', reason: 'SecretNotFound' });
+    expect(withTls()?.message).toBe('Secret siem-tls (spec.syslog.tls.secretName) does not exist in namespace privx: create it');
+    // GIVEN no ca.crt THEN SecretKeyMissing
+    expect(withTls(['tls.crt', 'tls.key'])).toMatchObject({ status: 'False', reason: 'SecretKeyMissing', message: 'Secret siem-tls (spec.syslog.tls.secretName) has no key ca.crt: add it' });
+    // GIVEN tls.crt without tls.key THEN SecretKeyMissing that says what to do
+    expect(withTls(['ca.crt', 'tls.crt'])?.message).toBe(
+      'Secret siem-tls (spec.syslog.tls.secretName) has tls.crt but no tls.key: add it, or remove tls.crt if the SIEM does not authenticate senders',
+    );
+    // GIVEN ca.crt alone, or with a whole client certificate THEN ready
+    expect(withTls(['ca.crt'])).toMatchObject({ status: 'True', reason: 'ReplicasReady' });
+    expect(withTls(['ca.crt', 'tls.crt', 'tls.key'])).toMatchObject({ status: 'True', reason: 'ReplicasReady' });
+  });
+
   it('GIVEN an apply error THEN Ready=False ApplyFailed with the API server message', () => {
     const s = computeStatus(nfs(), { ...healthy(), applyError: 'PersistentVolume srec-privx-prod: spec is immutable' }, { now: NOW });
     expect(cond(s.conditions, 'Ready')).toMatchObject({ status: 'False', reason: 'ApplyFailed' });

@@ -131,7 +131,22 @@ const syslogEnabled = check<Input>('syslogEnabled', ({ cr }) =>
   cr.spec.syslog.enabled ? undefined : isTrue('Disabled', 'spec.syslog.enabled is false: audit events go to the recorder log and SSH events are not sent'),
 );
 
-export const SYSLOG_CHECKS: readonly Check<Input>[] = [syslogEnabled, ...deploymentChecks('syslog', (o) => o.syslog)];
+const syslogTlsSecretPresent = check<Input>('syslogTlsSecretPresent', ({ cr, observed }) => {
+  const tls = cr.spec.syslog.tls;
+  if (!tls) return undefined;
+  const field = 'spec.syslog.tls.secretName';
+  const missing = secretCheck(cr, observed.secrets, tls.secretName, field, [['ca.crt']]);
+  if (missing) return missing;
+  // A client certificate is optional, but half of one is a mistake: rsyslog would present nothing.
+  const keys = observed.secrets.get(tls.secretName) ?? [];
+  const [has, lacks] = keys.includes('tls.crt') ? ['tls.crt', 'tls.key'] : ['tls.key', 'tls.crt'];
+  if (keys.includes(has) && !keys.includes(lacks)) {
+    return isFalse('SecretKeyMissing', `Secret ${tls.secretName} (${field}) has ${has} but no ${lacks}: add it, or remove ${has} if the SIEM does not authenticate senders`);
+  }
+  return undefined;
+});
+
+export const SYSLOG_CHECKS: readonly Check<Input>[] = [syslogEnabled, syslogTlsSecretPresent, ...deploymentChecks('syslog', (o) => o.syslog)];
 
 // ---- Ready ----------------------------------------------------------------------------------------------
 

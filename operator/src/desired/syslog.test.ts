@@ -1,6 +1,6 @@
 import { example, IMAGES, withSpec } from '../../test/cr.js';
 import { renderRsyslogConf } from './rsyslog-conf.js';
-import { buildSyslog, rsyslogInput, sensitiveRouting } from './syslog.js';
+import { buildSyslog, rsyslogInput, sensitiveRouting, syslogSecretNames } from './syslog.js';
 
 const build = (cr = example('nfs-forward', { uid: 'uid-9' })) => buildSyslog(cr, { images: IMAGES });
 const get = (kind: string, objs = build()) => objs.find((o) => o.kind === kind) as any;
@@ -56,6 +56,65 @@ describe('buildSyslog', () => {
       ),
     );
     expect(after).not.toBe(before);
+  });
+
+  describe('with spec.syslog.tls', () => {
+    const tlsCr = (tls: Record<string, unknown> = { secretName: 'siem-tls' }) =>
+      withSpec(example('nfs-forward', { uid: 'uid-9' }), (s) => {
+        s.syslog.tls = { authMode: 'x509/name', ...tls };
+      });
+
+    it('points rsyslog at the mounted CA, and at the client certificate only when the Secret has one', () => {
+      // GIVEN a CR with tls WHEN the Secret's keys are unknown or CA-only THEN CA only, peer = target host
+      expect(rsyslogInput(tlsCr()).tls).toEqual({ driver: 'ossl', authMode: 'x509/name', caFile: '/etc/srec/syslog-tls/ca.crt' });
+      expect(rsyslogInput(tlsCr(), { tlsSecretKeys: ['ca.crt', 'tls.crt'] }).tls?.certFile).toBeUndefined();
+      // WHEN the Secret has tls.crt and tls.key THEN rsyslog presents them
+      expect(rsyslogInput(tlsCr(), { tlsSecretKeys: ['ca.crt', 'tls.crt', 'tls.key'] }).tls).toMatchObject({
+        certFile: '/etc/srec/syslog-tls/tls.crt',
+        keyFile: '/etc/srec/syslog-tls/tls.key',
+      });
+      // WHEN serverName and authMode are set THEN they are the permitted peer and the mode
+      expect(rsyslogInput(tlsCr({ secretName: 'siem-tls', serverName: 'siem.example', authMode: 'x509/certvalid' })).tls).toMatchObject({
+        permittedPeers: ['siem.example'],
+        authMode: 'x509/certvalid',
+      });
+    });
+
+    it('renders the TLS action for the TCP forward into the ConfigMap', () => {
+      const conf = get('ConfigMap', buildSyslog(tlsCr({ secretName: 'siem-tls', serverName: 'siem.example' }), { images: IMAGES })).data['rsyslog.conf'];
+      expect(conf).toContain('StreamDriver="ossl" StreamDriverMode="1" StreamDriverAuthMode="x509/name"');
+      expect(conf).toContain('StreamDriverPermittedPeers="siem.example"');
+      expect(conf).toContain('StreamDriver.CAFile="/etc/srec/syslog-tls/ca.crt"');
+    });
+
+    it('mounts the Secret read-only, readable by the non-root pod through its fsGroup', () => {
+      const d = get('Deployment', buildSyslog(tlsCr(), { images: IMAGES }));
+      const pod = d.spec.template.spec;
+      expect(pod.volumes).toContainEqual({ name: 'tls', secret: { secretName: 'siem-tls', defaultMode: 0o440 } });
+      expect(pod.containers[0].volumeMounts).toContainEqual({ name: 'tls', mountPath: '/etc/srec/syslog-tls', readOnly: true });
+      expect(pod.securityContext).toMatchObject({ runAsUser: 65532, fsGroup: 65532 });
+    });
+
+    it('rolls the pod when TLS is turned on, the Secret changes, or a client certificate appears', () => {
+      const hash = (objs: any[]) => get('Deployment', objs).spec.template.metadata.annotations['recording.privx.io/config-hash'];
+      const plain = hash(build());
+      const caOnly = hash(buildSyslog(tlsCr(), { images: IMAGES }));
+      const other = hash(buildSyslog(tlsCr({ secretName: 'siem-tls-2' }), { images: IMAGES }));
+      const client = hash(buildSyslog(tlsCr(), { images: IMAGES, tlsSecretKeys: ['ca.crt', 'tls.crt', 'tls.key'] }));
+      expect(new Set([plain, caOnly, other, client]).size).toBe(4);
+    });
+
+    it('names the Secret for the watch and the status only while syslog runs', () => {
+      expect(syslogSecretNames(tlsCr())).toEqual(['siem-tls']);
+      expect(syslogSecretNames(example('nfs-forward'))).toEqual([]);
+      expect(
+        syslogSecretNames(
+          withSpec(tlsCr(), (s) => {
+            s.syslog.enabled = false;
+          }),
+        ),
+      ).toEqual([]);
+    });
   });
 
   it('renders nothing when syslog is disabled', () => {

@@ -1,6 +1,7 @@
 // The syslog pipeline: ConfigMap (rsyslog.conf), Deployment (one rsyslogd, restricted, nothing persisted:
 // its runtime dirs are memory-backed emptyDirs) and a Service on 5514 (TCP and UDP).
 // Not rendered when spec.syslog.enabled is false: the recorder then sends nothing to syslog.
+// With spec.syslog.tls, the Secret it names is mounted read-only for the ossl stream driver.
 import { App, Chart, Duration } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-34';
 import type { SessionRecording } from '../api/types.js';
@@ -16,11 +17,45 @@ export const SYSLOG_PATHS = {
   workDir: '/var/lib/rsyslog',
   runDir: '/run/rsyslog',
   pidFile: '/run/rsyslog/rsyslogd.pid',
+  /** Secret spec.syslog.tls.secretName, read-only. */
+  tlsDir: '/etc/srec/syslog-tls',
 } as const;
 
-export function rsyslogInput(cr: SessionRecording): RsyslogInput {
+export interface SyslogOptions {
+  /**
+   * Keys of Secret spec.syslog.tls.secretName, when known (the controller observes them). With both
+   * `tls.crt` and `tls.key` rsyslog presents them as its client certificate.
+   * @default unknown: no client certificate
+   */
+  readonly tlsSecretKeys?: readonly string[];
+}
+
+/** Whether the syslog pod presents a client certificate to the SIEM. */
+export function hasClientCert(keys: readonly string[] | undefined): boolean {
+  return keys !== undefined && keys.includes('tls.crt') && keys.includes('tls.key');
+}
+
+export function rsyslogInput(cr: SessionRecording, opts: SyslogOptions = {}): RsyslogInput {
   const s = cr.spec.syslog;
-  return { enabled: s.enabled, format: s.format, auditTo: s.audit.to, sensitiveTo: s.audit.sensitive.to, listenPort: SYSLOG_PORT };
+  const input: RsyslogInput = { enabled: s.enabled, format: s.format, auditTo: s.audit.to, sensitiveTo: s.audit.sensitive.to, listenPort: SYSLOG_PORT };
+  if (!s.tls) return input;
+  const dir = SYSLOG_PATHS.tlsDir;
+  return {
+    ...input,
+    tls: {
+      driver: 'ossl',
+      authMode: s.tls.authMode,
+      caFile: `${dir}/ca.crt`,
+      ...(s.tls.serverName !== undefined ? { permittedPeers: [s.tls.serverName] } : {}),
+      ...(hasClientCert(opts.tlsSecretKeys) ? { certFile: `${dir}/tls.crt`, keyFile: `${dir}/tls.key` } : {}),
+    },
+  };
+}
+
+/** Secrets the syslog pod mounts (none without spec.syslog.tls, or with syslog disabled). */
+export function syslogSecretNames(cr: SessionRecording): string[] {
+  const tls = cr.spec.syslog.tls;
+  return cr.spec.syslog.enabled && tls ? [tls.secretName] : [];
 }
 
 /** What the status and the printer column say about sensitive events. */
@@ -30,13 +65,14 @@ export function sensitiveRouting(cr: SessionRecording): { sensitive: 'forward' |
   return { sensitive: 'forward', target: to };
 }
 
-export function buildSyslog(cr: SessionRecording, opts: { readonly images: Images }): KubeObject[] {
+export function buildSyslog(cr: SessionRecording, opts: SyslogOptions & { readonly images: Images }): KubeObject[] {
   if (!cr.spec.syslog.enabled) return [];
   const names = childNames(cr);
   const app = new App();
   const chart = new Chart(app, 'syslog', { namespace: namespaceOf(cr), labels: labels(cr, 'syslog') });
 
-  const conf = renderRsyslogConf(rsyslogInput(cr));
+  const conf = renderRsyslogConf(rsyslogInput(cr, opts));
+  const tls = cr.spec.syslog.tls;
   const configMap = new kplus.ConfigMap(chart, 'config', { metadata: { name: names.syslog }, data: { 'rsyslog.conf': conf } });
 
   const tcp = kplus.Probe.fromTcpSocket({ port: SYSLOG_PORT });
@@ -47,7 +83,8 @@ export function buildSyslog(cr: SessionRecording, opts: { readonly images: Image
     select: false,
     podMetadata: {
       labels: selectorLabels(cr, 'syslog'),
-      annotations: { [CONFIG_HASH_ANNOTATION]: hashOf({ 'rsyslog.conf': conf }) },
+      // The conf names the TLS files it reads; the Secret's name is here so that switching it rolls the pod too.
+      annotations: { [CONFIG_HASH_ANNOTATION]: hashOf({ 'rsyslog.conf': conf, ...(tls ? { tlsSecret: tls.secretName } : {}) }) },
     },
     automountServiceAccountToken: false,
     securityContext: restrictedPodSecurity(),
@@ -77,6 +114,11 @@ export function buildSyslog(cr: SessionRecording, opts: { readonly images: Image
   const c = deployment.containers[0];
   if (!c) throw new Error('rsyslog container missing');
   c.mount(SYSLOG_PATHS.configDir, kplus.Volume.fromConfigMap(chart, 'config-volume', configMap, { name: 'config' }), { readOnly: true });
+  if (tls) {
+    // 0440: root-owned, group fsGroup (the pod's 65532), which is how the non-root rsyslogd reads them.
+    const secret = kplus.Secret.fromSecretName(chart, 'tls-ref', tls.secretName);
+    c.mount(SYSLOG_PATHS.tlsDir, kplus.Volume.fromSecret(chart, 'tls-volume', secret, { name: 'tls', defaultMode: 0o440 }), { readOnly: true });
+  }
   const memory = { medium: kplus.EmptyDirMedium.MEMORY, sizeLimit: toSize('64Mi') };
   c.mount(SYSLOG_PATHS.workDir, kplus.Volume.fromEmptyDir(chart, 'work', 'work', memory));
   c.mount(SYSLOG_PATHS.runDir, kplus.Volume.fromEmptyDir(chart, 'run', 'run', { medium: kplus.EmptyDirMedium.MEMORY, sizeLimit: toSize('1Mi') }));
