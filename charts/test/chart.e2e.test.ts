@@ -179,6 +179,7 @@ describe('the rendered chart', () => {
       enabled: true,
       format: 'syslog',
       audit: { to: '@@siem.internal:6514', sensitive: { to: '@@siem.internal:6515' } },
+      tls: { secretName: 'siem-tls', authMode: 'x509/name' },
     });
     expect(sr.spec.recorder.hosts.map((h: { name: string }) => h.name)).toEqual(['db-1', 'web-1']);
     expect(sr.spec.recorder.usersSecret).toBe('recorder-users');
@@ -233,6 +234,7 @@ describe('bad values', () => {
       'audit.sshEvents.enabled=true', // with syslog off
       'privx.syslog.enabled=false',
       'recorder.port=9090',
+      'privx.syslog.tls.secretName=siem-tls', // with no TCP forward
     ];
     const r = await helm(kubeconfig, ['template', 'srec', CHART_DIR, ...set.flatMap((s) => ['--set', s])]);
     // THEN helm fails once, listing each with the value to change
@@ -243,6 +245,7 @@ describe('bad values', () => {
     expect(r.stderr).toContain('recorder.usersSecret: name the Secret (key users.yaml)');
     expect(r.stderr).toContain('audit.sshEvents.enabled: SSH events are sent only through the syslog pipeline');
     expect(r.stderr).toContain("recorder.port: 9090 is the recorder's probe and metrics port");
+    expect(r.stderr).toContain('privx.syslog.tls.secretName: tls needs a TCP forward, and UDP cannot carry TLS');
   });
 
   it('asks for a share when a SessionRecording is to be created without one', async () => {

@@ -95,6 +95,7 @@ own. Every message is gathered and the chart fails once, listing them all (bitna
 {{- $messages = append $messages (include "srec.validateValues.sshEvents" .) -}}
 {{- $messages = append $messages (include "srec.validateValues.hosts" .) -}}
 {{- $messages = append $messages (include "srec.validateValues.recorderPort" .) -}}
+{{- $messages = append $messages (include "srec.validateValues.syslogTls" .) -}}
 {{- $messages = without $messages "" -}}
 {{- if $messages -}}
 {{- printf "\nVALUES VALIDATION:\n%s" (join "\n" $messages) | fail -}}
@@ -165,5 +166,15 @@ recorder.hosts: host names must be unique (repeated: {{ $dups | uniq | join ", "
 {{- define "srec.validateValues.recorderPort" -}}
 {{- if eq (int .Values.recorder.port) 9090 -}}
 recorder.port: 9090 is the recorder's probe and metrics port; choose another SSH port (default 2222)
+{{- end -}}
+{{- end -}}
+
+{{- define "srec.validateValues.syslogTls" -}}
+{{- $s := .Values.privx.syslog -}}
+{{- if and .Values.sessionRecording.create $s.tls.secretName -}}
+{{- $sensitive := $s.audit.sensitive.to -}}
+{{- if not (or (hasPrefix "@@" $sensitive) (and (not (hasPrefix "@" $sensitive)) (hasPrefix "@@" $s.audit.to))) -}}
+privx.syslog.tls.secretName: tls needs a TCP forward, and UDP cannot carry TLS; set privx.syslog.audit.sensitive.to (or, when sensitive events are discarded, privx.syslog.audit.to) to @@host:port, not @host:port
+{{- end -}}
 {{- end -}}
 {{- end -}}
