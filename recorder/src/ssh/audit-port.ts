@@ -46,6 +46,19 @@ export type BastionAuditEvent = {
   /** session_end: bytes relayed each way. */
   readonly bytesIn?: number;
   readonly bytesOut?: number;
+} & Partial<TransferAudit>;
+
+/** file_transfer: what crossed a channel, never its content (non-sensitive). */
+export type TransferAudit = {
+  readonly protocol: 'sftp' | 'scp';
+  readonly direction: 'upload' | 'download';
+  /** The remote path. */
+  readonly path: string;
+  readonly size: number;
+  /** Absent when it cannot be known exactly (see the manifest's `note`). */
+  readonly sha256?: string;
+  /** The transfer ended the normal way (SFTP close ok, SCP final ack ok). */
+  readonly complete: boolean;
 };
 
 export interface AuditPort {

@@ -8,6 +8,7 @@ import { splitHostPort } from '../../../common/http.js';
 import type { Logger } from '../../../common/log.js';
 import type { ResolvedRecorderConfig } from '../config.js';
 import { spoolUsage } from '../trail/spool.js';
+import { transferTaps } from '../transfer/tap.js';
 import { NO_AUDIT, type AuditPort } from './audit-port.js';
 import { KeyDirectory } from './auth.js';
 import { BastionConnection } from './connection.js';
@@ -26,6 +27,10 @@ export interface BastionOptions {
   readonly recordingClosed: (sessionId: string) => void;
   /** @default NO_AUDIT */
   readonly audit?: AuditPort;
+  /**
+   * Parsers on the side of channels. @default {@link recorderTaps}: SFTP and SCP capture into the recording
+   * (per host `fileTransfers`), with a `file_transfer` audit event per file.
+   */
   readonly taps?: ChannelTapFactory;
   readonly target?: TargetOptions;
   /** Gzip sync-flush interval of recordings. @default 1000 */
@@ -74,7 +79,7 @@ export async function startBastion(opts: BastionOptions): Promise<Bastion> {
     now: opts.now ?? Date.now,
     ...(opts.target ? { target: opts.target } : {}),
     ...(opts.flushIntervalMs !== undefined ? { flushIntervalMs: opts.flushIntervalMs } : {}),
-    ...(opts.taps ? { taps: opts.taps } : {}),
+    taps: opts.taps ?? recorderTaps(),
     spoolFull: async () => config.tempSizeLimit !== undefined && (await spoolUsage(config.tempFolder)) >= config.tempSizeLimit * highWater,
     shuttingDown: () => shuttingDown,
     recordingClosed: opts.recordingClosed,
@@ -146,6 +151,11 @@ export async function startBastion(opts: BastionOptions): Promise<Bastion> {
       }
     },
   };
+}
+
+/** The recorder's taps: every SFTP / SCP file of a recorded host in its session's manifest and the audit. */
+export function recorderTaps(): ChannelTapFactory {
+  return transferTaps({ onTransfer: (ctx, t) => ctx.auditTransfer?.(t) });
 }
 
 async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {

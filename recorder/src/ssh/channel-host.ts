@@ -22,7 +22,7 @@ export interface ChannelHost {
   targetClient(): Client;
   /** Append to the channel log (no-op without a recording). */
   record(entry: LogInput): boolean;
-  tapFor(ctx: Omit<ChannelTapContext, 'host' | 'recording'>): ChannelTap | undefined;
+  tapFor(ctx: Omit<ChannelTapContext, 'host' | 'recording' | 'auditTransfer'>): ChannelTap | undefined;
   countBytes(direction: 'in' | 'out', n: number): void;
   auditData(kind: Extract<SshEventKind, 'stdin' | 'stdout' | 'stderr'>, data: Buffer, channel: number): void;
   auditRequest(kind: 'channel_request' | 'global_request', request: { name: string; accepted: boolean; [k: string]: unknown }, channel?: number): void;

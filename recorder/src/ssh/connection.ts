@@ -8,7 +8,7 @@ import { errorMessage } from '../../../common/log.js';
 import type { ResolvedHost, ResolvedRecorderConfig, ResolvedUser, SshEventKind } from '../config.js';
 import type { LogInput } from '../trail/recording.js';
 import { SessionRecording } from '../trail/recording.js';
-import type { AuditExposure, AuditPort, BastionAuditEvent } from './audit-port.js';
+import type { AuditExposure, AuditPort, BastionAuditEvent, TransferAudit } from './audit-port.js';
 import { checkPublicKey, parseLogin, type KeyDirectory, type Login } from './auth.js';
 import type { ChannelHandle, ChannelHost } from './channel-host.js';
 import type { RecorderMetrics } from './metrics.js';
@@ -117,10 +117,21 @@ export class BastionConnection implements ChannelHost {
     return this.recording ? this.recording.record(entry) : true;
   }
 
-  tapFor(ctx: Omit<ChannelTapContext, 'host' | 'recording'>): ChannelTap | undefined {
+  tapFor(ctx: Omit<ChannelTapContext, 'host' | 'recording' | 'auditTransfer'>): ChannelTap | undefined {
     if (!this.deps.taps || !this.host) return undefined;
+    const auditTransfer = (t: TransferAudit) =>
+      this.emit('SSH-PRIVX-AUDIT', {
+        event: 'file_transfer',
+        channel: ctx.channel,
+        protocol: t.protocol,
+        direction: t.direction,
+        path: t.path,
+        size: t.size,
+        ...(t.sha256 !== undefined ? { sha256: t.sha256 } : {}),
+        complete: t.complete,
+      });
     try {
-      return this.deps.taps({ ...ctx, host: this.host, ...(this.recording ? { recording: this.recording } : {}) });
+      return this.deps.taps({ ...ctx, host: this.host, auditTransfer, ...(this.recording ? { recording: this.recording } : {}) });
     } catch (err) {
       this.log.warn('channel tap failed to start', { channel: ctx.channel, error: errorMessage(err) });
       return undefined;

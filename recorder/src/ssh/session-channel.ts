@@ -4,11 +4,14 @@
 // back after every byte of output (ssh2 cannot send exit-status after EOF, so the order is data, exit, EOF, close).
 import type { ClientChannel, PseudoTtyInfo, ServerChannel, Session } from 'ssh2';
 import type { CastWriter } from '../trail/asciicast.js';
+import { parseScpCommand } from '../transfer/scp.js';
 import type { ChannelHandle, ChannelHost } from './channel-host.js';
 import { pump, streamSink, whenWritten, type Sink } from './pump.js';
 import type { ChannelTap } from './taps.js';
 
 type Kind = 'shell' | 'exec' | 'subsystem';
+/** What the `name` detail of a request is called in its audit event. */
+const AUDIT_NAME_DETAIL: Readonly<Record<string, string>> = { subsystem: 'subsystem', env: 'variable', signal: 'signal' };
 type Reply = (() => void) | undefined;
 
 export class SessionChannel implements ChannelHandle {
@@ -142,6 +145,9 @@ export class SessionChannel implements ChannelHandle {
     if (this.pendingWindow) this.windowChange(this.pendingWindow);
     const cast = this.cast;
     const tap = this.tap;
+    // stdin/stdout of an sftp or scp channel are file content, not keystrokes or terminal output: no data events
+    // (they would flood the SIEM with copies of files); the requests and the file_transfer event say what happened.
+    const dataEvents = !isFileTransfer(kind, arg);
     const userGone = new Promise<void>((r) => user.once('close', r));
     const stderrDone = new Promise<void>((r) => {
       target.stderr.once('end', r);
@@ -154,7 +160,7 @@ export class SessionChannel implements ChannelHandle {
       this.counter('in'),
       ...(cast ? [castSink(cast, (b) => cast.input(b))] : []),
       ...(tap?.fromClient ? [tapSink(tap, tap.fromClient.bind(tap))] : []),
-      this.auditSink('stdin'),
+      ...(dataEvents ? [this.auditSink('stdin')] : []),
     ]);
     // target -> person
     pump(target, [
@@ -162,7 +168,7 @@ export class SessionChannel implements ChannelHandle {
       this.counter('out'),
       ...(cast ? [castSink(cast, (b) => cast.output(b))] : []),
       ...(tap?.fromServer ? [tapSink(tap, tap.fromServer.bind(tap))] : []),
-      this.auditSink('stdout'),
+      ...(dataEvents ? [this.auditSink('stdout')] : []),
     ]);
     pump(target.stderr, [
       streamSink(user.stderr),
@@ -237,7 +243,10 @@ export class SessionChannel implements ChannelHandle {
 
   private request(name: string, accepted: boolean, details: Record<string, unknown>, reply?: Reply): void {
     this.host.record({ ch: this.ch, type: 'request', request: name, accepted, ...details });
-    this.host.auditRequest('channel_request', { name, accepted, ...details }, this.ch);
+    // In the audit event `name` is the request's; a detail called `name` (subsystem, env variable, signal) is renamed.
+    const { name: detailName, ...rest } = details;
+    const named = detailName === undefined ? {} : { [AUDIT_NAME_DETAIL[name] ?? 'value']: detailName };
+    this.host.auditRequest('channel_request', { ...rest, ...named, name, accepted }, this.ch);
     reply?.();
   }
 
@@ -266,6 +275,12 @@ export class SessionChannel implements ChannelHandle {
       this.resolveClosed();
     }
   }
+}
+
+/** The sftp subsystem, or an exec that runs the server side of `scp -O` (`scp -t` / `scp -f`). */
+export function isFileTransfer(kind: Kind, arg: string | undefined): boolean {
+  if (kind === 'subsystem') return arg === 'sftp';
+  return kind === 'exec' && arg !== undefined && parseScpCommand(arg) !== undefined;
 }
 
 function castSink(cast: CastWriter, write: (b: Buffer) => boolean): Sink {

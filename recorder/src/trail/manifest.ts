@@ -23,9 +23,18 @@ export interface ManifestTransfer {
   readonly protocol: 'sftp' | 'scp';
   readonly direction: 'upload' | 'download';
   readonly path: string;
+  /** Length of the content (the highest offset written). */
   readonly size: number;
+  /** Absent when it cannot be known exactly (`note` says why). */
   readonly sha256?: string;
+  /** The copy, relative to the session directory (`files/<n>-<name>`); absent with fileTransfers: false. */
   readonly file?: string;
+  /** The transfer ended the normal way (SFTP close ok, SCP final ack ok). Absent in manifests before it existed. */
+  readonly complete?: boolean;
+  /** Payload bytes seen: less than `size` when ranges were skipped (resumed), more when rewritten. */
+  readonly bytes?: number;
+  /** What went wrong or is missing, for a human. */
+  readonly note?: string;
 }
 
 export interface ManifestFile {
@@ -44,6 +53,8 @@ export interface Manifest extends SessionIdentity {
   readonly channels: readonly ManifestChannel[];
   readonly transfers: readonly ManifestTransfer[];
   readonly files: readonly ManifestFile[];
+  /** Set by retention (ISO-8601) when it deleted `files/`: verify then expects those files gone. */
+  readonly filesExpired?: string;
 }
 
 /** sha256 and size of every file of a session directory (not manifest.json, index/ or dot files). */

@@ -45,6 +45,9 @@ export function transferTaps(opts: TransferTapOptions = {}): ChannelTapFactory {
           size: t.size,
           ...(t.sha256 !== undefined ? { sha256: t.sha256 } : {}),
           ...(t.file !== undefined ? { file: t.file } : {}),
+          complete: t.complete,
+          bytes: t.bytes,
+          ...(t.note !== undefined ? { note: t.note } : {}),
         });
         rec.record({ ch: ctx.channel, type: 'file_transfer', ...t });
         opts.onTransfer?.(ctx, t);
