@@ -1,6 +1,7 @@
 // `srec recorder --config F [--probes host:port] [--grace SECONDS]`: the recording bastion.
-// Start-up: recover the spool, check the share, serve probes, listen. SIGTERM/SIGINT: stop accepting,
-// let sessions finish for --grace seconds, end the rest, close and move their recordings.
+// Start-up: recover the spool, check the share, serve probes, listen, start retention. SIGTERM/SIGINT: stop
+// accepting, let sessions finish for --grace seconds, end the rest, close and move their recordings.
+// File transfers (SFTP, SCP) are captured by the bastion's default taps (ssh/bastion.ts recorderTaps).
 import os from 'node:os';
 import { startProbeServer } from '../../../common/http.js';
 import { createLogger, errorMessage } from '../../../common/log.js';
@@ -10,6 +11,7 @@ import { createBastionAudit } from '../audit/bastion-port.js';
 import { createAuditSink } from '../audit/emitter.js';
 import type { AuditPort } from '../ssh/audit-port.js';
 import { startBastion } from '../ssh/bastion.js';
+import { startRetentionLoop } from '../retention/retention.js';
 import { createRecorderMetrics } from '../ssh/metrics.js';
 import { mkdirOwner } from '../trail/fsutil.js';
 import { TrailMover } from '../trail/mover.js';
@@ -93,6 +95,14 @@ export async function run(argv: string[]): Promise<number> {
     await probes.close();
     return 1;
   }
+  // Every replica runs the loop; the lock file on the share lets one of them at a time do a pass.
+  const retention = startRetentionLoop({
+    dataFolder: config.dataFolder,
+    trailExpiryDays: config.retention.trailExpiryDays,
+    transferredFilesExpiryDays: config.retention.transferredFilesExpiryDays,
+    log: log.child({ component: 'retention' }),
+    lock: { holder: `${recorderId}-${process.pid}` },
+  });
   log.info('recorder ready', { recorderId, listen: config.listen, probesPort: probes.port, hosts: config.hosts.length, users: config.users.length });
 
   const signal = await new Promise<string>((resolve) => {
@@ -100,7 +110,8 @@ export async function run(argv: string[]): Promise<number> {
     process.once('SIGINT', () => resolve('SIGINT'));
   });
   log.info('shutting down', { signal, graceSeconds: args.graceSeconds, sessions: bastion.connections });
-  await bastion.close(args.graceSeconds * 1000);
+  // A retention pass in flight finishes (it holds the lock) while the sessions wind down.
+  await Promise.all([retention.stop(), bastion.close(args.graceSeconds * 1000)]);
   await mover.flush(10000);
   if (mover.pendingCount > 0) log.warn('recordings left in the spool; the next start moves them', { pending: mover.pendingCount });
   mover.close();
