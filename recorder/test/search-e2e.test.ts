@@ -1,0 +1,97 @@
+// Issue 6, search and playback end to end: a real interactive `ssh -tt` session through the recorder in which
+// `sudo su` is typed with a typo fixed by backspace, then `srec search`, the index on the second search,
+// `srec play --text`, and the asciicast validity of the real cast, line by line.
+//
+// The target is the lab's sshd logged in as root. This machine has no sudo, so `sudo su` just prints
+// "command not found"; should sudo exist, it opens a nested root shell, which the extra `exit` below ends.
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { searchSessions, type SearchHit } from '../src/search/query.js';
+import { listSessions, readSessionCast, type StoredSession } from '../src/trail/reader.js';
+import { checkAsciicastFile } from './support/asciicast-check.js';
+import { collect, spawnSsh, startLab, waitFor, type Lab } from './support/index.js';
+import { srec } from './support/run-cli.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('search and playback of a real interactive session', () => {
+  let lab: Lab;
+  let session: StoredSession;
+  /** Wall clock when the last key of `sudo su` was sent. */
+  let typedAt = 0;
+
+  beforeAll(async () => {
+    lab = await startLab();
+    // GIVEN alice in an interactive shell on db-1 through the recorder
+    const child = spawnSsh(lab.args({ extra: ['-tt'] }));
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    const done = collect(child, Date.now(), 120_000);
+    const type = (s: string) => child.stdin.write(s);
+    await waitFor(() => out.length > 0, 'the shell prompt', 30_000);
+    type('echo ready-$((40+2))\r');
+    await waitFor(() => out.includes('ready-42'), 'the shell to answer', 30_000);
+    await sleep(1500);
+    // WHEN she types `sudi`, rubs the `i` out and finishes `o su`, in separate packets
+    type('sudi');
+    await sleep(300);
+    type('\x7f');
+    await sleep(300);
+    typedAt = Date.now();
+    type('o su');
+    await sleep(300);
+    type('\r');
+    await sleep(1000);
+    type('echo after-$((6*7))\r');
+    await waitFor(() => out.includes('after-42'), 'the shell after sudo su', 30_000);
+    type('exit\r');
+    let timer: NodeJS.Timeout | undefined;
+    const ended = await Promise.race([done.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), 5000)))]);
+    clearTimeout(timer);
+    if (!ended) type('exit\r'); // sudo existed and opened a nested shell
+    const r = await done;
+    expect(r.code).toBe(0);
+    session = await waitFor(async () => (await listSessions(lab.recorder.dataFolder)).sessions[0], 'the recording on the share', 30_000);
+  });
+  afterAll(async () => {
+    await lab?.stop();
+  });
+
+  it('srec search finds `sudo su` as typed, at the time it was typed; the second search reads the index only', async () => {
+    const first = await srec('search', '--data', lab.recorder.dataFolder, 'sudo su');
+    expect(first.code).toBe(0);
+    expect(first.stderr).toBe('');
+    const hits = first.stdout.trim().split('\n').map((l) => JSON.parse(l) as SearchHit);
+    const input = hits.filter((h) => h.stream === 'input');
+    expect(input).toEqual([expect.objectContaining({ session: session.id, channel: 0, line: 'sudo su', user: 'alice', targetUser: 'root', host: 'db-1' })]);
+    // the shell's echo of the edited line is found in the output too
+    expect(hits.some((h) => h.stream === 'output' && h.line.includes('sudo su'))).toBe(true);
+
+    // The time offset is the cast's time of the key that completed the phrase ...
+    const cast = (await readSessionCast(session, 0))!;
+    const completing = cast.events.find((e) => e[1] === 'i' && e[2] === 'o su');
+    expect(completing).toBeDefined();
+    expect(Math.abs(input[0]!.time - completing![0])).toBeLessThan(0.01);
+    // ... which is when it was typed by the wall clock (the header timestamp has whole seconds; the machine is loaded)
+    const atMs = (cast.header.timestamp ?? 0) * 1000 + input[0]!.time * 1000;
+    expect(Math.abs(atMs - typedAt)).toBeLessThan(2500);
+    expect(input[0]!.time).toBeGreaterThan(1);
+
+    // The first search stored the index next to the recording; the second one uses it and reads no cast byte.
+    expect(existsSync(path.join(session.dir, 'index'))).toBe(true);
+    const second = await searchSessions({ dataFolder: lab.recorder.dataFolder, words: 'sudo su' });
+    expect(second.stats).toEqual({ sessions: 1, indexesBuilt: 0, indexesUsed: 1, castBytesRead: 0 });
+    expect(second.hits.map((h) => JSON.stringify(h))).toEqual(hits.map((h) => JSON.stringify(h)));
+    expect(await srec('search', '--data', lab.recorder.dataFolder, 'sudo su')).toEqual(first);
+  });
+
+  it('srec play --text prints the transcript, and every line of the real cast is valid asciicast v2', async () => {
+    const played = await srec('play', '--data', lab.recorder.dataFolder, '--text', session.id);
+    expect(played.code).toBe(0);
+    expect(played.stdout).toContain('sudo su');
+    expect(played.stdout).not.toContain('sudi');
+    expect(played.stdout).toContain('ready-42');
+    expect(played.stdout).toContain('after-42');
+    expect(checkAsciicastFile(path.join(session.dir, session.manifest.channels[0]!.cast!))).toEqual([]);
+  });
+});
