@@ -41,7 +41,7 @@ function openIdle(t: SshTarget, timeoutMs = 60_000): Promise<Idle> {
 export async function run(): Promise<void> {
   const idleN = scaled(500, 5);
   const activeN = scaled(50, 2);
-  const seconds = scaled(30, 5);
+  const seconds = scaled(20, 5);
   const dir = tempDir(B);
   const lab = await startLab(dir);
   const target = lab.via('rec');
@@ -62,13 +62,13 @@ export async function run(): Promise<void> {
 
   const t0 = Date.now();
   const idle: Idle[] = [];
-  for (let i = 0; i < idleN; i += 20) {
-    const batch = await Promise.allSettled(Array.from({ length: Math.min(20, idleN - i) }, () => openIdle(target)));
+  for (let i = 0; i < idleN; i += 25) {
+    const batch = await Promise.allSettled(Array.from({ length: Math.min(25, idleN - i) }, () => openIdle(target)));
     for (const b of batch) {
       if (b.status === 'fulfilled') idle.push(b.value);
       else fail('idle_open');
     }
-    if ((i / 20) % 5 === 4) progress(B, `${idle.length} idle sessions open, RSS ${(rssBytes(lab.recorder.pid) / MiB).toFixed(1)} MiB`);
+    if ((i / 25) % 4 === 3) progress(B, `${idle.length} idle sessions open, RSS ${(rssBytes(lab.recorder.pid) / MiB).toFixed(1)} MiB`);
   }
   for (const s of idle) s.proc.once('exit', () => ((s.alive = false), fail('idle_died')));
   const active: EchoSession[] = [];
@@ -117,7 +117,11 @@ export async function run(): Promise<void> {
 
   for (const s of idle) s.proc.removeAllListeners('exit');
   await Promise.all([...idle.map((s) => (s.proc.stdin.end(), s.proc.kill('SIGTERM'))), ...active.map((s) => s.close())]);
-  await sleep(3000);
-  emit({ bench: B, metric: 'rss_after_close', value: rssBytes(lab.recorder.pid) / MiB, unit: 'MiB', baseline: rss0 / MiB, ratio: rssBytes(lab.recorder.pid) / rss0, note: 'every session closed 3 s ago; baseline = RSS before' });
+  const tClose = Date.now();
+  while (Date.now() - tClose < 60_000 && ((await lab.recorder.metric('srec_sessions_open')) > 0 || (await lab.recorder.metric('srec_recordings_pending')) > 0)) await sleep(500);
+  const closedIn = (Date.now() - tClose) / 1000;
+  await sleep(2000);
+  const rssAfter = rssBytes(lab.recorder.pid);
+  emit({ bench: B, metric: 'rss_after_close', value: rssAfter / MiB, unit: 'MiB', baseline: rss0 / MiB, ratio: rssAfter / rss0, note: `every session closed and moved to the share (${closedIn.toFixed(1)} s), 2 s later; baseline = RSS before` });
   await lab.recorder.stop();
 }

@@ -1,7 +1,7 @@
 // What every benchmark shares: the result line on stdout, progress on stderr, BENCH_SCALE, temporary
 // directories and child processes that are cleaned up however the run ends, and /proc readings.
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -151,6 +151,24 @@ export function cpuSeconds(pid: number): number {
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // utime and stime are fields 14 and 15 of stat(5), in clock ticks (USER_HZ, 100 on Linux).
   return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+/** CPU seconds of `pid`'s main thread (JavaScript) and of all its other threads (libuv pool: zlib, fs, crypto). */
+export function threadCpuSeconds(pid: number): { main: number; others: number } {
+  let main = 0;
+  let others = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const s = (Number(f[11]) + Number(f[12])) / 100;
+      if (Number(tid) === pid) main += s;
+      else others += s;
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return { main, others };
 }
 
 export const MiB = 1024 * 1024;

@@ -28,7 +28,10 @@ export interface RecorderOptions {
   readonly audit?: RecorderConfig['audit'];
   /** Extra node flags (e.g. --max-old-space-size). */
   readonly nodeArgs?: readonly string[];
-  /** The script to run instead of bin/srec.js (it gets the same arguments). */
+  /**
+   * The script to run instead of bin/srec.js (it gets the same arguments). BENCH_RECORDER_ENTRY sets it for
+   * every benchmark: e.g. a patched copy of dist/ for an experiment.
+   */
   readonly entry?: string;
 }
 
@@ -52,7 +55,7 @@ export async function startRecorder(opts: RecorderOptions): Promise<BenchRecorde
   const prof = process.env.BENCH_CPU_PROF;
   if (prof) await fsp.mkdir(prof, { recursive: true });
   const nodeArgs = [...(prof ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(prof)}`] : []), ...(opts.nodeArgs ?? [])];
-  const proc: ChildProcess = child(process.execPath, [...nodeArgs, opts.entry ?? path.join(REPO, 'bin', 'srec.js'), 'recorder', '--config', configFile, '--grace', '1'], {
+  const proc: ChildProcess = child(process.execPath, [...nodeArgs, opts.entry ?? process.env.BENCH_RECORDER_ENTRY ?? path.join(REPO, 'bin', 'srec.js'), 'recorder', '--config', configFile, '--grace', '1'], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, POD_NAME: 'bench-recorder', SREC_LOG_LEVEL: process.env.SREC_LOG_LEVEL ?? 'warn' },
   });

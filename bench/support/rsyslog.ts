@@ -43,8 +43,9 @@ export async function startRsyslogd(opts: { conf: string; dir: string; port: num
     const lines = (partial + b.toString('utf8')).split('\n');
     partial = (lines.pop() ?? '').slice(-100_000);
     for (const line of lines) {
-      const i = line.indexOf('{"name":');
-      if (i < 0 || !line.includes('rsyslogd-pstats')) continue;
+      const tag = line.indexOf('rsyslogd-pstats:');
+      const i = tag < 0 ? -1 : line.indexOf('{', tag);
+      if (i < 0) continue;
       try {
         const o = JSON.parse(line.slice(i)) as Record<string, unknown>;
         const nums = Object.fromEntries(Object.entries(o).filter(([, v]) => typeof v === 'number')) as Record<string, number>;
