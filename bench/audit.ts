@@ -140,7 +140,7 @@ export async function run(): Promise<void> {
   await writeLogFile(file, 16 * MiB, 5);
   const before = scaled(20, 4);
   const outage = Number(process.env.BENCH_AUDIT_OUTAGE_SECONDS ?? scaled(60, 6));
-  const busy = spawn('ssh', [...sshArgs(target), `while :; do cat ${file}; done`], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const busy = spawn('ssh', [...sshArgs(target), `while cat ${file}; do :; done`], { stdio: ['ignore', 'pipe', 'ignore'] });
   atEnd(() => void busy.kill('SIGKILL'));
   let bytes = 0;
   busy.stdout.on('data', (b: Buffer) => (bytes += b.length));

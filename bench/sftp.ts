@@ -27,7 +27,9 @@ export async function run(): Promise<void> {
   progress(B, `writing ${mib} MiB of random data`);
   await shOk(`head -c ${bytes} /dev/urandom > ${q(src)}`, 'making the data file');
   const production = productionCaptures();
-  const entry = production ? undefined : path.join(REPO, 'dist', 'bench', 'support', 'recorder-taps.js');
+  // With BENCH_RECORDER_ENTRY=<copy>/bin/srec.js (an experiment), the copy's own taps entry runs.
+  const root = process.env.BENCH_RECORDER_ENTRY ? path.dirname(path.dirname(process.env.BENCH_RECORDER_ENTRY)) : REPO;
+  const entry = production ? undefined : path.join(root, 'dist', 'bench', 'support', 'recorder-taps.js');
   const lab = await startLab(dir, { fileTransfers: true, ...(entry ? { entry } : {}) });
   // recording_off: the same relay without recording or capture, to tell the relay's cost from the capture's.
   const modes: Record<'direct' | 'recording_off' | 'recorder', SshTarget> = { direct: lab.direct, recording_off: lab.via('norec'), recorder: lab.via('rec') };
