@@ -149,11 +149,16 @@ export async function run(): Promise<void> {
     const b0 = bytes;
     const t = Date.now();
     const c0 = { recorder: cpuSeconds(lab.recorder.pid), rsyslogd: cpuSeconds(rsyslogd.pid) };
-    await sleep(s * 1000);
+    // The recorder's audit queue, sampled: does the link to rsyslogd back up?
+    let maxQueue = 0;
+    while (Date.now() - t < s * 1000) {
+      await sleep(1000);
+      maxQueue = Math.max(maxQueue, await lab.recorder.metric('srec_audit_queue_bytes'));
+    }
     const dt = (Date.now() - t) / 1000;
     return {
       mibps: (bytes - b0) / MiB / dt,
-      cpu: `recorder ${((100 * (cpuSeconds(lab.recorder.pid) - c0.recorder)) / dt).toFixed(0)}%, rsyslogd ${((100 * (cpuSeconds(rsyslogd.pid) - c0.rsyslogd)) / dt).toFixed(0)}% CPU`,
+      cpu: `recorder ${((100 * (cpuSeconds(lab.recorder.pid) - c0.recorder)) / dt).toFixed(0)}%, rsyslogd ${((100 * (cpuSeconds(rsyslogd.pid) - c0.rsyslogd)) / dt).toFixed(0)}% CPU, audit queue max ${(maxQueue / MiB).toFixed(1)} MiB`,
     };
   };
   const up = await window(before);
