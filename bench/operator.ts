@@ -262,7 +262,7 @@ export async function run(): Promise<void> {
       ? `${workers ? `[experiment: ${workers} workers${keepalive ? ', keep-alive' : ''}] ` : ''}${count}/${count} SessionRecordings with every child (${kinds.length} objects each) and a status, from a cold operator start; ${writesConverge} API writes by the operator on the way (${diff(k0, kc1)}); mean API latency meanwhile ${apiLatency}`
       : `not converged within ${timeoutSeconds} s (BENCH_OPERATOR_TIMEOUT_SECONDS=900 waits longer): ${state.done}/${count} with every child and a status, ${state.children} with every child; ${writesConverge} writes (${diff(k0, kc1)})`,
   });
-  emit({ bench: B, metric: 'converged_per_second', value: state.done / convergeSeconds, unit: 'SessionRecordings/s', baseline: null, ratio: null, note: `${state.done} in ${convergeSeconds.toFixed(0)} s; 1000 in 60 s needs 16.7/s` });
+  emit({ bench: B, metric: 'with_children_per_second', value: state.children / convergeSeconds, unit: 'SessionRecordings/s', baseline: null, ratio: null, note: `${state.children} had every child after ${convergeSeconds.toFixed(0)} s (${state.done} a status too); 1000 in 60 s needs 16.7/s` });
 
   // ---- idle: once the world has settled (pods up, statuses final), count what the operator writes ----
   const metric = async (name: string) => {
