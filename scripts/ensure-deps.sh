@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what srec's tests and quickstart need on a fresh Debian machine, and nothing twice:
 # Debian packages (OpenSSH, rsyslog with its TLS driver, openssl), node_modules (npm ci, with ssh2's native crypto
-# binding built) and the JavaScript build. The control plane is built by e2e/cluster/build.sh.
+# binding built and its channel window raised) and the JavaScript build. The control plane is built by
+# e2e/cluster/build.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,6 +44,9 @@ if [ "$(node -e "process.stdout.write(String(require('ssh2/lib/protocol/crypto.j
   npm rebuild ssh2 cpu-features --foreground-scripts
   node -e "if (!require('ssh2/lib/protocol/crypto.js').bindingAvailable) { console.error('ssh2 native crypto binding is not available: AES-GCM would run at half speed'); process.exit(1) }"
 fi
+# ssh2's channel window (npm ci's postinstall runs this too): again every time, as it is idempotent and a
+# node_modules installed before the patch existed, or with --ignore-scripts, has the same lock stamp.
+node scripts/patch-ssh2.cjs
 
 # --- the JavaScript build --------------------------------------------------------------------
 step "compiling TypeScript (npm run build)"
