@@ -13,6 +13,7 @@ import type { AuditPort } from '../ssh/audit-port.js';
 import { startBastion } from '../ssh/bastion.js';
 import { startRetentionLoop } from '../retention/retention.js';
 import { createRecorderMetrics } from '../ssh/metrics.js';
+import { checkChannelWindow } from '../ssh/window.js';
 import { mkdirOwner } from '../trail/fsutil.js';
 import { TrailMover } from '../trail/mover.js';
 
@@ -60,6 +61,7 @@ export async function run(argv: string[]): Promise<number> {
   // Everything the recorder creates (spool, share, probes) is for its own user only.
   process.umask(0o077);
   const log = createLogger({ component: 'recorder' });
+  checkChannelWindow(log);
 
   let config;
   try {
