@@ -1,17 +1,9 @@
 // Every request the operator makes to the API server goes through here: server-side apply with one field
 // manager, create, delete, status and finalizer patches, list + watch, Events and the leader Lease.
-import {
-  ApiException,
-  CoreV1Api,
-  CustomObjectsApi,
-  type KubeConfig,
-  KubernetesObjectApi,
-  type KubernetesObject,
-  PatchStrategy,
-  Watch,
-} from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { GROUP, PLURAL, type SessionRecording, type SessionRecordingStatus, VERSION } from '../api/types.js';
 import { FIELD_MANAGER, type KubeObject } from '../desired/meta.js';
+import { ApiError, KubeHttp } from './http.js';
 
 /** A kind the operator lists and watches. */
 export interface Resource {
@@ -32,6 +24,18 @@ export const RESOURCES = {
   deployment: { apiVersion: 'apps/v1', kind: 'Deployment', plural: 'deployments', namespaced: true },
 } as const satisfies Record<string, Resource>;
 
+/** The Resource of a kind the operator writes. */
+export function resourceOf(obj: { readonly apiVersion: string; readonly kind: string }): Resource {
+  const r = Object.values(RESOURCES).find((x) => x.kind === obj.kind && x.apiVersion === obj.apiVersion);
+  if (!r) throw new Error(`${obj.apiVersion} ${obj.kind} is not a kind this operator writes`);
+  return r;
+}
+
+/** The URL of one object. */
+export function objectPath(r: Resource, name: string, namespace?: string): string {
+  return `${collectionPath(r, namespace)}/${encodeURIComponent(name)}`;
+}
+
 /** The collection URL of `r`, in one namespace or all. */
 export function collectionPath(r: Resource, namespace?: string): string {
   const root = r.apiVersion.includes('/') ? `/apis/${r.apiVersion}` : `/api/${r.apiVersion}`;
@@ -40,7 +44,7 @@ export function collectionPath(r: Resource, namespace?: string): string {
 
 /** The HTTP status of a failed request, if it has one. */
 export function statusCode(err: unknown): number | undefined {
-  if (err instanceof ApiException) return err.code;
+  if (err instanceof ApiError) return err.code;
   const e = err as { code?: unknown; statusCode?: unknown };
   if (typeof e?.statusCode === 'number') return e.statusCode;
   if (typeof e?.code === 'number') return e.code;
@@ -49,8 +53,8 @@ export function statusCode(err: unknown): number | undefined {
 
 /** The API server's own message (`Status.message`) when there is one. */
 export function apiMessage(err: unknown): string {
-  if (err instanceof ApiException) {
-    const body: unknown = typeof err.body === 'string' ? safeParse(err.body) : err.body;
+  if (err instanceof ApiError) {
+    const body = safeParse(err.body);
     const msg = (body as { message?: unknown } | undefined)?.message;
     return typeof msg === 'string' ? msg : `HTTP ${err.code}`;
   }
@@ -79,7 +83,8 @@ export interface EventInput {
   readonly message: string;
 }
 
-const LEASES = { group: 'coordination.k8s.io', version: 'v1', plural: 'leases' } as const;
+const LEASES: Resource = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', plural: 'leases', namespaced: true };
+const EVENTS: Resource = { apiVersion: 'v1', kind: 'Event', plural: 'events', namespaced: true };
 
 /** A coordination.k8s.io/v1 Lease on the wire (times are MicroTime strings). */
 export interface LeaseObject {
@@ -105,28 +110,31 @@ export interface ListResult {
   readonly resourceVersion: string;
 }
 
+const JSON_PATCH = 'application/json-patch+json';
+
 export class KubeClient {
-  private readonly objects: KubernetesObjectApi;
-  private readonly custom: CustomObjectsApi;
-  private readonly core: CoreV1Api;
-  private readonly watcher: Watch;
+  private readonly http: KubeHttp;
 
   constructor(readonly kubeConfig: KubeConfig) {
-    this.objects = KubernetesObjectApi.makeApiClient(kubeConfig);
-    this.custom = kubeConfig.makeApiClient(CustomObjectsApi);
-    this.core = kubeConfig.makeApiClient(CoreV1Api);
-    this.watcher = new Watch(kubeConfig);
+    this.http = new KubeHttp(kubeConfig);
   }
 
-  /** Server-side apply with the operator's field manager, forcing ownership of the fields it sets. */
-  async apply(obj: KubeObject): Promise<void> {
-    await this.objects.patch(obj as KubernetesObject, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
+  /**
+   * Server-side apply with the operator's field manager, forcing ownership of the fields it sets.
+   * Resolves with the object as the API server stored it (with its status).
+   */
+  async apply(obj: KubeObject): Promise<KubeObject> {
+    return (await this.http.request('PATCH', objectPath(resourceOf(obj), obj.metadata.name, obj.metadata.namespace), {
+      query: { fieldManager: FIELD_MANAGER, force: true },
+      body: obj,
+      contentType: 'application/apply-patch+yaml',
+    })) as KubeObject;
   }
 
   /** Create; `false` when it already exists. */
   async createIfAbsent(obj: KubeObject): Promise<boolean> {
     try {
-      await this.objects.create(obj as KubernetesObject, undefined, undefined, FIELD_MANAGER);
+      await this.http.request('POST', collectionPath(resourceOf(obj), obj.metadata.namespace), { query: { fieldManager: FIELD_MANAGER }, body: obj });
       return true;
     } catch (err) {
       if (statusCode(err) === 409) return false;
@@ -137,14 +145,9 @@ export class KubeClient {
   /** Delete in the background; a missing object is not an error. */
   async delete(ref: ObjectRef): Promise<void> {
     try {
-      await this.objects.delete(
-        { apiVersion: ref.apiVersion, kind: ref.kind, metadata: { name: ref.name, ...(ref.namespace ? { namespace: ref.namespace } : {}) } },
-        undefined,
-        undefined,
-        undefined,
-        undefined,
-        'Background',
-      );
+      await this.http.request('DELETE', objectPath(resourceOf(ref), ref.name, ref.namespace), {
+        body: { apiVersion: 'v1', kind: 'DeleteOptions', propagationPolicy: 'Background' },
+      });
     } catch (err) {
       if (statusCode(err) !== 404) throw err;
     }
@@ -152,13 +155,9 @@ export class KubeClient {
 
   /** Replace the whole status (JSON patch `add /status` creates or replaces it). */
   async patchStatus(cr: SessionRecording, status: SessionRecordingStatus): Promise<void> {
-    await this.custom.patchNamespacedCustomObjectStatus({
-      group: GROUP,
-      version: VERSION,
-      plural: PLURAL,
-      namespace: cr.metadata.namespace ?? 'default',
-      name: cr.metadata.name,
+    await this.http.request('PATCH', `${objectPath(RESOURCES.sessionRecording, cr.metadata.name, cr.metadata.namespace ?? 'default')}/status`, {
       body: [{ op: 'add', path: '/status', value: status }],
+      contentType: JSON_PATCH,
     });
   }
 
@@ -167,23 +166,21 @@ export class KubeClient {
    * key is retried with what the other writer left).
    */
   async setFinalizers(cr: SessionRecording, finalizers: readonly string[]): Promise<void> {
-    await this.custom.patchNamespacedCustomObject({
-      group: GROUP,
-      version: VERSION,
-      plural: PLURAL,
-      namespace: cr.metadata.namespace ?? 'default',
-      name: cr.metadata.name,
+    await this.http.request('PATCH', objectPath(RESOURCES.sessionRecording, cr.metadata.name, cr.metadata.namespace ?? 'default'), {
       body: [
         { op: 'test', path: '/metadata/resourceVersion', value: cr.metadata.resourceVersion },
         { op: 'add', path: '/metadata/finalizers', value: [...finalizers] },
       ],
+      contentType: JSON_PATCH,
     });
   }
 
   async list(r: Resource, opts: { namespace?: string; labelSelector?: string }): Promise<ListResult> {
-    const list = await this.objects.list(r.apiVersion, r.kind, r.namespaced ? opts.namespace : undefined, undefined, undefined, undefined, undefined, opts.labelSelector);
-    // Typed models turn timestamps into Dates; the cache keeps the wire form, as watch events carry it.
-    const items = (list.items as unknown[]).map((o) => ({ apiVersion: r.apiVersion, kind: r.kind, ...(JSON.parse(JSON.stringify(o)) as object) }) as KubeObject);
+    const list = (await this.http.request('GET', collectionPath(r, r.namespaced ? opts.namespace : undefined), {
+      query: { labelSelector: opts.labelSelector },
+    })) as { items?: Array<Omit<KubeObject, 'apiVersion' | 'kind'>>; metadata?: { resourceVersion?: string } };
+    // List items carry no apiVersion and kind; watch events do.
+    const items = (list.items ?? []).map((o) => ({ apiVersion: r.apiVersion, kind: r.kind, ...o }) as KubeObject);
     return { items, resourceVersion: String(list.metadata?.resourceVersion ?? '') };
   }
 
@@ -194,15 +191,15 @@ export class KubeClient {
     onEvent: (type: string, obj: KubeObject) => void,
     done: (err: unknown) => void,
   ): Promise<AbortController> {
-    return this.watcher.watch(
+    return this.http.watch(
       collectionPath(r, opts.namespace),
       {
         resourceVersion: opts.resourceVersion,
         allowWatchBookmarks: true,
         timeoutSeconds: opts.timeoutSeconds,
-        ...(opts.labelSelector ? { labelSelector: opts.labelSelector } : {}),
+        labelSelector: opts.labelSelector || undefined,
       },
-      (type: string, obj: KubeObject) => onEvent(type, obj),
+      (type, obj) => onEvent(type, obj as KubeObject),
       done,
     );
   }
@@ -210,9 +207,10 @@ export class KubeClient {
   async event(e: EventInput, now: Date): Promise<void> {
     const ns = e.regarding.metadata.namespace ?? 'default';
     const ts = now.toISOString();
-    await this.core.createNamespacedEvent({
-      namespace: ns,
+    await this.http.request('POST', collectionPath(EVENTS, ns), {
       body: {
+        apiVersion: 'v1',
+        kind: 'Event',
         metadata: { generateName: `${e.regarding.metadata.name}.`, namespace: ns },
         involvedObject: {
           apiVersion: e.regarding.apiVersion,
@@ -228,18 +226,17 @@ export class KubeClient {
         source: { component: FIELD_MANAGER },
         reportingComponent: FIELD_MANAGER,
         reportingInstance: process.env.POD_NAME ?? 'srec-operator',
-        firstTimestamp: new Date(ts),
-        lastTimestamp: new Date(ts),
+        firstTimestamp: ts,
+        lastTimestamp: ts,
         count: 1,
       },
     });
   }
 
-  // Leases go through the untyped custom-objects path: the typed client sends Dates with milliseconds,
-  // and the API server wants MicroTime (six fractional digits).
+  // Lease times are MicroTime strings (six fractional digits), sent as the caller wrote them.
   async readLease(namespace: string, name: string): Promise<LeaseObject | undefined> {
     try {
-      return (await this.custom.getNamespacedCustomObject({ ...LEASES, namespace, name })) as LeaseObject;
+      return (await this.http.request('GET', objectPath(LEASES, name, namespace))) as LeaseObject;
     } catch (err) {
       if (statusCode(err) === 404) return undefined;
       throw err;
@@ -247,10 +244,15 @@ export class KubeClient {
   }
 
   async createLease(lease: LeaseObject): Promise<LeaseObject> {
-    return (await this.custom.createNamespacedCustomObject({ ...LEASES, namespace: lease.metadata.namespace, body: lease })) as LeaseObject;
+    return (await this.http.request('POST', collectionPath(LEASES, lease.metadata.namespace), { body: lease })) as LeaseObject;
   }
 
   async replaceLease(lease: LeaseObject): Promise<LeaseObject> {
-    return (await this.custom.replaceNamespacedCustomObject({ ...LEASES, namespace: lease.metadata.namespace, name: lease.metadata.name, body: lease })) as LeaseObject;
+    return (await this.http.request('PUT', objectPath(LEASES, lease.metadata.name, lease.metadata.namespace), { body: lease })) as LeaseObject;
+  }
+
+  /** Close the pooled connections (after the last request). */
+  close(): void {
+    this.http.close();
   }
 }
