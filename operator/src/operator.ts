@@ -19,6 +19,7 @@ import { EventRecorder } from './kube/events.js';
 import { LeaderElector } from './kube/leader.js';
 import { WorkQueue } from './kube/queue.js';
 import { objectKey, Reflector } from './kube/reflector.js';
+import { slimObject, stripSecret, withoutManagedFields } from './kube/transforms.js';
 
 export interface OperatorOptions {
   readonly kubeConfig: KubeConfig;
@@ -66,18 +67,6 @@ export interface OperatorHandle {
   readonly done: Promise<'stopped' | 'lost'>;
 }
 
-/** What the Secret cache keeps: metadata and key names, never the data. */
-function stripSecret(obj: KubeObject): KubeObject {
-  const data = (obj as unknown as { data?: Record<string, unknown> }).data ?? {};
-  const m = obj.metadata;
-  return {
-    apiVersion: obj.apiVersion ?? 'v1',
-    kind: 'Secret',
-    metadata: { name: m.name, namespace: m.namespace, uid: m.uid, resourceVersion: m.resourceVersion, labels: m.labels },
-    keys: Object.keys(data),
-  };
-}
-
 export async function startOperator(opts: OperatorOptions): Promise<OperatorHandle> {
   const log = opts.log;
   const clock = opts.clock ?? systemClock;
@@ -99,7 +88,12 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
 
   // ---- caches; events only map to keys ----
   let queue: WorkQueue | undefined;
-  const enqueue = (key: string) => queue?.add(key);
+  // Nothing runs before every cache has listed (a half-filled cache would look like missing children,
+  // to be applied again); then every SessionRecording is queued once.
+  let synced = false;
+  const enqueue = (key: string) => {
+    if (synced) queue?.add(key);
+  };
   const ns = opts.namespace;
   const reflector = (resource: Resource, onChange: (obj: KubeObject) => void, extra: { labelSelector?: string; transform?: (o: KubeObject) => KubeObject } = {}) =>
     new Reflector({
@@ -133,14 +127,14 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
   };
 
   const caches: Caches = {
-    sessionRecordings: reflector(RESOURCES.sessionRecording, (o) => enqueue(objectKey(o))),
-    configMaps: reflector(RESOURCES.configMap, toOwner, { labelSelector: MANAGED_BY_SELECTOR }),
-    deployments: reflector(RESOURCES.deployment, toOwner, { labelSelector: MANAGED_BY_SELECTOR }),
-    services: reflector(RESOURCES.service, toOwner, { labelSelector: MANAGED_BY_SELECTOR }),
+    sessionRecordings: reflector(RESOURCES.sessionRecording, (o) => enqueue(objectKey(o)), { transform: withoutManagedFields }),
+    configMaps: reflector(RESOURCES.configMap, toOwner, { labelSelector: MANAGED_BY_SELECTOR, transform: slimObject }),
+    deployments: reflector(RESOURCES.deployment, toOwner, { labelSelector: MANAGED_BY_SELECTOR, transform: slimObject }),
+    services: reflector(RESOURCES.service, toOwner, { labelSelector: MANAGED_BY_SELECTOR, transform: slimObject }),
     secrets: reflector(RESOURCES.secret, toReferencingSecret, { transform: stripSecret }),
     // Every claim: an existingClaim is not ours to label.
-    pvcs: reflector(RESOURCES.pvc, toClaimUser),
-    pvs: reflector(RESOURCES.pv, toOwner, { labelSelector: MANAGED_BY_SELECTOR }),
+    pvcs: reflector(RESOURCES.pvc, toClaimUser, { transform: slimObject }),
+    pvs: reflector(RESOURCES.pv, toOwner, { labelSelector: MANAGED_BY_SELECTOR, transform: slimObject }),
   };
   const all = Object.values(caches) as Reflector[];
 
@@ -194,7 +188,6 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
   let running = false;
   let syncedResolve!: () => void;
   const syncedPromise = new Promise<void>((r) => (syncedResolve = r));
-  let synced = false;
   let resyncTimer: Timer | undefined;
   const resync = () => {
     for (const o of caches.sessionRecordings.list()) enqueue(objectKey(o));
@@ -207,6 +200,7 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
     resyncTimer = clock.after(opts.resyncMs ?? 600_000, resync);
     void Promise.all(all.map((r) => r.waitForSync())).then(() => {
       synced = true;
+      for (const o of caches.sessionRecordings.list()) enqueue(objectKey(o));
       log.info('caches synced', { kinds: all.map((r) => r.kind), namespace: ns ?? '(all)' });
       syncedResolve();
     });
@@ -245,6 +239,7 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
       await queue?.shutdown();
       await Promise.all(all.map((r) => r.stop()));
       if (why === 'stopped') await elector?.stop();
+      client.close();
       await probes.close();
       leader.set(0);
       doneResolve(why);
