@@ -17,6 +17,7 @@ import type { Clock } from './kube/clock.js';
 import type { EventRecorder } from './kube/events.js';
 import type { Result } from './kube/queue.js';
 import type { Reflector } from './kube/reflector.js';
+import { slimObject } from './kube/transforms.js';
 
 export interface Caches {
   readonly sessionRecordings: Reflector;
@@ -49,6 +50,18 @@ export interface ControllerDeps {
   readonly resyncMs?: number;
 }
 
+/** The kinds applied in order, the volume before its claim. */
+const STORAGE_KINDS = new Set(['PersistentVolume', 'PersistentVolumeClaim']);
+
+/** A child's key within its SessionRecording. */
+function childKey(obj: KubeObject): string {
+  return `${obj.kind}/${obj.metadata.name}`;
+}
+
+function desiredHash(obj: KubeObject | undefined): string | undefined {
+  return obj?.metadata.annotations?.[DESIRED_HASH_ANNOTATION];
+}
+
 /** What the Secret cache keeps of a Secret: its key names, never its data. */
 export function secretKeys(obj: KubeObject | undefined): readonly string[] | undefined {
   return obj ? ((obj as unknown as { keys?: string[] }).keys ?? []) : undefined;
@@ -74,6 +87,8 @@ function deploymentObservation(obj: KubeObject | undefined): DeploymentObservati
 export class Controller {
   /** When each key last had every object applied, hash or not (drift correction). */
   private readonly lastFullApply = new Map<string, number>();
+  /** Per key: the answers to its applies (slimmed) until the cache shows them. */
+  private readonly applyAnswers = new Map<string, Map<string, KubeObject>>();
 
   constructor(private readonly deps: ControllerDeps) {}
 
@@ -106,6 +121,7 @@ export class Controller {
     if (!cached) {
       this.deps.events.forget(key);
       this.lastFullApply.delete(key);
+      this.applyAnswers.delete(key);
       return {};
     }
     // The API server validated it against the CRD it had; check it against ours (an older CRD may lack
@@ -133,44 +149,58 @@ export class Controller {
     const tlsSecretKeys = tlsSecret !== undefined ? secretKeys(caches.secrets.get(namespace, tlsSecret)) : undefined;
     const desired = renderObjects(cr, { images: this.deps.images, credentialKeys, ...(tlsSecretKeys ? { tlsSecretKeys } : {}) });
 
-    // 5. Apply what differs from the cache (server-side apply, one field manager, force).
-    const applyErrors: string[] = [];
-    let applied = 0;
-    if (!caches.secrets.get(namespace, childNames(cr).hostKey)) {
+    // 5. Apply what differs from what this operator last saw, all at once, with the host key Secret
+    //    (server-side apply, one field manager, force). The storage objects go in order, the volume
+    //    before its claim; the others alongside. Unchanged objects (same desired hash) are skipped;
+    //    every resync period all are applied anyway to undo drift (an apply of an unchanged object is a
+    //    no-op for the API server: no new resourceVersion).
+    const now = this.deps.clock.now();
+    if (!this.lastFullApply.has(key)) this.lastFullApply.set(key, now);
+    const resync = now - (this.lastFullApply.get(key) ?? now) >= (this.deps.resyncMs ?? 600_000);
+    if (resync) this.lastFullApply.set(key, now);
+    const answers = this.answers(key);
+    const seen = new Map(desired.map((obj) => [childKey(obj), this.seen(answers, obj)]));
+    const errors = new Map<KubeObject | 'hostKey', string>();
+    const applyOne = async (obj: KubeObject) => {
+      if (!resync && desiredHash(seen.get(childKey(obj))) === desiredHash(obj)) return;
+      try {
+        const answer = await this.deps.client.apply(obj);
+        answers.set(childKey(obj), slimObject(answer));
+        seen.set(childKey(obj), answer);
+        this.deps.metrics.applied(obj.kind);
+        log.info('applied', { key, kind: obj.kind, name: obj.metadata.name });
+      } catch (err) {
+        errors.set(obj, `${obj.kind} ${obj.metadata.name}: ${apiMessage(err)}`);
+        log.warn('apply failed', { key, kind: obj.kind, name: obj.metadata.name, error: apiMessage(err) });
+      }
+    };
+    const createHostKey = async () => {
+      if (caches.secrets.get(namespace, childNames(cr).hostKey)) return;
       try {
         if (await this.deps.client.createIfAbsent(buildHostKeySecret(cr, this.deps.generateHostKey))) {
           log.info('created host key', { key, name: childNames(cr).hostKey });
         }
       } catch (err) {
-        applyErrors.push(`Secret ${childNames(cr).hostKey}: ${apiMessage(err)}`);
+        errors.set('hostKey', `Secret ${childNames(cr).hostKey}: ${apiMessage(err)}`);
       }
-    }
-    // Unchanged objects (same desired hash) are skipped; every resync period all are applied anyway to
-    // undo drift (an apply of an unchanged object is a no-op for the API server: no new resourceVersion).
-    const now = this.deps.clock.now();
-    if (!this.lastFullApply.has(key)) this.lastFullApply.set(key, now);
-    const resync = now - (this.lastFullApply.get(key) ?? now) >= (this.deps.resyncMs ?? 600_000);
-    if (resync) this.lastFullApply.set(key, now);
-    for (const obj of desired) {
-      if (!resync && this.cached(obj)?.metadata.annotations?.[DESIRED_HASH_ANNOTATION] === obj.metadata.annotations?.[DESIRED_HASH_ANNOTATION]) continue;
-      try {
-        await this.deps.client.apply(obj);
-        applied++;
-        this.deps.metrics.applied(obj.kind);
-        log.info('applied', { key, kind: obj.kind, name: obj.metadata.name });
-      } catch (err) {
-        applyErrors.push(`${obj.kind} ${obj.metadata.name}: ${apiMessage(err)}`);
-        log.warn('apply failed', { key, kind: obj.kind, name: obj.metadata.name, error: apiMessage(err) });
-      }
-    }
+    };
+    const storage = desired.filter((o) => STORAGE_KINDS.has(o.kind));
+    await Promise.all([
+      createHostKey(),
+      (async () => {
+        for (const obj of storage) await applyOne(obj);
+      })(),
+      ...desired.filter((o) => !STORAGE_KINDS.has(o.kind)).map(applyOne),
+    ]);
+    const applyErrors = (['hostKey', ...desired] as const).flatMap((k) => errors.get(k) ?? []);
+    if (answers.size === 0) this.applyAnswers.delete(key);
 
     // 6. Remove children this spec no longer wants (e.g. the syslog objects after syslog.enabled=false).
     await this.prune(key, cr, desired);
 
-    // 7. Status: only from a settled cache. Right after an apply the cache still shows the old children;
-    //    their watch events bring this key back, and the safety requeue covers a no-op apply.
-    if (applied > 0 && !resync && applyErrors.length === 0) return { requeueAfter: 2000 };
-    const observed = this.observe(cr, applyErrors);
+    // 7. Status, rebuilt from the world: the cache, or what the API server answered to this run's applies
+    //    where the cache has not caught up yet. Patched only when it changed.
+    const observed = this.observe(cr, applyErrors, seen);
     const status = computeStatus(cr, observed, { now: new Date(this.deps.clock.now()) });
     const changed = !statusEqual(cr.status, status);
     if (changed) {
@@ -187,6 +217,29 @@ export class Controller {
       else await this.deps.events.record(key, cr, 'Normal', 'Ready', 'recording service ready');
     }
     return problem ? { requeueAfter: this.deps.notReadyRequeueMs ?? 30_000 } : {};
+  }
+
+  /** The answers to this key's applies that the cache has not caught up with yet, by childKey. */
+  private answers(key: string): Map<string, KubeObject> {
+    let m = this.applyAnswers.get(key);
+    if (!m) this.applyAnswers.set(key, (m = new Map()));
+    return m;
+  }
+
+  /**
+   * A child as this operator last saw it: the cached copy once it carries the desired hash this
+   * operator last applied (watch events arrive in order, so it is then at least as new as the apply's
+   * answer), else the answer to that apply.
+   */
+  private seen(answers: Map<string, KubeObject>, obj: KubeObject): KubeObject | undefined {
+    const cached = this.cached(obj);
+    const answer = answers.get(childKey(obj));
+    if (!answer) return cached;
+    if (cached && desiredHash(cached) === desiredHash(answer)) {
+      answers.delete(childKey(obj));
+      return cached;
+    }
+    return answer;
   }
 
   private cached(obj: KubeObject): KubeObject | undefined {
@@ -208,8 +261,10 @@ export class Controller {
     }
   }
 
-  private observe(cr: SessionRecording, applyErrors: readonly string[]): Observed {
+  /** What the status is computed from; `seen` holds the children as this run left them, by childKey. */
+  private observe(cr: SessionRecording, applyErrors: readonly string[], seen: ReadonlyMap<string, KubeObject | undefined>): Observed {
     const { caches } = this.deps;
+    const child = (kind: string, name: string, cache: Reflector) => (seen.has(`${kind}/${name}`) ? seen.get(`${kind}/${name}`) : cache.get(namespaceOf(cr), name));
     const ns = namespaceOf(cr);
     const names = childNames(cr);
     const secrets = new Map<string, readonly string[]>();
@@ -217,14 +272,14 @@ export class Controller {
       const keys = secretKeys(caches.secrets.get(ns, s));
       if (keys) secrets.set(s, keys);
     }
-    const pvc = caches.pvcs.get(ns, claimName(cr)) as unknown as
+    const pvc = child('PersistentVolumeClaim', claimName(cr), caches.pvcs) as unknown as
       | { spec?: { accessModes?: string[] }; status?: { phase?: string; accessModes?: string[] } }
       | undefined;
     return {
       claim: pvc ? { phase: pvc.status?.phase, accessModes: pvc.status?.accessModes ?? pvc.spec?.accessModes ?? [] } : undefined,
       secrets,
-      recorder: deploymentObservation(caches.deployments.get(ns, names.recorder)),
-      syslog: cr.spec.syslog.enabled ? deploymentObservation(caches.deployments.get(ns, names.syslog)) : undefined,
+      recorder: deploymentObservation(child('Deployment', names.recorder, caches.deployments)),
+      syslog: cr.spec.syslog.enabled ? deploymentObservation(child('Deployment', names.syslog, caches.deployments)) : undefined,
       ...(applyErrors.length > 0 ? { applyError: applyErrors.join('; ') } : {}),
     };
   }
@@ -273,6 +328,7 @@ export class Controller {
       throw new Error(`removing finalizer ${FINALIZER} (${FIELD_MANAGER}): ${errorMessage(err)}`);
     }
     this.deps.events.forget(key);
+    this.applyAnswers.delete(key);
     return {};
   }
 }
