@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -151,4 +152,23 @@ describe('searchSessions', () => {
     expect(again.hits).toEqual(parallel.hits);
     expect(parallel.hits).toHaveLength(6);
   }, 60_000); // each worker first compiles the TypeScript sources it loads
+
+  it('builds many sessions on few workers without piling up listeners on a worker', async () => {
+    // GIVEN 24 sessions never searched, for two workers (a dozen jobs each)
+    for (let i = 0; i < 24; i++) writeSession({ dataFolder: data.dir, start: new Date(Date.UTC(2025, 2, 1, i)), channels: [{ id: 0, events: sudoSession() }] });
+    const tsLoader = fileURLToPath(new URL('./support/ts-register.mjs', import.meta.url));
+    const workerUrl = new URL('../src/search/index-worker.ts', import.meta.url).href;
+    const query = new URL('../src/search/query.ts', import.meta.url).href;
+    // WHEN searching in a process of its own (Node's warnings go to the real process, not to Jest's)
+    const script = `
+      const { searchSessions } = await import(${JSON.stringify(query)});
+      const pool = { workers: 2, workerUrl: new URL(${JSON.stringify(workerUrl)}), execArgv: ['--import', ${JSON.stringify(tsLoader)}] };
+      const res = await searchSessions({ dataFolder: ${JSON.stringify(data.dir)}, words: 'sudo su', pool });
+      process.stdout.write(JSON.stringify({ stats: res.stats, hits: res.hits.length }));`;
+    const child = spawnSync(process.execPath, ['--import', tsLoader, '--input-type=module', '-e', script], { encoding: 'utf8' });
+    // THEN every index was built, every session found, and Node warned of nothing
+    expect(child.status).toBe(0);
+    expect(JSON.parse(child.stdout)).toEqual({ stats: { sessions: 24, indexesBuilt: 24, indexesUsed: 0, castBytesRead: expect.any(Number) }, hits: 48 });
+    expect(child.stderr).not.toMatch(/Warning/);
+  }, 60_000);
 });

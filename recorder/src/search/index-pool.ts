@@ -57,12 +57,22 @@ export async function prebuildIndexes(refs: readonly SessionRef[], opts: PoolOpt
 
   const runWorker = async (): Promise<void> => {
     const worker = new Worker(workerUrl, { execArgv: [...(opts.execArgv ?? [])] });
+    // One set of listeners for the worker's whole life (not one per job: a reused Worker would collect
+    // them); each settles the job in flight.
+    let job: { resolve: (r: Reply) => void; reject: (e: Error) => void } | undefined;
+    const settle = (f: (j: NonNullable<typeof job>) => void) => {
+      const j = job;
+      job = undefined;
+      if (j !== undefined) f(j);
+    };
+    worker.on('message', (r: Reply) => settle((j) => j.resolve(r)));
+    worker.on('error', (e: Error) => settle((j) => j.reject(e)));
+    worker.on('exit', (code: number) => settle((j) => j.reject(new Error(`index worker exited (${code})`))));
     try {
       while (queue.length > 0 && !readOnly) {
         const ref = queue.shift()!;
         const reply = await new Promise<Reply>((resolve, reject) => {
-          worker.once('message', resolve);
-          worker.once('error', reject);
+          job = { resolve, reject };
           worker.postMessage({ dir: ref.dir });
         });
         if (reply.outcome === undefined) continue; // the search will build it and report why it fails
