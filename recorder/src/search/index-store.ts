@@ -151,7 +151,7 @@ export async function buildIndexFiles(ref: SessionRef): Promise<IndexFiles & { b
     groups,
     lines: nextId,
     blocks: blockEnds.length,
-    terms: postings.size,
+    terms: terms.count,
     problems: problems.map((p) => ({ path: path.relative(ref.dir, p.path), message: p.message })),
   };
   return {
