@@ -73,7 +73,7 @@ export async function run(): Promise<void> {
 }
 
 async function waitMoved(metric: (name: string) => Promise<number>): Promise<void> {
-  const until = Date.now() + 60_000;
+  const until = Date.now() + 300_000; // a bulk cast is repacked at level 6 after the session: ~30 s per GiB here
   while (Date.now() < until) {
     if ((await metric('srec_sessions_open')) === 0 && (await metric('srec_recordings_pending')) === 0) return;
     await new Promise((r) => setTimeout(r, 100));

@@ -40,12 +40,23 @@ export interface CastStart {
   readonly startMs: number;
 }
 
+/** A batch bigger than this is handed to the file at once rather than at the end of the event-loop turn. */
+const BATCH_BYTES = 256 * 1024;
+
 /**
  * One channel's cast. Output from stdout and stderr is decoded with separate UTF-8 decoders so that a
  * character split across packets is not mangled; both are written as "o" events.
+ *
+ * Each event is encoded as it comes (one line per SSH packet or keystroke, as asciinema records) and the
+ * lines of one event-loop turn go to the gzip stream as one write, not a zlib job per packet. Events are
+ * not merged: joining large strings costs V8 more than the separate lines cost gzip.
  */
 export class CastWriter {
   private readonly decoders = { o: new StringDecoder('utf8'), e: new StringDecoder('utf8'), i: new StringDecoder('utf8') };
+  /** Encoded lines not yet handed to the file. */
+  private batch: Buffer[] = [];
+  private batchBytes = 0;
+  private scheduled?: NodeJS.Immediate;
 
   constructor(
     private readonly file: GzipFile,
@@ -94,11 +105,28 @@ export class CastWriter {
     this.event('o', this.decoders.o.end());
     this.event('o', this.decoders.e.end());
     this.event('i', this.decoders.i.end());
+    this.flushBatch();
     await this.file.close();
   }
 
+  /** false: the file is behind; the caller pauses its source until onceDrain(). */
   private event(code: CastEventCode, data: string): boolean {
-    if (data === '' && code !== 'r') return true;
-    return this.file.write(encodeEvent([(this.now() - this.start.startMs) / 1000, code, data]));
+    if (data === '' && code !== 'r') return !this.file.needsDrain;
+    const line = Buffer.from(encodeEvent([(this.now() - this.start.startMs) / 1000, code, data]), 'utf8');
+    this.batch.push(line);
+    this.batchBytes += line.length;
+    if (this.batchBytes >= BATCH_BYTES) return this.flushBatch();
+    this.scheduled ??= setImmediate(() => this.flushBatch());
+    return !this.file.needsDrain;
+  }
+
+  private flushBatch(): boolean {
+    if (this.scheduled) clearImmediate(this.scheduled);
+    this.scheduled = undefined;
+    if (this.batch.length === 0) return !this.file.needsDrain;
+    const data = this.batch.length === 1 ? this.batch[0]! : Buffer.concat(this.batch, this.batchBytes);
+    this.batch = [];
+    this.batchBytes = 0;
+    return this.file.write(data);
   }
 }

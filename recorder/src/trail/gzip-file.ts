@@ -1,24 +1,54 @@
 // A gzip file written as it streams. A sync flush every `flushIntervalMs` puts everything written so far
 // into whole deflate blocks on disk, so a recorder killed mid-session leaves a file that decodes up to the
 // last flush; close() finishes the stream and fsyncs it.
-import { createWriteStream, type WriteStream } from 'node:fs';
+//
+// The level follows the rate. Interactive output is deflated at level 6 as it comes (casts stay small).
+// Bulk output (more than `bulkBytesPerInterval` in one flush interval: a `cat` of a large file, a tarball
+// through `ssh`) is stored (level 0: gzip framing and a CRC, no deflate) so that recording costs the
+// session almost nothing; deflate runs at about 30 MiB/s of input per core here, far slower than the relay.
+// close() then repacks such a file at level 6 after the session, on zlib's pool threads, before the
+// manifest is written: the spool holds the stored bytes meanwhile, the share only ever gets the repacked
+// file. Level 0 is still a valid gzip stream, so a recorder killed before the repack leaves a file that
+// recovery and every reader handle as before, only bigger. Buffers of 1 MiB on both streams let the relay
+// run ahead while the pool thread works, instead of pausing the channel on every packet.
+//
+// A change of level ends the current gzip member and starts another (a series of members is one valid
+// gzip file to every reader): zlib's deflateParams() is not reliable here (Node 20's zlib ignores it).
+import { createReadStream, createWriteStream, promises as fsp, type WriteStream } from 'node:fs';
 import fs from 'node:fs';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
-import { FILE_MODE } from './fsutil.js';
+import { FILE_MODE, fsyncDir, fsyncPath } from './fsutil.js';
+
+/** zlib levels for interactive and for bulk output. */
+export const INTERACTIVE_LEVEL = 6;
+export const BULK_LEVEL = 0;
+const BUFFER_BYTES = 1 << 20;
 
 export interface GzipFileOptions {
   /** @default 1000 */
   readonly flushIntervalMs?: number;
+  /** More input than this in one flush interval switches to the bulk level. @default 1 MiB */
+  readonly bulkBytesPerInterval?: number;
   /** Called once, on the first error opening or writing the file. */
   readonly onError?: (err: Error) => void;
 }
 
 export class GzipFile {
-  private readonly gzip: zlib.Gzip;
+  private member: zlib.Gzip;
   private readonly out: WriteStream;
   private readonly timer: NodeJS.Timeout;
   private readonly drainWaiters: (() => void)[] = [];
   private dirty = false;
+  /** Input since the last flush tick, for the level choice. */
+  private intervalBytes = 0;
+  private level = INTERACTIVE_LEVEL;
+  /** Some of the file was stored at the bulk level: close() repacks it. */
+  private stored = false;
+  /** While one member ends and the next is not started yet: input waits here, in order. */
+  private switching?: { queued: Buffer[]; done: Promise<void> };
+  private readonly bulkBytes: number;
   private closing?: Promise<number>;
   private err?: Error;
   /** Uncompressed bytes accepted. */
@@ -29,14 +59,11 @@ export class GzipFile {
     private readonly opts: GzipFileOptions = {},
   ) {
     // 'wx': one writer per file; an existing file is a bug, never something to overwrite.
-    this.out = createWriteStream(path, { flags: 'wx', mode: FILE_MODE, autoClose: false });
-    this.gzip = zlib.createGzip({ level: 6 });
-    this.gzip.pipe(this.out);
-    const fail = (e: Error) => this.fail(e);
-    this.out.on('error', fail);
-    this.gzip.on('error', fail);
-    this.gzip.on('drain', () => this.runDrainWaiters());
-    this.timer = setInterval(() => this.flush(), opts.flushIntervalMs ?? 1000);
+    this.out = createWriteStream(path, { flags: 'wx', mode: FILE_MODE, autoClose: false, highWaterMark: BUFFER_BYTES });
+    this.out.on('error', (e) => this.fail(e));
+    this.bulkBytes = opts.bulkBytesPerInterval ?? BUFFER_BYTES;
+    this.member = this.startMember(INTERACTIVE_LEVEL);
+    this.timer = setInterval(() => this.tick(), opts.flushIntervalMs ?? 1000);
     this.timer.unref();
   }
 
@@ -50,7 +77,23 @@ export class GzipFile {
     this.dirty = true;
     const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
     this.written += buf.length;
-    return this.gzip.write(buf);
+    this.intervalBytes += buf.length;
+    if (this.level !== BULK_LEVEL && this.intervalBytes > this.bulkBytes) this.setLevel(BULK_LEVEL);
+    if (this.switching) {
+      this.switching.queued.push(buf);
+      return false;
+    }
+    return this.member.write(buf);
+  }
+
+  /** The last write() returned false and the file has not drained yet. */
+  get needsDrain(): boolean {
+    return !this.err && !this.closing && (this.switching !== undefined || this.member.writableNeedDrain);
+  }
+
+  /** The zlib level in use (or being switched to). */
+  get compressionLevel(): number {
+    return this.level;
   }
 
   onceDrain(cb: () => void): void {
@@ -60,9 +103,9 @@ export class GzipFile {
 
   /** Push everything written so far to the file as complete deflate blocks. */
   flush(): Promise<void> {
-    if (!this.dirty || this.err || this.closing) return Promise.resolve();
+    if (!this.dirty || this.err || this.closing || this.switching) return Promise.resolve();
     this.dirty = false;
-    return new Promise((resolve) => this.gzip.flush(zlib.constants.Z_SYNC_FLUSH, () => resolve()));
+    return new Promise((resolve) => this.member.flush(zlib.constants.Z_SYNC_FLUSH, () => resolve()));
   }
 
   /** Finish the gzip stream, fsync and close. Resolves to the compressed size; rejects if the file failed. */
@@ -71,15 +114,57 @@ export class GzipFile {
     return this.closing;
   }
 
+  private startMember(level: number): zlib.Gzip {
+    // zlib streams take the Transform options too (highWaterMark); the types do not say so.
+    const member = zlib.createGzip({ level, chunkSize: 64 * 1024, highWaterMark: BUFFER_BYTES } as zlib.ZlibOptions);
+    member.on('error', (e) => this.fail(e));
+    member.on('drain', () => this.runDrainWaiters());
+    member.pipe(this.out, { end: false });
+    return member;
+  }
+
+  /** End the current member once everything before has gone through it; then start one at `level`. */
+  private endMember(): Promise<void> {
+    const member = this.member;
+    return new Promise<void>((resolve) => {
+      member.once('end', resolve);
+      member.once('error', () => resolve());
+      member.end();
+    });
+  }
+
+  private tick(): void {
+    if (this.level !== INTERACTIVE_LEVEL && this.intervalBytes <= this.bulkBytes / 4) this.setLevel(INTERACTIVE_LEVEL);
+    this.intervalBytes = 0;
+    void this.flush();
+  }
+
+  private setLevel(level: number): void {
+    if (this.err || this.closing || this.switching) return;
+    this.level = level;
+    if (level === BULK_LEVEL) this.stored = true;
+    const queued: Buffer[] = [];
+    const done = this.endMember().then(() => {
+      if (this.err) return;
+      this.member = this.startMember(level);
+      this.switching = undefined;
+      for (const b of queued) this.member.write(b);
+      if (!this.member.writableNeedDrain) this.runDrainWaiters();
+    });
+    this.switching = { queued, done };
+  }
+
   private async doClose(): Promise<number> {
     clearInterval(this.timer);
+    if (this.switching) await this.switching.done;
     this.runDrainWaiters();
     if (!this.err) {
+      await this.endMember();
       await new Promise<void>((resolve) => {
         const done = () => resolve();
         this.out.once('finish', done);
         this.out.once('error', done);
-        this.gzip.end();
+        this.out.end();
       });
     }
     const fd = (this.out as WriteStream & { fd?: number | null }).fd;
@@ -96,7 +181,30 @@ export class GzipFile {
       }
     }
     if (this.err) throw this.err;
+    if (this.stored) return this.repack();
     return this.out.bytesWritten;
+  }
+
+  /**
+   * Deflate a file that was (partly) stored during the session, at the interactive level, into a temporary
+   * file renamed over it. A failure (a full disk) keeps the stored file, which is complete and valid.
+   */
+  private async repack(): Promise<number> {
+    const tmp = path.join(path.dirname(this.path), `.${path.basename(this.path)}.repack`);
+    try {
+      await pipeline(
+        createReadStream(this.path, { highWaterMark: BUFFER_BYTES }),
+        zlib.createGunzip({ chunkSize: BUFFER_BYTES }),
+        zlib.createGzip({ level: INTERACTIVE_LEVEL, chunkSize: 256 * 1024 }),
+        createWriteStream(tmp, { flags: 'w', mode: FILE_MODE }),
+      );
+      await fsyncPath(tmp);
+      await fsp.rename(tmp, this.path);
+      await fsyncDir(path.dirname(this.path));
+    } catch {
+      await fsp.rm(tmp, { force: true }).catch(() => undefined);
+    }
+    return (await fsp.stat(this.path)).size;
   }
 
   private fail(e: Error): void {
