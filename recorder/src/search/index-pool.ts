@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { SessionIndex, type BuildOutcome, type IndexFiles } from './index-store.js';
+import { indexState, type BuildOutcome, type IndexFiles } from './index-store.js';
 import { castFiles, type SessionRef } from './trail-files.js';
 
 export interface PoolOptions {
@@ -50,7 +50,7 @@ export async function prebuildIndexes(refs: readonly SessionRef[], opts: PoolOpt
   const workerUrl = opts.workerUrl ?? defaultWorkerUrl();
   const want = Math.min(opts.workers ?? Math.min(os.availableParallelism(), 4), 8);
   if (workerUrl === undefined || want < 2) return done;
-  const missing = refs.filter((r) => castFiles(r).length > 0 && !isCurrent(r));
+  const missing = indexState(refs).toBuild;
   if (missing.length < 2) return done;
   const queue = missing.map((r) => ({ r, size: castBytes(r) })).sort((a, b) => b.size - a.size).map((x) => x.r);
   let readOnly = false;
@@ -89,11 +89,4 @@ export async function prebuildIndexes(refs: readonly SessionRef[], opts: PoolOpt
   };
   await Promise.all(Array.from({ length: Math.min(want, missing.length) }, runWorker));
   return done;
-}
-
-/** true when the session's index exists and is current (opened and closed again). */
-function isCurrent(ref: SessionRef): boolean {
-  const idx = SessionIndex.open(ref);
-  idx?.close();
-  return idx !== undefined;
 }

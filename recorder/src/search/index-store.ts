@@ -15,9 +15,8 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { decodePostings, findTerm, PostingsBuilder, TERMS_MAGIC } from './postings.js';
 import type { TextLine } from './terminal.js';
-import { scanTranscript, type Stream } from './transcript.js';
+import type { Stream } from './transcript.js';
 import { castFiles, type SessionRef, type TrailProblem } from './trail-files.js';
-import { randomBytes } from 'node:crypto';
 
 export const INDEX_DIR = 'index';
 export const INDEX_VERSION = 2;
@@ -132,6 +131,8 @@ export async function buildIndexFiles(ref: SessionRef): Promise<IndexFiles & { b
     postings.addLine(l.text, id);
   };
 
+  // Loaded here: a search that finds every index current never needs the cast reader.
+  const { scanTranscript } = await import('./transcript.js');
   const scan = await scanTranscript(ref, { line: add });
   flushBlock();
   await new Promise<void>((resolve, reject) => {
@@ -178,9 +179,12 @@ function sameSources(a: readonly SourceStamp[], b: readonly SourceStamp[]): bool
   return a.length === b.length && a.every((s, i) => s.path === b[i]!.path && s.size === b[i]!.size && Math.abs(s.mtimeMs - b[i]!.mtimeMs) < 1);
 }
 
+/** A name no other writer uses at the same time (mkdir refuses a clash anyway); not a secret, so no crypto to load. */
+const uniqueSuffix = (): string => `${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
+
 /** Writes the index atomically: a temporary directory renamed into place. Throws when the share refuses. */
 export function writeIndexFiles(ref: SessionRef, files: IndexFiles): void {
-  const tmp = path.join(ref.dir, `.index.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const tmp = path.join(ref.dir, `.index.tmp-${uniqueSuffix()}`);
   const final = path.join(ref.dir, INDEX_DIR);
   mkdirSync(tmp, { mode: 0o700 });
   try {
@@ -190,7 +194,7 @@ export function writeIndexFiles(ref: SessionRef, files: IndexFiles): void {
     put('lines.bin', files.lines);
     put('blocks.bin', files.blocks);
     put('meta.json', JSON.stringify(files.meta));
-    const old = path.join(ref.dir, `.index.old-${process.pid}-${randomBytes(4).toString('hex')}`);
+    const old = path.join(ref.dir, `.index.old-${uniqueSuffix()}`);
     let moved = false;
     try {
       renameSync(final, old);
@@ -228,12 +232,11 @@ export class SessionIndex {
     return new SessionIndex(f.meta, memorySource(f.terms), memorySource(f.postings), memorySource(f.lines), memorySource(f.blocks));
   }
 
-  /** Opens `<dir>/index/` when it is there, current and of this version; undefined otherwise. */
-  static open(ref: SessionRef): SessionIndex | undefined {
-    const dir = path.join(ref.dir, INDEX_DIR);
+  /** The meta.json of `<dir>/index/` when it is there, current and of this version; undefined otherwise. */
+  static currentMeta(ref: SessionRef): IndexMeta | undefined {
     let meta: IndexMeta;
     try {
-      meta = JSON.parse(readFileSync(path.join(dir, 'meta.json'), 'utf8')) as IndexMeta;
+      meta = JSON.parse(readFileSync(path.join(ref.dir, INDEX_DIR, 'meta.json'), 'utf8')) as IndexMeta;
     } catch {
       return undefined;
     }
@@ -247,7 +250,16 @@ export class SessionIndex {
       Number.isInteger(meta.lines) &&
       Number.isInteger(meta.blocks);
     // Anything else (older version, damaged, another tool's) is rebuilt rather than trusted.
-    if (!shapeOk || !sameSources(meta.sources, stampSources(ref))) return undefined;
+    return shapeOk && sameSources(meta.sources, stampSources(ref)) ? meta : undefined;
+  }
+
+  /**
+   * Opens `<dir>/index/` when it is there, current and of this version; undefined otherwise.
+   * @param meta its meta.json when the caller has just checked it with currentMeta()
+   */
+  static open(ref: SessionRef, meta: IndexMeta | undefined = SessionIndex.currentMeta(ref)): SessionIndex | undefined {
+    const dir = path.join(ref.dir, INDEX_DIR);
+    if (meta === undefined) return undefined;
     const opened: ByteSource[] = [];
     try {
       for (const name of ['terms.bin', 'postings.bin', 'lines.bin', 'blocks.bin']) opened.push(fileSource(path.join(dir, name)));
@@ -332,6 +344,21 @@ export interface BuildOutcome {
   readonly files?: IndexFiles;
 }
 
+/**
+ * Which sessions have a current index (by its meta.json, kept by session directory) and which, having
+ * casts, have a missing, stale or damaged one: what a search must build.
+ */
+export function indexState(refs: readonly SessionRef[]): { current: Map<string, IndexMeta>; toBuild: SessionRef[] } {
+  const current = new Map<string, IndexMeta>();
+  const toBuild: SessionRef[] = [];
+  for (const r of refs) {
+    const meta = SessionIndex.currentMeta(r);
+    if (meta !== undefined) current.set(r.dir, meta);
+    else if (castFiles(r).length > 0) toBuild.push(r);
+  }
+  return { current, toBuild };
+}
+
 /** Builds a session's index and stores it next to the recording (atomically, 0600) when the share lets it. */
 export async function buildAndStore(ref: SessionRef): Promise<BuildOutcome> {
   const files = await buildIndexFiles(ref);
@@ -348,11 +375,11 @@ export async function buildAndStore(ref: SessionRef): Promise<BuildOutcome> {
  * taken from `prebuilt`, built by a worker for this search) and stored there. A share that refuses the
  * write still gets its search answered.
  */
-export async function openIndex(ref: SessionRef, prebuilt?: BuildOutcome): Promise<OpenedIndex> {
+export async function openIndex(ref: SessionRef, prebuilt?: BuildOutcome, meta?: IndexMeta): Promise<OpenedIndex> {
   if (prebuilt?.files !== undefined) {
     return { index: SessionIndex.fromFiles(prebuilt.files), built: true, bytesRead: prebuilt.bytesRead, problems: prebuilt.problems, writeError: prebuilt.writeError };
   }
-  const existing = SessionIndex.open(ref);
+  const existing = SessionIndex.open(ref, meta);
   if (existing !== undefined) {
     if (prebuilt !== undefined) return { index: existing, built: true, bytesRead: prebuilt.bytesRead, problems: prebuilt.problems };
     const problems = existing.meta.problems.map((p) => ({ session: ref.id, path: path.join(ref.dir, p.path), message: p.message }));

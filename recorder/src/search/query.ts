@@ -1,7 +1,8 @@
 // Keyword search over every session's transcripts: index each session on first use, then look the
 // phrase's tokens up, and confirm each candidate line against its real text.
-import { prebuildIndexes, type PoolOptions } from './index-pool.js';
-import { openIndex, type SessionIndex, type IndexedLine } from './index-store.js';
+import type { BuildOutcome } from './index-store.js';
+import type { PoolOptions } from './index-pool.js';
+import { indexState, openIndex, type SessionIndex, type IndexedLine } from './index-store.js';
 import { timeOfSpan } from './terminal.js';
 import { compilePhrase, type Phrase } from './tokens.js';
 import { resolveSession, scanSessions, type SessionRef, type TrailProblem } from './trail-files.js';
@@ -148,12 +149,16 @@ export async function searchSessions(opts: SearchOptions): Promise<SearchResult>
   let built = 0;
   let used = 0;
   let bytes = 0;
-  const prebuilt = await prebuildIndexes(refs, opts.pool);
+  // The worker pool (and worker_threads) is loaded only when there is something to build: a repeated
+  // search starts faster without it.
+  const { current, toBuild } = indexState(refs);
+  const prebuilt =
+    toBuild.length >= 2 ? await (await import('./index-pool.js')).prebuildIndexes(toBuild, opts.pool) : new Map<string, BuildOutcome>();
   for (const ref of refs) {
     if (opts.limit !== undefined && found >= opts.limit) break;
     let opened: Awaited<ReturnType<typeof openIndex>>;
     try {
-      opened = await openIndex(ref, prebuilt.get(ref.dir));
+      opened = await openIndex(ref, prebuilt.get(ref.dir), current.get(ref.dir));
       prebuilt.delete(ref.dir);
     } catch (err) {
       problem({ session: ref.id, path: ref.dir, message: `skipped: ${(err as Error).message}` });
