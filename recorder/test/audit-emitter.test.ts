@@ -4,6 +4,7 @@ import { createLogger } from '../../common/log.js';
 import { Registry } from '../../common/metrics.js';
 import { createAuditSink, type AuditSink, type AuditSinkConfig } from '../src/audit/emitter.js';
 import { makeEvent, type AuditEventName, type SessionIdentity } from '../src/audit/event.js';
+import { encodeSyslog, frameOctetCounted } from '../src/audit/syslog.js';
 import { freePort, jsonOf, startTcpSiem, startUdpSiem, waitFor, type Siem } from './support/rsyslog.js';
 
 const log = createLogger({ component: 'test', silent: true });
@@ -141,6 +142,37 @@ describe('audit sink over TCP', () => {
     expect(slowest).toBeLessThan(500);
     expect(metric(registry, 'srec_audit_queue_depth')).toBeLessThanOrEqual(1000 + 20);
     expect(dropped(registry, 'queue_full')).toBeGreaterThan(40_000);
+    await sink.close();
+    sink = undefined;
+    stalled.close();
+  });
+
+  it('keeps writing while the socket holds under 1 MiB, and counts what it holds inside the queue bounds', async () => {
+    // GIVEN a service that accepts the connection but never reads, and a 4 MiB queue bound
+    const stalled = net.createServer((sock) => sock.pause());
+    await new Promise<void>((r) => stalled.listen(0, '127.0.0.1', () => r()));
+    const port = (stalled.address() as net.AddressInfo).port;
+    const registry = new Registry();
+    const maxQueueBytes = 4 * 1024 * 1024;
+    sink = createAuditSink({ ...fast, maxQueueEvents: 100_000, maxQueueBytes, hostname: 'h', syslog: { address: `127.0.0.1:${port}` } }, registry, log);
+    await waitFor('connected', () => metric(registry, 'srec_audit_link_up') === 1);
+    // WHEN events of one size are emitted in bursts until the kernel's buffers are full and drops begin
+    const event = () => makeEvent(who, 'stdout', new Date(), { channel: 0, data: 'z'.repeat(2000), encoding: 'utf8', seq: 1 });
+    const size = frameOctetCounted(encodeSyslog(event(), 'syslog', { hostname: 'h' })).length;
+    for (let burst = 0; burst < 400 && dropped(registry, 'queue_full') === 0; burst++) {
+      for (let i = 0; i < 500; i++) sink.emit(event());
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    await new Promise((r) => setTimeout(r, 100));
+    // THEN several batches of up to 256 KiB are with the socket (1 MiB to 1.25 MiB), not one at a time,
+    const held = metric(registry, 'srec_audit_queue_depth') * size;
+    const inFlight = held - metric(registry, 'srec_audit_queue_bytes');
+    expect(dropped(registry, 'queue_full')).toBeGreaterThan(0);
+    expect(inFlight).toBeGreaterThanOrEqual(1024 * 1024);
+    expect(inFlight).toBeLessThanOrEqual(1024 * 1024 + 256 * 1024 + size);
+    // and what the sink holds, queued or with the socket, stays inside the bound
+    expect(held).toBeLessThanOrEqual(maxQueueBytes);
+    expect(held).toBeGreaterThan(maxQueueBytes - 2 * size);
     await sink.close();
     sink = undefined;
     stalled.close();

@@ -8,11 +8,16 @@ import os from 'node:os';
 import { errorMessage, type Logger } from '../../../common/log.js';
 import type { Counter, Gauge, Registry } from '../../../common/metrics.js';
 import { makeEvent, NO_SESSION, toJson, type AuditEvent, type Exposure } from './event.js';
-import { encodeSyslog, frameOctetCounted, type AuditFormat } from './syslog.js';
+import { frameOctetCounted, syslogEncoder, type AuditFormat } from './syslog.js';
 
 export interface AuditSink {
   /** Never blocks, never throws; drops (and counts) when the bounded queue is full. */
   emit(event: AuditEvent): void;
+  /**
+   * emit() for a caller that already has toJson(event) (the bastion's data events, see dataEventJson()):
+   * the same bytes on the wire, without encoding the event again. Optional: callers fall back to emit().
+   */
+  emitJson?(event: AuditEvent, json: string): void;
   close(): Promise<void>;
 }
 
@@ -55,8 +60,13 @@ export interface AuditSinkConfig {
 export const DEFAULT_MAX_QUEUE_EVENTS = 10_000;
 export const DEFAULT_MAX_QUEUE_BYTES = 16 * 1024 * 1024;
 export const DEFAULT_MAX_MESSAGE_BYTES = 32 * 1024;
-/** Bytes handed to the socket per write: one write in flight at a time. */
-const BATCH_BYTES = 64 * 1024;
+/** Bytes handed to the socket per write. */
+const BATCH_BYTES = 256 * 1024;
+/**
+ * Writes continue while the socket holds less than this beyond what the kernel took. One write in flight
+ * per event-loop turn was too little when relaying sessions makes the turns long: the queue filled.
+ */
+const MAX_SOCKET_BUFFER = 1024 * 1024;
 
 type DropReason = 'queue_full' | 'oversize' | 'encode_error' | 'send_error' | 'shutdown' | 'no_syslog' | 'closed';
 
@@ -181,7 +191,12 @@ class SyslogSink implements AuditSink {
   private socket: net.Socket | undefined;
   private udp: dgram.Socket | undefined;
   private connected = false;
-  private inFlight: Queued[] | undefined;
+  /** Batches handed to the link whose write has not completed yet, oldest first. */
+  private inFlight: Queued[][] = [];
+  private inFlightEvents = 0;
+  private inFlightBytes = 0;
+  private flushScheduled = false;
+  private readonly encodeMessage: (event: AuditEvent, json?: string) => string;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private attempt = 0;
   /** close() was called: no new events. */
@@ -209,19 +224,32 @@ class SyslogSink implements AuditSink {
     this.maxMessage = config.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     this.now = config.now ?? (() => new Date());
     this.random = config.random ?? Math.random;
+    this.encodeMessage = syslogEncoder(this.format, { hostname: this.hostname, version: config.version });
     this.connect();
   }
 
   emit(event: AuditEvent): void {
+    this.accept(event, undefined);
+  }
+
+  emitJson(event: AuditEvent, json: string): void {
+    this.accept(event, json);
+  }
+
+  private accept(event: AuditEvent, json: string | undefined): void {
     try {
       if (this.closing) return this.drop('closed', event.exposure);
-      const bytes = this.encode(event);
+      const bytes = this.encode(event, json);
       if (bytes.length > this.maxMessage) return this.drop('oversize', event.exposure);
-      if (this.queue.length >= this.maxEvents || this.queuedBytes + bytes.length > this.maxBytes) {
+      // What was handed to the socket and not yet taken by the kernel is in memory too: inside the bounds.
+      if (
+        this.queue.length + this.inFlightEvents >= this.maxEvents ||
+        this.queuedBytes + this.inFlightBytes + bytes.length > this.maxBytes
+      ) {
         return this.drop('queue_full', event.exposure);
       }
       this.enqueue({ bytes, exposure: event.exposure });
-      this.pump();
+      this.schedulePump();
     } catch {
       try {
         this.drop('encode_error', event.exposure);
@@ -236,7 +264,7 @@ class SyslogSink implements AuditSink {
     this.closing = true;
     const timeout = this.config.closeTimeoutMs ?? 2000;
     // Waits for the queue to drain, through a reconnect if the link is down, at most `timeout`.
-    if (this.queue.length > 0 || this.inFlight) {
+    if (this.queue.length > 0 || this.inFlight.length > 0) {
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, timeout);
         this.drainWaiters.push(() => {
@@ -248,8 +276,10 @@ class SyslogSink implements AuditSink {
     this.closed = true;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     this.reconnectTimer = undefined;
-    const left = [...(this.inFlight ?? []), ...this.queue.drain()];
-    this.inFlight = undefined;
+    const left = [...this.inFlight.flat(), ...this.queue.drain()];
+    this.inFlight = [];
+    this.inFlightEvents = 0;
+    this.inFlightBytes = 0;
     for (const q of left) this.m.dropped.inc({ reason: 'shutdown', exposure: q.exposure });
     this.queuedBytes = 0;
     this.updateGauges();
@@ -272,8 +302,8 @@ class SyslogSink implements AuditSink {
     this.m.linkUp.set(0);
   }
 
-  private encode(event: AuditEvent): Buffer {
-    const msg = encodeSyslog(event, this.format, { hostname: this.hostname, version: this.config.version });
+  private encode(event: AuditEvent, json?: string): Buffer {
+    const msg = this.encodeMessage(event, json);
     return this.protocol === 'tcp' ? frameOctetCounted(msg) : Buffer.from(msg, 'utf8');
   }
 
@@ -292,7 +322,7 @@ class SyslogSink implements AuditSink {
   }
 
   private updateGauges(): void {
-    this.m.depth.set(this.queue.length + (this.inFlight?.length ?? 0));
+    this.m.depth.set(this.queue.length + this.inFlightEvents);
     this.m.bytes.set(this.queuedBytes);
   }
 
@@ -331,6 +361,7 @@ class SyslogSink implements AuditSink {
     // rsyslog never sends; its FIN means it is going away.
     socket.on('data', () => undefined);
     socket.on('end', () => socket.destroy());
+    socket.on('drain', () => this.pump());
     socket.on('error', (err) => {
       if (this.connected || this.attempt === 0) {
         this.log.warn('audit syslog link failed', { address: `${this.host}:${this.port}`, error: errorMessage(err) });
@@ -372,59 +403,93 @@ class SyslogSink implements AuditSink {
     this.reconnectTimer.unref();
   }
 
-  /** A batch whose write failed never reached the kernel: it goes back to the head, in order. */
+  /** Batches whose write did not complete may not have reached the kernel: back to the head, in order. */
   private requeueInFlight(): void {
-    const batch = this.inFlight;
-    if (!batch || this.closed) return;
-    this.inFlight = undefined;
-    this.queue.unshiftAll(batch);
-    for (const q of batch) this.queuedBytes += q.bytes.length;
+    const batches = this.inFlight;
+    if (batches.length === 0 || this.closed) return;
+    this.inFlight = [];
+    this.inFlightEvents = 0;
+    this.inFlightBytes = 0;
+    const items = batches.flat();
+    this.queue.unshiftAll(items);
+    for (const q of items) this.queuedBytes += q.bytes.length;
     this.updateGauges();
   }
 
-  /** Hands the next batch to the link; one write in flight at a time. */
+  /** Events emitted in one event-loop turn go out together: one write for many, not one each. */
+  private schedulePump(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      this.pump();
+    });
+  }
+
+  /**
+   * Hands batches of up to BATCH_BYTES to the link while the socket holds less than MAX_SOCKET_BUFFER;
+   * each completed write (and 'drain') calls it again. UDP: one datagram at a time.
+   */
   private pump(): void {
-    if (!this.connected || this.inFlight) return;
+    if (!this.connected) return;
     if (this.queue.length === 0) this.reportDrops();
     if (this.queue.length === 0) {
-      for (const w of this.drainWaiters.splice(0)) w();
+      if (this.inFlight.length === 0) for (const w of this.drainWaiters.splice(0)) w();
       return;
     }
     if (this.protocol === 'udp') return this.sendUdp();
     const socket = this.socket;
     if (!socket) return;
-    const batch: Queued[] = [];
-    let size = 0;
-    while (this.queue.length > 0 && (batch.length === 0 || size + (this.queue.peek()?.bytes.length ?? 0) <= BATCH_BYTES)) {
-      const q = this.queue.shift() as Queued;
-      batch.push(q);
-      size += q.bytes.length;
+    while (this.queue.length > 0 && socket.writableLength < MAX_SOCKET_BUFFER && this.socket === socket && this.connected) {
+      const batch: Queued[] = [];
+      let size = 0;
+      while (this.queue.length > 0 && (batch.length === 0 || size + (this.queue.peek()?.bytes.length ?? 0) <= BATCH_BYTES)) {
+        const q = this.queue.shift() as Queued;
+        batch.push(q);
+        size += q.bytes.length;
+      }
+      this.queuedBytes -= size;
+      this.inFlight.push(batch);
+      this.inFlightEvents += batch.length;
+      this.inFlightBytes += size;
+      this.updateGauges();
+      socket.write(batch.length === 1 ? (batch[0] as Queued).bytes : Buffer.concat(batch.map((q) => q.bytes), size), (err) =>
+        this.written(batch, size, err),
+      );
     }
-    this.queuedBytes -= size;
-    this.inFlight = batch;
+  }
+
+  private written(batch: Queued[], size: number, err: Error | null | undefined): void {
+    const i = this.inFlight.indexOf(batch);
+    if (i < 0) return; // already back in the queue (the link closed first)
+    if (err) return this.requeueInFlight();
+    this.inFlight.splice(i, 1);
+    this.inFlightEvents -= batch.length;
+    this.inFlightBytes -= size;
+    let sensitive = 0;
+    for (const q of batch) if (q.exposure === 'SSH-PRIVX-SENSITIVE-AUDIT') sensitive += 1;
+    if (sensitive > 0) this.m.sent.inc({ exposure: 'SSH-PRIVX-SENSITIVE-AUDIT' }, sensitive);
+    if (batch.length > sensitive) this.m.sent.inc({ exposure: 'SSH-PRIVX-AUDIT' }, batch.length - sensitive);
     this.updateGauges();
-    socket.write(
-      batch.length === 1 ? (batch[0] as Queued).bytes : Buffer.concat(batch.map((q) => q.bytes), size),
-      (err) => {
-        if (this.inFlight !== batch) return;
-        if (err) return this.requeueInFlight();
-        this.inFlight = undefined;
-        for (const q of batch) this.m.sent.inc({ exposure: q.exposure });
-        this.updateGauges();
-        setImmediate(() => this.pump());
-      },
-    );
+    this.pump();
   }
 
   private sendUdp(): void {
     const u = this.udp;
+    if (!u || this.inFlight.length > 0) return;
     const q = this.queue.shift();
-    if (!u || !q) return;
+    if (!q) return;
     this.queuedBytes -= q.bytes.length;
-    this.inFlight = [q];
+    const batch = [q];
+    this.inFlight.push(batch);
+    this.inFlightEvents = 1;
+    this.inFlightBytes = q.bytes.length;
     this.updateGauges();
     u.send(q.bytes, this.port, this.host, (err) => {
-      this.inFlight = undefined;
+      if (this.inFlight[0] !== batch) return;
+      this.inFlight = [];
+      this.inFlightEvents = 0;
+      this.inFlightBytes = 0;
       if (err) this.drop('send_error', q.exposure, q.report);
       else this.m.sent.inc({ exposure: q.exposure });
       this.updateGauges();

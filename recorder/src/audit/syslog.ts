@@ -35,22 +35,39 @@ function headerField(value: string, max: number): string {
 
 /** One RFC 5424 message (no trailing newline); MSG is the JSON object, or the CEF record. */
 export function encodeSyslog(e: AuditEvent, format: AuditFormat, h: SyslogHeader): string {
-  const pri = FACILITY * 8 + severityOf(e);
-  const msg = format === 'cef' ? toCef(e, h.version ?? '0') : toJson(e);
-  return [
-    `<${pri}>1`,
-    headerField(e.timestamp, 64),
+  return syslogEncoder(format, h)(e);
+}
+
+/**
+ * encodeSyslog() for one sender: the header fields that do not change are cleaned once, and `json`, when
+ * the caller already has toJson(e) (the bastion's data events), is used as MSG instead of encoding e again.
+ */
+export function syslogEncoder(format: AuditFormat, h: SyslogHeader): (e: AuditEvent, json?: string) => string {
+  const middle = [
     headerField(h.hostname, 255),
     headerField(h.appName ?? 'srec-recorder', 48),
     headerField(h.procId ?? String(process.pid), 128),
-    e.exposure,
-    '-',
-    msg,
   ].join(' ');
+  const version = h.version ?? '0';
+  // Events come in bursts with the same millisecond: the cleaned timestamp of the last one is reused.
+  let lastTimestamp = '';
+  let lastField = '-';
+  return (e, json) => {
+    if (e.timestamp !== lastTimestamp) {
+      lastTimestamp = e.timestamp;
+      lastField = headerField(e.timestamp, 64);
+    }
+    const msg = format === 'cef' ? toCef(e, version) : (json ?? toJson(e));
+    return `<${FACILITY * 8 + severityOf(e)}>1 ${lastField} ${middle} ${e.exposure} - ${msg}`;
+  };
 }
 
 /** RFC 6587 octet counting: `LEN SP MSG`, LEN in bytes. */
 export function frameOctetCounted(msg: string): Buffer {
-  const body = Buffer.from(msg, 'utf8');
-  return Buffer.concat([Buffer.from(`${body.length} `, 'ascii'), body]);
+  const length = Buffer.byteLength(msg, 'utf8');
+  const prefix = `${length} `;
+  const framed = Buffer.allocUnsafe(prefix.length + length);
+  framed.write(prefix, 0, 'latin1');
+  framed.write(msg, prefix.length, 'utf8');
+  return framed;
 }
