@@ -104,7 +104,7 @@ export async function run(): Promise<void> {
     const registry = new Registry();
     const port = createBastionAudit(createAuditSink({ syslog, hostname: 'bench-recorder' }, registry, createLogger({ component: 'bench', silent: true })));
     const data = Buffer.from('audit bench event 000000 of session 00: drwxr-xr-x  2 root root 4096 Mar  1 10:00 .\r\n');
-    const base = { exposure: MARKER, event: 'stdout', connectionId: 'c0ffee00-0000-4000-8000-000000000001', sessionId: '5e55e55e-0000-4000-8000-000000000001', username: 'alice', targetUsername: 'root', hostId: 'db-1', hostAddress: '10.0.0.5', remoteAddress: '10.1.2.3:51234', channel: 0 };
+    const base = { exposure: MARKER, event: 'stdout', connectionId: 'c0ffee00-0000-4000-8000-000000000001', sessionId: '5e55e55e-0000-4000-8000-000000000001', username: 'alice', targetUsername: 'root', hostId: 'db-1', hostAddress: '10.0.0.5', remoteAddress: '10.1.2.3:51234', channel: 0 } as const;
     await sleep(500);
     const s0 = (await siem.counts()).sensitive;
     const r0 = discarded(rsyslogd);

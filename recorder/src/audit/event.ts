@@ -121,9 +121,55 @@ export function toJson(e: AuditEvent): string {
   return JSON.stringify(toWireObject(e));
 }
 
+/**
+ * A session's identity as the JSON members toJson() writes between `timestamp` and `event`
+ * (`"sessionID":...,"connectionType":"SSH"`): serialized once per connection, since it does not change
+ * while the connection lasts, and reused by dataEventJson() for every data event.
+ */
+export function identityMembers(id: SessionIdentity): string {
+  return (
+    `"sessionID":${JSON.stringify(id.sessionID)},"connectionID":${JSON.stringify(id.connectionID)},` +
+    `"username":${JSON.stringify(id.username)},"targetUsername":${JSON.stringify(id.targetUsername)},` +
+    `"hostID":${JSON.stringify(id.hostID)},"hostAddress":${JSON.stringify(id.hostAddress)},` +
+    `"remoteAddress":${JSON.stringify(id.remoteAddress)},"connectionType":"SSH"`
+  );
+}
+
+/** One chunk of a data event: `channel` (when known), the chunk, `part`/`parts` when split, `seq`. */
+export interface DataEventFields {
+  readonly channel: number | undefined;
+  readonly chunk: JsonDataChunk;
+  /** 1-based; with `parts` > 1 only. */
+  readonly part: number;
+  readonly parts: number;
+  readonly seq: number;
+}
+
+/**
+ * toJson() of a stdin/stdout/stderr event whose details are `channel`, `data`, `encoding`, `part`/`parts`
+ * and `seq`, in that order, built by concatenation from identityMembers(): the same bytes as
+ * toJson(makeEvent(...)) (recorder/test/audit-bastion-port.test.ts holds the two side by side) without
+ * the wire object. `timestamp` must be Date#toISOString() output (nothing in it needs escaping) and
+ * `channel` a finite number.
+ */
+export function dataEventJson(identity: string, event: DataStream, timestamp: string, f: DataEventFields): string {
+  return (
+    `{"audit-exposure":"${SENSITIVE_AUDIT}","timestamp":"${timestamp}",${identity},"event":"${event}"` +
+    (f.channel === undefined ? '' : `,"channel":${f.channel}`) +
+    `,"data":${f.chunk.json},"encoding":"${f.chunk.encoding}"` +
+    (f.parts > 1 ? `,"part":${f.part},"parts":${f.parts}` : '') +
+    `,"seq":${f.seq}}`
+  );
+}
+
 export interface DataChunk {
   readonly data: string;
   readonly encoding: 'utf8' | 'base64';
+}
+
+/** A DataChunk with `data` already as a JSON string literal (quotes included), as dataEventJson() needs it. */
+export interface JsonDataChunk extends DataChunk {
+  readonly json: string;
 }
 
 /**
@@ -132,26 +178,32 @@ export interface DataChunk {
  * A chunk is UTF-8 text when its bytes are valid UTF-8, else base64.
  */
 export function encodeChunks(bytes: Uint8Array, maxBytes: number): DataChunk[] {
+  return encodeJsonChunks(bytes, maxBytes).map(({ data, encoding }) => ({ data, encoding }));
+}
+
+/** encodeChunks(), each chunk's data also as the JSON string literal that sizing it produced anyway. */
+export function encodeJsonChunks(bytes: Uint8Array, maxBytes: number): JsonDataChunk[] {
   if (!Number.isInteger(maxBytes) || maxBytes < 16) throw new Error(`maxDataBytes: ${maxBytes} is not an integer of at least 16`);
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const chunks: DataChunk[] = [];
+  const chunks: JsonDataChunk[] = [];
   let at = 0;
   while (at < buf.length) {
     const text = textChunk(buf, at, maxBytes);
     if (text) {
-      chunks.push({ data: text.data, encoding: 'utf8' });
+      chunks.push({ data: text.data, encoding: 'utf8', json: text.json });
       at += text.length;
       continue;
     }
     const n = Math.min(buf.length - at, Math.floor(maxBytes / 4) * 3);
-    chunks.push({ data: buf.subarray(at, at + n).toString('base64'), encoding: 'base64' });
+    const data = buf.subarray(at, at + n).toString('base64');
+    chunks.push({ data, encoding: 'base64', json: `"${data}"` });
     at += n;
   }
   return chunks;
 }
 
 /** The longest valid UTF-8 prefix from `at` whose JSON-escaped size fits, or undefined if there is none. */
-function textChunk(buf: Buffer, at: number, maxBytes: number): { data: string; length: number } | undefined {
+function textChunk(buf: Buffer, at: number, maxBytes: number): { data: string; json: string; length: number } | undefined {
   let len = Math.min(buf.length - at, maxBytes);
   // A cut inside a multi-byte character leaves 1-3 bytes of it: back off to the character's start.
   let valid = -1;
@@ -166,8 +218,9 @@ function textChunk(buf: Buffer, at: number, maxBytes: number): { data: string; l
   // Escaping grows control characters (ESC is \u001b): shrink until the escaped text fits.
   for (;;) {
     const data = buf.subarray(at, at + len).toString('utf8');
-    const escaped = Buffer.byteLength(JSON.stringify(data)) - 2;
-    if (escaped <= maxBytes) return { data, length: len };
+    const json = JSON.stringify(data);
+    const escaped = Buffer.byteLength(json) - 2;
+    if (escaped <= maxBytes) return { data, json, length: len };
     let next = Math.floor((len * maxBytes) / escaped);
     if (next >= len) next = len - 1;
     while (next > 0 && !isUtf8(buf.subarray(at, at + next))) next--;
