@@ -10,7 +10,7 @@ import { buildHostKeySecret, type HostKeyGenerator } from './desired/hostkey.js'
 import { renderObjects } from './desired/index.js';
 import { childNames, claimName, DESIRED_HASH_ANNOTATION, FINALIZER, FIELD_MANAGER, type KubeObject, namespaceOf } from './desired/meta.js';
 import type { Images } from './desired/recorder.js';
-import { computeStatus, type DeploymentObservation, firstProblem, type Observed, statusEqual } from './desired/status.js';
+import { computeStatus, type DeploymentObservation, firstProblem, type Observed, statusEqual, warningFor } from './desired/status.js';
 import { syslogSecretNames } from './desired/syslog.js';
 import { apiMessage, type KubeClient, RESOURCES } from './kube/client.js';
 import type { Clock } from './kube/clock.js';
@@ -49,6 +49,9 @@ export interface ControllerDeps {
   /** Apply every object even when its hash is unchanged at least this often (drift). @default 600000 */
   readonly resyncMs?: number;
 }
+
+/** How long a SessionRecording may be on its way to Ready (PROGRESS_REASONS) before a Warning Event. */
+const PROGRESS_GRACE_MS = 60_000;
 
 /** The kinds applied in order, the volume before its claim. */
 const STORAGE_KINDS = new Set(['PersistentVolume', 'PersistentVolumeClaim']);
@@ -209,13 +212,13 @@ export class Controller {
       log.info('status updated', { key, ready: status.conditions?.find((c) => c.type === 'Ready')?.reason });
     }
 
-    // 8. Tell people when the status changes (an unchanged status writes nothing, not even an Event);
-    //    look again later while not Ready, without hot-looping.
+    // 8. Tell people about a problem (once; progress only once it lasts) and about the recovery from one;
+    //    a SessionRecording that simply comes up writes no Event. Look again later while not Ready,
+    //    without hot-looping.
     const problem = firstProblem(status);
-    if (changed) {
-      if (problem) await this.deps.events.record(key, cr, 'Warning', problem.reason, problem.message);
-      else await this.deps.events.record(key, cr, 'Normal', 'Ready', 'recording service ready');
-    }
+    const warning = warningFor(status, new Date(this.deps.clock.now()), PROGRESS_GRACE_MS);
+    if (warning) await this.deps.events.record(key, cr, 'Warning', warning.reason, warning.message);
+    else if (!problem) await this.deps.events.recordRecovery(key, cr, 'Ready', 'recording service ready');
     return problem ? { requeueAfter: this.deps.notReadyRequeueMs ?? 30_000 } : {};
   }
 

@@ -1,6 +1,6 @@
 import type { Condition, SessionRecording } from '../api/types.js';
 import { example, withSpec } from '../../test/cr.js';
-import { computeStatus, firstProblem, type Observed, statusEqual } from './status.js';
+import { computeStatus, firstProblem, type Observed, statusEqual, warningFor } from './status.js';
 
 const NOW = new Date('2025-01-02T03:04:05.678Z');
 const LATER = new Date('2025-01-02T04:00:00Z');
@@ -138,5 +138,29 @@ describe('computeStatus', () => {
     expect(cond(flipped.conditions, 'Ready')?.lastTransitionTime).toBe('2025-01-02T04:00:00Z');
     expect(cond(flipped.conditions, 'StorageReady')?.lastTransitionTime).toBe('2025-01-02T03:04:05Z');
     expect(firstProblem(flipped)?.type).toBe('SyslogReady');
+  });
+});
+
+describe('warningFor', () => {
+  const GRACE = 60_000;
+  const at = (ms: number) => new Date(NOW.getTime() + ms);
+
+  it('GIVEN a new SessionRecording whose pods are starting THEN no Warning until the grace period has passed', () => {
+    // GIVEN Ready=False since NOW because the recorder pods are not ready yet
+    const s = computeStatus(nfs(), { ...healthy(), recorder: { generation: 1, observedGeneration: 1, replicas: 2, updatedReplicas: 2, readyReplicas: 0 } }, { now: NOW });
+    expect(firstProblem(s)?.reason).toBe('ReplicasNotReady');
+    // WHEN asked within the grace period THEN nothing to report
+    expect(warningFor(s, at(GRACE - 1000), GRACE)).toBeUndefined();
+    // WHEN the pods are still not ready after it THEN the problem is reported
+    expect(warningFor(s, at(GRACE + 1000), GRACE)).toMatchObject({ type: 'RecorderReady', reason: 'ReplicasNotReady' });
+  });
+
+  it('GIVEN a problem a person must fix THEN a Warning at once', () => {
+    const s = computeStatus(nfs(), { ...healthy(), secrets: new Map() }, { now: NOW });
+    expect(warningFor(s, NOW, GRACE)).toMatchObject({ type: 'RecorderReady', reason: 'SecretNotFound' });
+  });
+
+  it('GIVEN Ready THEN nothing to report', () => {
+    expect(warningFor(computeStatus(nfs(), healthy(), { now: NOW }), at(GRACE * 10), GRACE)).toBeUndefined();
   });
 });

@@ -196,3 +196,21 @@ export function statusEqual(a: SessionRecordingStatus | undefined, b: SessionRec
 export function firstProblem(status: SessionRecordingStatus): Condition | undefined {
   return status.conditions?.find((c) => c.type !== 'Ready' && c.status !== 'True') ?? status.conditions?.find((c) => c.status !== 'True');
 }
+
+/**
+ * Reasons a new or changed SessionRecording passes through on its way to Ready: the objects are being
+ * created, the claim bound, the pods started. They are in the status at once; they are worth a Warning
+ * Event only once they last (a claim that never binds, pods that never start).
+ */
+export const PROGRESS_REASONS: ReadonlySet<string> = new Set(['ClaimNotCreated', 'ClaimPending', 'DeploymentNotFound', 'RollingOut', 'ReplicasNotReady']);
+
+/**
+ * The problem a Warning Event should report, if any: the first condition that is not True, unless it
+ * is progress (PROGRESS_REASONS) and Ready turned False less than `graceMs` ago.
+ */
+export function warningFor(status: SessionRecordingStatus, now: Date, graceMs: number): Condition | undefined {
+  const problem = firstProblem(status);
+  if (!problem || !PROGRESS_REASONS.has(problem.reason)) return problem;
+  const since = Date.parse(status.conditions?.find((c) => c.type === 'Ready')?.lastTransitionTime ?? '');
+  return Number.isNaN(since) || now.getTime() - since >= graceMs ? problem : undefined;
+}

@@ -1,5 +1,6 @@
 // Kubernetes Events for a SessionRecording, each (reason, message) once per key until it changes: a
-// failure that persists is reported once, not on every requeue (steady state makes no writes).
+// failure that persists is reported once, not on every requeue (steady state makes no writes). What
+// this operator recorded is kept in memory only: after a restart a problem that persists is told again.
 import type { Logger } from '../../../common/log.js';
 import type { SessionRecording } from '../api/types.js';
 import { apiMessage, type KubeClient } from './client.js';
@@ -25,6 +26,11 @@ export class EventRecorder {
       // An Event is advice; failing to write one must not fail the reconcile.
       this.log.warn('could not record event', { key, reason, error: apiMessage(err) });
     }
+  }
+
+  /** Record a Normal Event only when a Warning was the last thing recorded for this key (a recovery). */
+  async recordRecovery(key: string, cr: SessionRecording, reason: string, message: string): Promise<void> {
+    if (this.last.get(key)?.startsWith('Warning\n')) await this.record(key, cr, 'Normal', reason, message);
   }
 
   /** Forget a key (its SessionRecording is gone). */
