@@ -201,14 +201,12 @@ export async function run(): Promise<void> {
   const t0 = Date.now();
   const lat0 = await latencies();
   const prof = process.env.BENCH_CPU_PROF;
-  // BENCH_OPERATOR_WORKERS=N: the same operator with N reconcile workers instead of 2 (an experiment).
-  // BENCH_OPERATOR_KEEPALIVE=1: one keep-alive HTTPS agent for all requests (another experiment).
-  const keepalive = process.env.BENCH_OPERATOR_KEEPALIVE === '1';
-  const workers = process.env.BENCH_OPERATOR_WORKERS ?? (keepalive ? '2' : undefined);
+  // BENCH_OPERATOR_WORKERS=N: the same operator with N reconcile workers instead of its default (an experiment).
+  const workers = process.env.BENCH_OPERATOR_WORKERS;
   const entry = workers
-    ? [path.join(REPO, 'dist', 'bench', 'support', 'operator-workers.js'), '--workers', workers, ...(keepalive ? ['--keepalive'] : [])]
+    ? [path.join(REPO, 'dist', 'bench', 'support', 'operator-workers.js'), '--workers', workers]
     : [path.join(REPO, 'bin', 'srec.js'), 'operator'];
-  if (workers) progress(B, `experiment: the operator with ${workers} workers${keepalive ? ' and one keep-alive agent' : ''} (bench/support/operator-workers.js)`);
+  if (workers) progress(B, `experiment: the operator with ${workers} workers (bench/support/operator-workers.js)`);
   const op = child(process.execPath, [...(prof ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(prof)}`] : []), ...entry, '--kubeconfig', operatorKubeconfig, '--probes', `127.0.0.1:${probes}`], {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, SREC_LOG_LEVEL: 'error' },
@@ -259,7 +257,7 @@ export async function run(): Promise<void> {
     target: '<= 60 s',
     met: all && convergeSeconds <= 60,
     note: all
-      ? `${workers ? `[experiment: ${workers} workers${keepalive ? ', keep-alive' : ''}] ` : ''}${count}/${count} SessionRecordings with every child (${kinds.length} objects each) and a status, from a cold operator start; ${writesConverge} API writes by the operator on the way (${diff(k0, kc1)}); mean API latency meanwhile ${apiLatency}`
+      ? `${workers ? `[experiment: ${workers} workers] ` : ''}${count}/${count} SessionRecordings with every child (${kinds.length} objects each) and a status, from a cold operator start; ${writesConverge} API writes by the operator on the way (${diff(k0, kc1)}); mean API latency meanwhile ${apiLatency}`
       : `not converged within ${timeoutSeconds} s (BENCH_OPERATOR_TIMEOUT_SECONDS=900 waits longer): ${state.done}/${count} with every child and a status, ${state.children} with every child; ${writesConverge} writes (${diff(k0, kc1)})`,
   });
   emit({ bench: B, metric: 'with_children_per_second', value: state.children / convergeSeconds, unit: 'SessionRecordings/s', baseline: null, ratio: null, note: `${state.children} had every child after ${convergeSeconds.toFixed(0)} s (${state.done} a status too); 1000 in 60 s needs 16.7/s` });
