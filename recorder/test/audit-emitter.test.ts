@@ -1,4 +1,5 @@
 import net from 'node:net';
+import os from 'node:os';
 import { PassThrough } from 'node:stream';
 import { createLogger } from '../../common/log.js';
 import { Registry } from '../../common/metrics.js';
@@ -176,6 +177,27 @@ describe('audit sink over TCP', () => {
     await sink.close();
     sink = undefined;
     stalled.close();
+  });
+
+  it('writes a full batch at once instead of holding a long turn\'s events until the turn ends', async () => {
+    // GIVEN a connected sink
+    siem = await startTcpSiem();
+    const registry = new Registry();
+    sink = createAuditSink({ ...fast, maxQueueEvents: 100_000, syslog: { address: `127.0.0.1:${siem.port}` } }, registry, log);
+    await waitFor('connected', () => metric(registry, 'srec_audit_link_up') === 1);
+    // WHEN 1 MiB of events is emitted within one turn of the event loop
+    const data = 'w'.repeat(1000);
+    let emitted = 0;
+    let n = 0;
+    for (let i = 1; emitted < 1024 * 1024; i = ++n + 1) {
+      const e = makeEvent(who, 'stdout', new Date(), { channel: 0, data, encoding: 'utf8', seq: i });
+      sink.emit(e);
+      emitted += frameOctetCounted(encodeSyslog(e, 'syslog', { hostname: os.hostname() })).length;
+    }
+    // THEN at most one batch (256 KiB) waits in the queue when the turn ends; the rest is with the socket
+    expect(metric(registry, 'srec_audit_queue_bytes')).toBeLessThanOrEqual(256 * 1024 + 1200);
+    expect(dropped(registry, 'queue_full')).toBe(0);
+    await waitFor('all delivered', () => siem!.messages.length === n);
   });
 
   it('never throws into the session, even for an event it cannot encode', () => {

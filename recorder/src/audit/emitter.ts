@@ -249,7 +249,10 @@ class SyslogSink implements AuditSink {
         return this.drop('queue_full', event.exposure);
       }
       this.enqueue({ bytes, exposure: event.exposure });
-      this.schedulePump();
+      // One turn can be long: after the recorder was off the CPU, one poll phase reads every session's
+      // backlog, thousands of events, before any setImmediate runs. A full batch goes out at once.
+      if (this.queuedBytes >= BATCH_BYTES) this.pump();
+      else this.schedulePump();
     } catch {
       try {
         this.drop('encode_error', event.exposure);
