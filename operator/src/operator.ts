@@ -2,7 +2,6 @@
 // probe/metrics server, wired together. `srec operator` runs it until SIGTERM; tests run it in-process.
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { KubeConfig } from '@kubernetes/client-node';
 import { errorMessage, type Logger } from '../../common/log.js';
 import { startProbeServer } from '../../common/http.js';
 import { Registry } from '../../common/metrics.js';
@@ -14,6 +13,7 @@ import type { Images } from './desired/recorder.js';
 import { syslogSecretNames } from './desired/syslog.js';
 import { defaultImages } from './images.js';
 import { KubeClient, type Resource, RESOURCES } from './kube/client.js';
+import type { ClusterAccess } from './kube/http.js';
 import { type Clock, type Random, systemClock, type Timer } from './kube/clock.js';
 import { EventRecorder } from './kube/events.js';
 import { LeaderElector } from './kube/leader.js';
@@ -22,7 +22,8 @@ import { objectKey, Reflector } from './kube/reflector.js';
 import { slimObject, stripSecret, withoutManagedFields } from './kube/transforms.js';
 
 export interface OperatorOptions {
-  readonly kubeConfig: KubeConfig;
+  /** A client-node KubeConfig, or loadClusterAccess()'s answer. */
+  readonly kubeConfig: ClusterAccess;
   /** Watch one namespace only. @default every namespace */
   readonly namespace?: string;
   /** Campaign for the Lease before reconciling. @default false */

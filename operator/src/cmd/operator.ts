@@ -1,7 +1,8 @@
 // `srec operator [--kubeconfig F] [--namespace N] [--leader-elect] [--probes HOST:PORT]`: runs the
 // controller until SIGTERM/SIGINT (graceful: runs in progress finish, the Lease is released).
-import { KubeConfig } from '@kubernetes/client-node';
 import { createLogger, errorMessage } from '../../../common/log.js';
+import type { ClusterAccess } from '../kube/http.js';
+import { loadClusterAccess } from '../kube/kubeconfig.js';
 import { startOperator } from '../operator.js';
 import { parseArgs } from './args.js';
 
@@ -17,11 +18,9 @@ export async function run(args: string[]): Promise<number> {
     return 2;
   }
   const log = createLogger({ component: 'operator' });
-  const kubeConfig = new KubeConfig();
+  let kubeConfig: ClusterAccess;
   try {
-    const file = parsed.values.get('kubeconfig');
-    if (file) kubeConfig.loadFromFile(file);
-    else kubeConfig.loadFromDefault();
+    kubeConfig = await loadClusterAccess(parsed.values.get('kubeconfig'));
   } catch (err) {
     process.stderr.write(`srec operator: cannot load the kubeconfig: ${errorMessage(err)}\n`);
     return 2;

@@ -1,9 +1,8 @@
 // Every request the operator makes to the API server goes through here: server-side apply with one field
 // manager, create, delete, status and finalizer patches, list + watch, Events and the leader Lease.
-import type { KubeConfig } from '@kubernetes/client-node';
 import { GROUP, PLURAL, type SessionRecording, type SessionRecordingStatus, VERSION } from '../api/types.js';
 import { FIELD_MANAGER, type KubeObject } from '../desired/meta.js';
-import { ApiError, KubeHttp } from './http.js';
+import { ApiError, type ClusterAccess, KubeHttp } from './http.js';
 
 /** A kind the operator lists and watches. */
 export interface Resource {
@@ -115,7 +114,7 @@ const JSON_PATCH = 'application/json-patch+json';
 export class KubeClient {
   private readonly http: KubeHttp;
 
-  constructor(readonly kubeConfig: KubeConfig) {
+  constructor(readonly kubeConfig: ClusterAccess) {
     this.http = new KubeHttp(kubeConfig);
   }
 

@@ -3,7 +3,15 @@
 // every request; with thousands of small applies that set-up was the operator's largest cost.
 import http from 'node:http';
 import https from 'node:https';
-import type { KubeConfig } from '@kubernetes/client-node';
+
+/**
+ * What the connections need of a kubeconfig: the server, and TLS material and credentials set on
+ * request options. client-node's KubeConfig has both; so has kube/kubeconfig.ts's StaticAccess.
+ */
+export interface ClusterAccess {
+  getCurrentCluster(): { readonly server: string; readonly proxyUrl?: string } | null;
+  applyToHTTPSOptions(opts: https.RequestOptions): Promise<void>;
+}
 
 /** A request the API server answered with a status other than 2xx. */
 export class ApiError extends Error {
@@ -42,7 +50,7 @@ export class KubeHttp {
    * @param kubeConfig server, TLS material and credentials; credentials are asked for on every request
    *   (a token file or an exec plugin may renew them), the TLS material once.
    */
-  constructor(private readonly kubeConfig: KubeConfig) {}
+  constructor(private readonly kubeConfig: ClusterAccess) {}
 
   /** One request; resolves with the parsed JSON body (`undefined` when empty). */
   async request(method: string, path: string, opts: RequestOptions = {}): Promise<unknown> {
