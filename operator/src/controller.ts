@@ -50,8 +50,12 @@ export interface ControllerDeps {
   readonly resyncMs?: number;
 }
 
-/** How long a SessionRecording may be on its way to Ready (PROGRESS_REASONS) before a Warning Event. */
-const PROGRESS_GRACE_MS = 60_000;
+/**
+ * How long a SessionRecording may be on its way to Ready (PROGRESS_REASONS) before a Warning Event: pods
+ * pulling images or a claim being provisioned take minutes, and a Warning then would be followed by a
+ * Ready Event for each of them (a Deployment's own progress deadline is 10 minutes).
+ */
+const PROGRESS_GRACE_MS = 300_000;
 
 /** The kinds applied in order, the volume before its claim. */
 const STORAGE_KINDS = new Set(['PersistentVolume', 'PersistentVolumeClaim']);
