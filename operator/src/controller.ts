@@ -156,11 +156,43 @@ export class Controller {
     const tlsSecretKeys = tlsSecret !== undefined ? secretKeys(caches.secrets.get(namespace, tlsSecret)) : undefined;
     const desired = renderObjects(cr, { images: this.deps.images, credentialKeys, ...(tlsSecretKeys ? { tlsSecretKeys } : {}) });
 
-    // 5. Apply what differs from what this operator last saw, all at once, with the host key Secret
-    //    (server-side apply, one field manager, force). The storage objects go in order, the volume
-    //    before its claim; the others alongside. Unchanged objects (same desired hash) are skipped;
-    //    every resync period all are applied anyway to undo drift (an apply of an unchanged object is a
-    //    no-op for the API server: no new resourceVersion).
+    // 5. Apply what differs from what this operator last saw, all at once, with the host key Secret.
+    const { seen, applyErrors } = await this.apply(key, cr, desired);
+
+    // 6. Remove children this spec no longer wants (e.g. the syslog objects after syslog.enabled=false).
+    await this.prune(key, cr, desired);
+
+    // 7. Status, rebuilt from the world: the cache, or what the API server answered to this run's applies
+    //    where the cache has not caught up yet. Patched only when it changed.
+    const observed = this.observe(cr, applyErrors, seen);
+    const status = computeStatus(cr, observed, { now: new Date(this.deps.clock.now()) });
+    const changed = !statusEqual(cr.status, status);
+    if (changed) {
+      await this.deps.client.patchStatus(cr, status);
+      this.deps.metrics.statusPatched();
+      log.info('status updated', { key, ready: status.conditions?.find((c) => c.type === 'Ready')?.reason });
+    }
+
+    // 8. Tell people about a problem (once; progress only once it lasts) and about the recovery from one;
+    //    a SessionRecording that simply comes up writes no Event. Look again later while not Ready,
+    //    without hot-looping.
+    const problem = firstProblem(status);
+    const warning = warningFor(status, new Date(this.deps.clock.now()), PROGRESS_GRACE_MS);
+    if (warning) await this.deps.events.record(key, cr, 'Warning', warning.reason, warning.message);
+    else if (!problem) await this.deps.events.recordRecovery(key, cr, 'Ready', 'recording service ready');
+    return problem ? { requeueAfter: this.deps.notReadyRequeueMs ?? 30_000 } : {};
+  }
+
+  /**
+   * Server-side apply (one field manager, force) of every desired object that differs from what this
+   * operator last saw, concurrently, and the host key Secret if it is missing. The storage objects go
+   * in order, the volume before its claim. Unchanged objects (same desired hash) are skipped; every
+   * resync period all are applied anyway to undo drift (an apply of an unchanged object is a no-op for
+   * the API server: no new resourceVersion). Returns the children as this run leaves them, by childKey.
+   */
+  private async apply(key: string, cr: SessionRecording, desired: readonly KubeObject[]): Promise<{ seen: Map<string, KubeObject | undefined>; applyErrors: string[] }> {
+    const { caches, log } = this.deps;
+    const namespace = namespaceOf(cr);
     const now = this.deps.clock.now();
     if (!this.lastFullApply.has(key)) this.lastFullApply.set(key, now);
     const resync = now - (this.lastFullApply.get(key) ?? now) >= (this.deps.resyncMs ?? 600_000);
@@ -201,29 +233,7 @@ export class Controller {
     ]);
     const applyErrors = (['hostKey', ...desired] as const).flatMap((k) => errors.get(k) ?? []);
     if (answers.size === 0) this.applyAnswers.delete(key);
-
-    // 6. Remove children this spec no longer wants (e.g. the syslog objects after syslog.enabled=false).
-    await this.prune(key, cr, desired);
-
-    // 7. Status, rebuilt from the world: the cache, or what the API server answered to this run's applies
-    //    where the cache has not caught up yet. Patched only when it changed.
-    const observed = this.observe(cr, applyErrors, seen);
-    const status = computeStatus(cr, observed, { now: new Date(this.deps.clock.now()) });
-    const changed = !statusEqual(cr.status, status);
-    if (changed) {
-      await this.deps.client.patchStatus(cr, status);
-      this.deps.metrics.statusPatched();
-      log.info('status updated', { key, ready: status.conditions?.find((c) => c.type === 'Ready')?.reason });
-    }
-
-    // 8. Tell people about a problem (once; progress only once it lasts) and about the recovery from one;
-    //    a SessionRecording that simply comes up writes no Event. Look again later while not Ready,
-    //    without hot-looping.
-    const problem = firstProblem(status);
-    const warning = warningFor(status, new Date(this.deps.clock.now()), PROGRESS_GRACE_MS);
-    if (warning) await this.deps.events.record(key, cr, 'Warning', warning.reason, warning.message);
-    else if (!problem) await this.deps.events.recordRecovery(key, cr, 'Ready', 'recording service ready');
-    return problem ? { requeueAfter: this.deps.notReadyRequeueMs ?? 30_000 } : {};
+    return { seen, applyErrors };
   }
 
   /** The answers to this key's applies that the cache has not caught up with yet, by childKey. */
