@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
 import zlib from 'node:zlib';
 import { CastWriter, encodeEvent } from '../src/trail/asciicast.js';
 import { gunzipTolerant } from '../src/trail/decode.js';
@@ -102,5 +103,47 @@ describe('CastWriter', () => {
       [encodeEvent([0, 'i', 'l']), encodeEvent([0.001, 'o', 'l']), encodeEvent([0.001, 'r', '100x30']), encodeEvent([0.001, 'o', 's\r\n'])].map((l) => l.trimEnd()),
     );
     expect(lines[5]).toBe('');
+  });
+});
+
+describe('CastWriter encoding', () => {
+  it('writes exactly the bytes of encodeEvent() for ASCII, UTF-8 split across chunks, escapes, binary and batches larger than one write', async () => {
+    // GIVEN chunks of every kind: plain text, quotes and backslashes, control bytes, multi-byte characters
+    // split across chunks, invalid UTF-8, a 300 KiB chunk, and many small ones
+    const p = await tmpFile('ch-1.cast.gz');
+    const start = Date.parse('2024-03-05T10:00:00Z');
+    let now = start;
+    const cast = new CastWriter(new GzipFile(p), { cols: 80, rows: 24, startMs: start }, () => now);
+    const euro = Buffer.from('€ and 😀');
+    const chunks: [('o' | 'e' | 'i'), Buffer][] = [
+      ['o', Buffer.from('plain "quoted" back\\slash\ttab\r\n')],
+      ['o', Buffer.from('\x1b[1;31mred\x1b[0m\x00\x07\x7f')],
+      ['o', euro.subarray(0, 2)],
+      ['o', euro.subarray(2, 9)],
+      ['o', euro.subarray(9)],
+      ['e', Buffer.from([0xff, 0xfe, 0x41, 0xc3])],
+      ['e', Buffer.from('after invalid')],
+      ['i', randomBytes(4096)],
+      ['o', logText(300 * 1024)],
+      ...Array.from({ length: 200 }, (_, i): ['i', Buffer] => ['i', Buffer.from(String.fromCharCode(97 + (i % 26)))]),
+    ];
+    const expected: string[] = [];
+    const decoders = { o: new StringDecoder('utf8'), e: new StringDecoder('utf8'), i: new StringDecoder('utf8') };
+    for (const [kind, data] of chunks) {
+      now += 7;
+      if (kind === 'o') cast.output(data);
+      else if (kind === 'e') cast.stderr(data);
+      else cast.input(data);
+      const text = decoders[kind].write(data);
+      if (text !== '') expected.push(encodeEvent([(now - start) / 1000, kind === 'i' ? 'i' : 'o', text]));
+    }
+    now += 1;
+    await cast.close();
+    const tail = decoders.e.end();
+    if (tail !== '') expected.push(encodeEvent([(now - start) / 1000, 'o', tail]));
+    // THEN every line after the header is byte for byte what encodeEvent() gives
+    const text = zlib.gunzipSync(await fsp.readFile(p)).toString('utf8');
+    const body = text.slice(text.indexOf('\n') + 1);
+    expect(body).toBe(expected.join(''));
   });
 });
