@@ -33,6 +33,7 @@ export async function run(): Promise<void> {
   const idleSeconds = Number(process.env.BENCH_OPERATOR_IDLE_SECONDS ?? scaled(60, 10));
   const dir = tempDir(B);
   process.env.SREC_CLUSTER_STATE ??= path.join(os.tmpdir(), 'srec-bench-cluster');
+  process.env.SREC_CLUSTER_API_QPS ??= '200';
   process.env.SREC_CLUSTER_NODES ??= String(Math.max(2, Math.ceil((count * 2) / 100)));
   const cluster = await import('../e2e/support/cluster.js');
   progress(B, `starting the control plane (state ${process.env.SREC_CLUSTER_STATE}, ${process.env.SREC_CLUSTER_NODES} kwok nodes)`);

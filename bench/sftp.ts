@@ -1,23 +1,14 @@
 // sftp: put and get of one N MiB file (incompressible) with OpenSSH sftp, straight to sshd and through the
 // recorder with file capture on (fileTransfers: true, so every byte is also written to the recording and
 // hashed). Reports each direction's MiB/s and the ratio to direct.
-import { promises as fsp, readFileSync } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { MiB, REPO, cpuSeconds, emit, median, progress, scaled, sleep, tempDir } from './support/common.js';
+import { MiB, cpuSeconds, emit, median, progress, scaled, sleep, tempDir } from './support/common.js';
 import { hostOf, sftpArgs, sshArgs, type SshTarget } from './support/openssh.js';
 import { startLab } from './support/recorder.js';
 import { cmdline, q, shOk } from './support/shell.js';
 
 const B = 'sftp';
-
-/** Whether `srec recorder` wires the transfer taps itself (then it is what runs). */
-function productionCaptures(): boolean {
-  try {
-    return readFileSync(path.join(REPO, 'dist', 'recorder', 'src', 'cmd', 'recorder.js'), 'utf8').includes('transferTaps');
-  } catch {
-    return false;
-  }
-}
 
 export async function run(): Promise<void> {
   const mib = scaled(Number(process.env.BENCH_SFTP_MIB ?? 1024), 8);
@@ -26,11 +17,8 @@ export async function run(): Promise<void> {
   const src = path.join(dir, 'src.bin');
   progress(B, `writing ${mib} MiB of random data`);
   await shOk(`head -c ${bytes} /dev/urandom > ${q(src)}`, 'making the data file');
-  const production = productionCaptures();
-  // With BENCH_RECORDER_ENTRY=<copy>/bin/srec.js (an experiment), the copy's own taps entry runs.
-  const root = process.env.BENCH_RECORDER_ENTRY ? path.dirname(path.dirname(process.env.BENCH_RECORDER_ENTRY)) : REPO;
-  const entry = production ? undefined : path.join(root, 'dist', 'bench', 'support', 'recorder-taps.js');
-  const lab = await startLab(dir, { fileTransfers: true, ...(entry ? { entry } : {}) });
+  // `srec recorder` captures SFTP and SCP files itself (recorderTaps(), the bastion's default).
+  const lab = await startLab(dir, { fileTransfers: true });
   // recording_off: the same relay without recording or capture, to tell the relay's cost from the capture's.
   const modes: Record<'direct' | 'recording_off' | 'recorder', SshTarget> = { direct: lab.direct, recording_off: lab.via('norec'), recorder: lab.via('rec') };
   const mbps: Record<string, number> = {};
@@ -61,7 +49,7 @@ export async function run(): Promise<void> {
   }
   const captured = await capturedFiles(lab.recorder.dataFolder);
   progress(B, `captured on the share: ${captured.map((c) => `${c.direction} ${(c.size / MiB).toFixed(0)} MiB sha256 ${c.sha256 ? 'yes' : 'no'}`).join(', ')}`);
-  const capNote = `${mib} MiB random, wall time less the login's; capture ${production ? 'by srec recorder' : 'wired by bench/support/recorder-taps.ts (srec recorder does not wire the taps yet)'}; ${captured.filter((c) => c.size === bytes && c.sha256).length}/2 transfers captured whole with sha256`;
+  const capNote = `${mib} MiB random, wall time less the login's; capture by srec recorder; ${captured.filter((c) => c.size === bytes && c.sha256).length}/2 transfers captured whole with sha256`;
   for (const direction of ['put', 'get'] as const) {
     const d = mbps[`${direction}.direct`]!;
     const off = mbps[`${direction}.recording_off`]!;
