@@ -6,6 +6,7 @@ import net from 'node:net';
 import path from 'node:path';
 import ssh2 from 'ssh2';
 import type { ClientChannel } from 'ssh2';
+import { CHANNEL_WINDOW } from '../src/ssh/window.js';
 import { listSessions, readCast } from '../src/trail/reader.js';
 import { collect, spawnSsh, startLab, waitFor, type Lab } from './support/index.js';
 
@@ -108,16 +109,18 @@ describe('a client that stops reading', () => {
     const ready = new Promise<void>((r) => client.once('ready', () => r()));
     client.connect({ host: '127.0.0.1', port: lab.recorder.port, username: 'root@db-1', privateKey: readFileSync(lab.alice.privatePath) });
     await ready;
-    const stream = await new Promise<ClientChannel>((resolve, reject) => client.exec('head -c 268435456 /dev/zero', (err, s) => (err ? reject(err) : resolve(s))));
+    const stream = await new Promise<ClientChannel>((resolve, reject) => client.exec('head -c 1073741824 /dev/zero', (err, s) => (err ? reject(err) : resolve(s))));
     stream.pause();
     global.gc?.();
     const heapBefore = process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers;
-    // WHEN time passes in which the target could have sent all 256 MiB
+    // WHEN time passes in which the target could have sent much of its 1 GiB
     await new Promise((r) => setTimeout(r, 2000));
-    // THEN the recorder (this process) holds only a few windows' worth, not the output
+    // THEN this process (the recorder, and the stalled client's own window and buffer) holds a few channel
+    // windows' worth (8 MiB each; ~3 per direction on the recorder, 2 on the client, plus garbage not yet
+    // collected), not the output
     const grown = process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers - heapBefore;
-    expect(grown).toBeLessThan(64 * 1024 * 1024);
-    expect(await lab.recorder.metric('srec_bytes_relayed_total{direction="out"}')).toBeLessThan(32 * 1024 * 1024);
+    expect(grown).toBeLessThan(16 * CHANNEL_WINDOW);
+    expect(await lab.recorder.metric('srec_bytes_relayed_total{direction="out"}')).toBeLessThan(4 * CHANNEL_WINDOW);
     // AND another session works meanwhile
     expect((await lab.ssh('echo while-stalled')).stdout).toBe('while-stalled\n');
     client.end();
