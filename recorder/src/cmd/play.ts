@@ -1,8 +1,8 @@
 // `srec play --data DIR ID [--speed X] [--idle-limit S] [--channel N] [--text]`: replays a session in
 // the terminal with its real timing, or prints its plain transcript.
-import { parseArgs } from 'node:util';
 import { play, textTranscript } from '../search/play.js';
 import { formatProblem, resolveSession, scanSessions, type SessionRef } from '../search/trail-files.js';
+import { parseCommand, usageError } from './args.js';
 
 const USAGE = 'usage: srec play --data DIR ID [--speed X] [--idle-limit S] [--channel N] [--text [--timestamps]]\n';
 
@@ -12,22 +12,17 @@ function write(data: string): void | Promise<void> {
 }
 
 export async function run(args: string[]): Promise<number> {
-  let parsed: ReturnType<typeof parse>;
-  try {
-    parsed = parse(args);
-  } catch (err) {
-    process.stderr.write(`srec play: ${(err as Error).message}\n${USAGE}`);
-    return 2;
-  }
+  const parsed = parseCommand('play', USAGE, args, {
+    data: { type: 'string' },
+    speed: { type: 'string' },
+    'idle-limit': { type: 'string' },
+    channel: { type: 'string' },
+    text: { type: 'boolean' },
+    timestamps: { type: 'boolean' },
+  });
+  if (typeof parsed === 'number') return parsed;
   const { values, positionals } = parsed;
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  const fail = (msg: string) => {
-    process.stderr.write(`srec play: ${msg}\n${USAGE}`);
-    return 2;
-  };
+  const fail = (msg: string) => usageError('play', USAGE, msg);
   if (values.data === undefined) return fail('--data DIR is required');
   if (positionals.length !== 1) return fail('give exactly one session ID (or a unique prefix of it)');
   const positive = (v: string | undefined, name: string, dflt: number): number => {
@@ -65,21 +60,4 @@ export async function run(args: string[]): Promise<number> {
     return 1;
   }
   return res.played ? 0 : 1;
-}
-
-function parse(args: string[]) {
-  return parseArgs({
-    args,
-    options: {
-      data: { type: 'string' },
-      speed: { type: 'string' },
-      'idle-limit': { type: 'string' },
-      channel: { type: 'string' },
-      text: { type: 'boolean' },
-      timestamps: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
-    allowPositionals: true,
-  });
 }

@@ -1,30 +1,25 @@
 // `srec search --data DIR [--session ID] WORDS`: where the words were typed or printed, one JSON object
 // a line. Exit 0 with hits, 1 without, 2 on bad usage.
-import { parseArgs } from 'node:util';
 import { searchSessions, SearchUsageError } from '../search/query.js';
 import { formatProblem } from '../search/trail-files.js';
+import { parseCommand, usageError } from './args.js';
 
 const USAGE =
   'usage: srec search --data DIR [--session ID] [--stream input|output] [--case-sensitive] [--context N] [--limit N] WORDS...\n' +
   '  WORDS are matched as one phrase of whole words, case-insensitively, in what was typed and what was printed.\n';
 
 export async function run(args: string[]): Promise<number> {
-  let parsed: ReturnType<typeof parse>;
-  try {
-    parsed = parse(args);
-  } catch (err) {
-    process.stderr.write(`srec search: ${(err as Error).message}\n${USAGE}`);
-    return 2;
-  }
+  const parsed = parseCommand('search', USAGE, args, {
+    data: { type: 'string' },
+    session: { type: 'string' },
+    stream: { type: 'string' },
+    'case-sensitive': { type: 'boolean' },
+    context: { type: 'string' },
+    limit: { type: 'string' },
+  });
+  if (typeof parsed === 'number') return parsed;
   const { values, positionals } = parsed;
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  const fail = (msg: string) => {
-    process.stderr.write(`srec search: ${msg}\n${USAGE}`);
-    return 2;
-  };
+  const fail = (msg: string) => usageError('search', USAGE, msg);
   if (values.data === undefined) return fail('--data DIR is required');
   if (positionals.length === 0) return fail('give the WORDS to look for');
   if (values.stream !== undefined && values.stream !== 'input' && values.stream !== 'output') return fail('--stream is input or output');
@@ -55,21 +50,4 @@ export async function run(args: string[]): Promise<number> {
     throw err;
   }
   return hits > 0 ? 0 : 1;
-}
-
-function parse(args: string[]) {
-  return parseArgs({
-    args,
-    options: {
-      data: { type: 'string' },
-      session: { type: 'string' },
-      stream: { type: 'string' },
-      'case-sensitive': { type: 'boolean' },
-      context: { type: 'string' },
-      limit: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
-    allowPositionals: true,
-  });
 }

@@ -1,7 +1,7 @@
 // `srec sessions --data DIR [--json]`: the recorded sessions, who, target, when, how long, how big.
-import { parseArgs } from 'node:util';
 import { listSessions, type SessionSummary } from '../search/sessions.js';
 import { formatProblem } from '../search/trail-files.js';
+import { parseCommand, usageError } from './args.js';
 
 const USAGE = 'usage: srec sessions --data DIR [--json]\n';
 
@@ -37,26 +37,10 @@ function table(rows: string[][]): string {
 }
 
 export async function run(args: string[]): Promise<number> {
-  let values: { data?: string; json?: boolean; help?: boolean };
-  try {
-    ({ values } = parseArgs({
-      args,
-      options: { data: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (err) {
-    process.stderr.write(`srec sessions: ${(err as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  if (values.data === undefined) {
-    process.stderr.write(`srec sessions: --data DIR is required\n${USAGE}`);
-    return 2;
-  }
+  const parsed = parseCommand('sessions', USAGE, args, { data: { type: 'string' }, json: { type: 'boolean' } }, false);
+  if (typeof parsed === 'number') return parsed;
+  const { values } = parsed;
+  if (values.data === undefined) return usageError('sessions', USAGE, '--data DIR is required');
   let listed: ReturnType<typeof listSessions>;
   try {
     listed = listSessions(values.data);

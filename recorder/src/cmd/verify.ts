@@ -1,33 +1,16 @@
 // `srec verify --data DIR [ID]`: each file of each session against its manifest's sha256.
 // Exit 0 when everything is intact, 1 naming each missing, changed or unlisted file, 2 on bad usage.
-import { parseArgs } from 'node:util';
 import { verifySessions, type VerifyResult } from '../search/verify.js';
 import { formatProblem } from '../search/trail-files.js';
+import { parseCommand, usageError } from './args.js';
 
 const USAGE = 'usage: srec verify --data DIR [--json] [ID]\n';
 
 export async function run(args: string[]): Promise<number> {
-  let values: { data?: string; json?: boolean; help?: boolean };
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({
-      args,
-      options: { data: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-      strict: true,
-      allowPositionals: true,
-    }));
-  } catch (err) {
-    process.stderr.write(`srec verify: ${(err as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  const fail = (msg: string) => {
-    process.stderr.write(`srec verify: ${msg}\n${USAGE}`);
-    return 2;
-  };
+  const parsed = parseCommand('verify', USAGE, args, { data: { type: 'string' }, json: { type: 'boolean' } });
+  if (typeof parsed === 'number') return parsed;
+  const { values, positionals } = parsed;
+  const fail = (msg: string) => usageError('verify', USAGE, msg);
   if (values.data === undefined) return fail('--data DIR is required');
   if (positionals.length > 1) return fail('give at most one session ID');
   let res: VerifyResult;
