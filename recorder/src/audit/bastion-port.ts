@@ -178,20 +178,7 @@ function sameIdentity(id: SessionIdentity, e: BastionAuditEvent): boolean {
 }
 
 /** The fields a data event may have for the fast path: anything else becomes a detail, the general way. */
-const DATA_EVENT_FIELDS = new Set([
-  'exposure',
-  'event',
-  'timestamp',
-  'connectionId',
-  'sessionId',
-  'username',
-  'targetUsername',
-  'hostId',
-  'hostAddress',
-  'remoteAddress',
-  'channel',
-  'data',
-]);
+const DATA_EVENT_FIELDS = new Set([...[...STRUCTURAL].filter((f) => f !== 'request'), 'channel']);
 
 /** Whether dataEventJson() makes exactly what the general mapping would: a data event whose only detail is `channel`. */
 function isPlainDataEvent(e: BastionAuditEvent): e is BastionAuditEvent & { readonly event: DataStream; readonly data: Buffer } {
