@@ -13,12 +13,12 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
-# npm ci's postinstall (scripts/patch-ssh2.cjs) raises ssh2's channel window; the check fails the build if not.
+# npm ci's postinstall applies the declared dependency patches (patches/, patch-package) and fails the build
+# when one no longer applies; the recorder also reports not ready if ssh2's patched window is not in effect.
 COPY package.json package-lock.json ./
-COPY scripts/patch-ssh2.cjs ./scripts/
+COPY patches ./patches
 RUN npm ci --no-audit --no-fund --foreground-scripts \
- && node -e "if (!require('ssh2/lib/protocol/crypto.js').bindingAvailable) { console.error('ssh2 native crypto binding did not build'); process.exit(1) }" \
- && node -e "const w = require('ssh2/lib/Channel.js').MAX_WINDOW; if (w !== require('./scripts/patch-ssh2.cjs').CHANNEL_WINDOW_MIB * 1024 * 1024) { console.error('ssh2 channel window not patched: ' + w); process.exit(1) }"
+ && node -e "if (!require('ssh2/lib/protocol/crypto.js').bindingAvailable) { console.error('ssh2 native crypto binding did not build'); process.exit(1) }"
 COPY . .
 RUN npm run build \
  && npm prune --omit=dev --no-audit --no-fund

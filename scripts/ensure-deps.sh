@@ -44,9 +44,10 @@ if [ "$(node -e "process.stdout.write(String(require('ssh2/lib/protocol/crypto.j
   npm rebuild ssh2 cpu-features --foreground-scripts
   node -e "if (!require('ssh2/lib/protocol/crypto.js').bindingAvailable) { console.error('ssh2 native crypto binding is not available: AES-GCM would run at half speed'); process.exit(1) }"
 fi
-# ssh2's channel window (npm ci's postinstall runs this too): again every time, as it is idempotent and a
-# node_modules installed before the patch existed, or with --ignore-scripts, has the same lock stamp.
-node scripts/patch-ssh2.cjs
+# The declared dependency patches (patches/, applied by npm ci's postinstall too): again every time, as
+# patch-package skips a patch already applied, and a node_modules installed before a patch existed, or with
+# --ignore-scripts, has the same lock stamp. A patch that no longer applies fails here, naming the package.
+node node_modules/patch-package/index.js --error-on-fail --error-on-warn
 
 # --- the JavaScript build --------------------------------------------------------------------
 step "compiling TypeScript (npm run build)"

@@ -1,6 +1,7 @@
-// ssh2's channel window as scripts/patch-ssh2.cjs sets it: the install-time patch itself, the start-up check,
-// and a relayed channel seen from real OpenSSH on both sides (the client and the target's sshd log the window
-// the recorder grants them), with large transfers through it byte-exact.
+// ssh2's channel window as the declared patch (patches/ssh2+<version>.patch, applied by patch-package at
+// install) sets it: the patch itself applied to ssh2 as published, the install failing when ssh2 changed, the
+// recorder reporting not ready without it, and a relayed channel seen from real OpenSSH on both sides (the
+// client and the target's sshd log the window the recorder grants them), with large transfers byte-exact.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, promises as fsp } from 'node:fs';
@@ -8,106 +9,146 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from '../../common/log.js';
-import { CHANNEL_WINDOW, checkChannelWindow, ssh2ChannelWindow } from '../src/ssh/window.js';
-import { collect, freePort, startLab, waitForPort, type Lab, type SshResult } from './support/index.js';
+import { CHANNEL_WINDOW, channelWindowProblem, checkChannelWindow, ssh2ChannelWindow } from '../src/ssh/window.js';
+import { collect, freePort, makeKey, startLab, startRecorder, waitForPort, type Lab, type SshResult } from './support/index.js';
 import { SSHD } from './support/sshd.js';
 
 const require = createRequire(import.meta.url);
 const REPO = path.resolve(path.dirname(require.resolve('../../package.json')));
-const PATCH = path.join(REPO, 'scripts', 'patch-ssh2.cjs');
+const SSH2_VERSION = (require('ssh2/package.json') as { version: string }).version;
+const PATCH_FILE = path.join(REPO, 'patches', `ssh2+${SSH2_VERSION}.patch`);
+const PATCH_PACKAGE = path.join(REPO, 'node_modules', 'patch-package', 'index.js');
 const MiB = 1024 * 1024;
-const patch = require(PATCH) as {
-  CHANNEL_WINDOW_MIB: number;
-  patchSource(text: string, mib?: number): { text?: string; from?: number; changed?: boolean; error?: string };
-};
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
-function run(cmd: string, args: readonly string[], timeoutMs = 120_000): Promise<SshResult> {
-  const child = spawn(cmd, [...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+function run(cmd: string, args: readonly string[], timeoutMs = 120_000, cwd?: string): Promise<SshResult> {
+  const child = spawn(cmd, [...args], { stdio: ['pipe', 'pipe', 'pipe'], ...(cwd ? { cwd } : {}) });
   return collect(child, Date.now(), timeoutMs, () => child.stdin.end());
 }
 
-describe('scripts/patch-ssh2.cjs', () => {
+/** `patch-package` as npm's postinstall runs it, in the project `dir`, with this repository's patches. */
+function patchPackage(dir: string, ...extra: string[]): Promise<SshResult> {
+  return run(process.execPath, [PATCH_PACKAGE, '--error-on-fail', '--error-on-warn', '--patch-dir', path.relative(dir, path.join(REPO, 'patches')), ...extra], 120_000, dir);
+}
+
+describe('patches/ssh2+<version>.patch', () => {
   let dir: string;
-  let pristine: string;
+  let channelJs: string;
+  let protocolJs: string;
   beforeAll(async () => {
+    // A project with ssh2 as published: the installed copy with the patch taken back out.
     dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'srec-window-'));
-    // ssh2 1.17's Channel.js as published: the installed (patched) one with its line put back.
-    pristine = patch.patchSource(await fsp.readFile(require.resolve('ssh2/lib/Channel.js'), 'utf8'), 2).text as string;
+    await fsp.writeFile(path.join(dir, 'package.json'), JSON.stringify({ name: 'p', version: '1.0.0', dependencies: { ssh2: SSH2_VERSION } }));
+    await fsp.cp(path.dirname(require.resolve('ssh2/package.json')), path.join(dir, 'node_modules', 'ssh2'), { recursive: true });
+    const reversed = await patchPackage(dir, '--reverse');
+    expect(reversed.code).toBe(0);
+    channelJs = path.join(dir, 'node_modules', 'ssh2', 'lib', 'Channel.js');
+    protocolJs = path.join(dir, 'node_modules', 'ssh2', 'lib', 'protocol', 'Protocol.js');
   });
   afterAll(() => fsp.rm(dir, { recursive: true, force: true }));
 
-  it('rewrites exactly the MAX_WINDOW line, and a second run changes nothing', async () => {
-    // GIVEN ssh2's Channel.js as published
-    const file = path.join(dir, 'Channel.js');
-    await fsp.writeFile(file, pristine);
-    expect(pristine).toContain('\nconst MAX_WINDOW = 2 * 1024 * 1024;\n');
-
-    // WHEN the script runs on it twice
-    const first = await run(process.execPath, [PATCH, file]);
-    const afterFirst = await fsp.readFile(file, 'utf8');
-    const second = await run(process.execPath, [PATCH, file]);
-
-    // THEN the first run changed that one line only, and the second run left the file as it was
-    expect(first.code).toBe(0);
-    expect(first.stdout).toContain(`2 MiB -> ${patch.CHANNEL_WINDOW_MIB} MiB`);
-    expect(afterFirst).toBe(pristine.replace('const MAX_WINDOW = 2 * 1024 * 1024;', `const MAX_WINDOW = ${patch.CHANNEL_WINDOW_MIB} * 1024 * 1024;`));
-    expect(afterFirst).not.toBe(pristine);
-    expect(second.code).toBe(0);
-    expect(second.stdout).toContain('already');
-    expect(await fsp.readFile(file, 'utf8')).toBe(afterFirst);
+  it('is declared for the installed ssh2 and sets the window the recorder expects', async () => {
+    // GIVEN the patch file for the installed version
+    const text = await fsp.readFile(PATCH_FILE, 'utf8');
+    // THEN it raises ssh2's 2 MiB window to CHANNEL_WINDOW, and puts the missing comma in server-sig-algs
+    expect(text).toContain('-const MAX_WINDOW = 2 * 1024 * 1024;\n');
+    expect(text).toContain(`+const MAX_WINDOW = ${CHANNEL_WINDOW / MiB} * 1024 * 1024;\n`);
+    expect(text).toContain("+    'ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,'\n");
   });
 
-  it('fails naming the file and the line it expected when ssh2 no longer has it, and leaves the file alone', async () => {
-    // GIVEN a Channel.js whose window is set some other way (as after an ssh2 upgrade)
-    const file = path.join(dir, 'Changed.js');
-    const changed = pristine.replace('const MAX_WINDOW = 2 * 1024 * 1024;', 'const MAX_WINDOW = 2 ** 21;');
-    await fsp.writeFile(file, changed);
+  it('applies to ssh2 as published, and a second run changes nothing', async () => {
+    // GIVEN ssh2 as published (2 MiB windows)
+    expect(await fsp.readFile(channelJs, 'utf8')).toContain('\nconst MAX_WINDOW = 2 * 1024 * 1024;\n');
 
-    // WHEN the script runs on it
-    const r = await run(process.execPath, [PATCH, file]);
+    // WHEN patch-package runs as the postinstall does, twice
+    const first = await patchPackage(dir);
+    const afterFirst = await fsp.readFile(channelJs, 'utf8');
+    const second = await patchPackage(dir);
 
-    // THEN it fails with the file, the expected line and what to do; the file is unchanged
+    // THEN the window is the recorder's, server-sig-algs has its comma, and the second run left it all as it was
+    expect(first.code).toBe(0);
+    expect(first.stdout).toContain(`ssh2@${SSH2_VERSION}`);
+    expect(afterFirst).toContain(`\nconst MAX_WINDOW = ${CHANNEL_WINDOW / MiB} * 1024 * 1024;\n`);
+    expect(await fsp.readFile(protocolJs, 'utf8')).toContain("'ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,'\n      + 'rsa-sha2-512,");
+    expect(second.code).toBe(0);
+    expect(await fsp.readFile(channelJs, 'utf8')).toBe(afterFirst);
+  });
+
+  it('fails the install, naming ssh2 and the patch, when ssh2 changed where the patch applies', async () => {
+    // GIVEN an ssh2 whose window line is written some other way (as after an upgrade), patch taken out
+    await patchPackage(dir, '--reverse');
+    const changed = (await fsp.readFile(channelJs, 'utf8')).replace('const MAX_WINDOW = 2 * 1024 * 1024;', 'const MAX_WINDOW = 2 ** 21;');
+    await fsp.writeFile(channelJs, changed);
+
+    // WHEN patch-package runs
+    const r = await patchPackage(dir);
+
+    // THEN it fails (npm ci fails with it), naming the package and the patch file; the file is unchanged
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain(file);
-    expect(r.stderr).toContain('const MAX_WINDOW = 2 * 1024 * 1024;');
-    expect(r.stderr).toContain('update scripts/patch-ssh2.cjs');
-    expect(await fsp.readFile(file, 'utf8')).toBe(changed);
+    expect(r.stdout + r.stderr).toContain('Failed to apply patch for package ssh2');
+    expect(r.stdout + r.stderr).toContain(`ssh2+${SSH2_VERSION}.patch`);
+    expect(await fsp.readFile(channelJs, 'utf8')).toBe(changed);
   });
 
   it('is what the installed ssh2 runs with, and what the recorder expects', () => {
-    // GIVEN node_modules as npm ci left it (its postinstall ran the script)
+    // GIVEN node_modules as npm ci left it (its postinstall applied the patch)
     const channel = require('ssh2/lib/Channel.js') as { MAX_WINDOW: number; WINDOW_THRESHOLD: number };
 
-    // THEN ssh2's window is the script's, the recorder's check agrees, and ssh2 re-opens it at half
-    expect(CHANNEL_WINDOW).toBe(patch.CHANNEL_WINDOW_MIB * MiB);
+    // THEN ssh2's window is the patch's, the recorder's check agrees, and ssh2 re-opens it at half
     expect(channel.MAX_WINDOW).toBe(CHANNEL_WINDOW);
     expect(ssh2ChannelWindow()).toBe(CHANNEL_WINDOW);
+    expect(channelWindowProblem()).toBeUndefined();
     expect(channel.WINDOW_THRESHOLD).toBe(CHANNEL_WINDOW / 2);
   });
 });
 
 describe('checkChannelWindow', () => {
   const logger = () => {
-    const warnings: { message: string; meta: Record<string, unknown> }[] = [];
-    const log = { warn: (message: string, meta: Record<string, unknown>) => warnings.push({ message, meta }) } as unknown as Logger;
-    return { log, warnings };
+    const errors: { message: string; meta: Record<string, unknown> }[] = [];
+    const log = { error: (message: string, meta: Record<string, unknown>) => errors.push({ message, meta }) } as unknown as Logger;
+    return { log, errors };
   };
 
   it('says nothing when the window is in effect', () => {
-    const { log, warnings } = logger();
-    expect(checkChannelWindow(log, CHANNEL_WINDOW)).toBe(true);
-    expect(warnings).toEqual([]);
+    const { log, errors } = logger();
+    expect(checkChannelWindow(log, CHANNEL_WINDOW)).toBeUndefined();
+    expect(errors).toEqual([]);
   });
 
-  it('warns with the window it found and how to fix it when ssh2 is unpatched', () => {
-    // GIVEN ssh2's own 2 MiB window WHEN the recorder checks THEN one warning with both numbers and the fix
-    const { log, warnings } = logger();
-    expect(checkChannelWindow(log, 2 * MiB)).toBe(false);
-    expect(warnings).toHaveLength(1);
-    expect(warnings[0]?.message).toMatch(/channel window is not patched/);
-    expect(warnings[0]?.meta).toMatchObject({ windowBytes: 2 * MiB, expectedBytes: CHANNEL_WINDOW });
-    expect(String(warnings[0]?.meta.fix)).toContain('scripts/patch-ssh2.cjs');
+  it('logs an error with the window it found and how to fix it when ssh2 is unpatched', () => {
+    // GIVEN ssh2's own 2 MiB window WHEN the recorder checks THEN one error with both numbers and the fix
+    const { log, errors } = logger();
+    const problem = checkChannelWindow(log, 2 * MiB);
+    expect(problem).toContain(`${2 * MiB} bytes, not the ${CHANNEL_WINDOW} bytes`);
+    expect(problem).toContain('patch-package');
+    expect(errors).toHaveLength(1);
+    expect(errors[0]?.message).toMatch(/channel window is not patched/);
+    expect(errors[0]?.meta).toMatchObject({ windowBytes: 2 * MiB, expectedBytes: CHANNEL_WINDOW, problem });
+  });
+});
+
+describe('a recorder whose ssh2 runs with its own 2 MiB window', () => {
+  it('reports not ready on /readyz, saying why and what to do, and logs it', async () => {
+    // GIVEN a recorder process whose ssh2 lost the patch (a preload puts ssh2's own window back, as an install
+    // with --ignore-scripts would leave it)
+    const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'srec-window-rec-'));
+    const preload = path.join(dir, 'unpatch.cjs');
+    await fsp.writeFile(preload, `require(${JSON.stringify(require.resolve('ssh2/lib/Channel.js'))}).MAX_WINDOW = 2 * 1024 * 1024;\n`);
+    const key = await makeKey(dir, 'alice');
+    const rec = await startRecorder({ mode: 'process', dir, nodeArgs: ['--require', preload], users: [{ name: 'alice', authorizedKeys: [key.publicLine] }], hosts: [] });
+    try {
+      // WHEN the kubelet asks whether it is ready
+      const r = await rec.readyz();
+
+      // THEN no: 503 with the window found, the one expected and the fix; the log says the same
+      expect(r.status).toBe(503);
+      expect(r.body).toContain(`ssh2's channel window is ${2 * MiB} bytes, not the ${CHANNEL_WINDOW} bytes`);
+      expect(r.body).toContain('patch-package');
+      expect(rec.logs()).toContain('ssh2 channel window is not patched: not ready');
+    } finally {
+      await rec.stop();
+      await fsp.rm(dir, { recursive: true, force: true });
+    }
   });
 });
 
@@ -145,6 +186,17 @@ describe('a channel relayed by the recorder', () => {
     // AND the target's sshd saw the recorder open its channel with the same window
     const log = await fsp.readFile(sshdLog, 'utf8');
     expect(log).toMatch(new RegExp(`server_input_channel_open: ctype session rchan \\d+ win ${CHANNEL_WINDOW} max \\d+`));
+  });
+
+  it('sends OpenSSH a server-sig-algs list it can read: rsa-sha2-512 a name of its own', async () => {
+    // WHEN OpenSSH logs in through the recorder and logs the extension the recorder sent
+    const r = await run('ssh', lab.args({ host: 'db-debug', extra: ['-o', 'LogLevel=DEBUG1'] }).concat('true'));
+    expect(r.code).toBe(0);
+
+    // THEN the list names ECDSA P-521 and RSA/SHA-512 apart (ssh2 as published runs the two together)
+    const algs = /kex_input_ext_info: server-sig-algs=<([^>]*)>/.exec(r.stderr)?.[1]?.split(',') ?? [];
+    expect(algs).toEqual(expect.arrayContaining(['ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256']));
+    expect(algs.some((a) => a.includes('nistp521rsa'))).toBe(false);
   });
 
   it('carries an sftp put and get of many windows byte-exact (file capture on)', async () => {

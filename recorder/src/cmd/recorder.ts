@@ -61,7 +61,8 @@ export async function run(argv: string[]): Promise<number> {
   // Everything the recorder creates (spool, share, probes) is for its own user only.
   process.umask(0o077);
   const log = createLogger({ component: 'recorder' });
-  checkChannelWindow(log);
+  // Checked before anything else so that the log says it first; /readyz stays 503 while it holds.
+  const windowProblem = checkChannelWindow(log);
 
   let config;
   try {
@@ -87,7 +88,7 @@ export async function run(argv: string[]): Promise<number> {
   });
   await mover.start();
 
-  const probes = await startProbeServer({ listen: args.probes ?? config.probes, registry, ready: () => mover.ready() });
+  const probes = await startProbeServer({ listen: args.probes ?? config.probes, registry, ready: () => (windowProblem !== undefined ? { ok: false, reason: windowProblem } : mover.ready()) });
   let bastion;
   try {
     bastion = await startBastion({ config, log, metrics, audit, recorderId, recordingClosed: (id) => mover.enqueue(id) });

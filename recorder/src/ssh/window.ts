@@ -1,12 +1,13 @@
-// ssh2's SSH channel window, raised at install time by scripts/patch-ssh2.cjs (ssh2 has no option for it):
-// the recorder checks at start-up that the patch is in effect, since an install with `--ignore-scripts`
-// or an ssh2 upgrade silently brings back the 2 MiB windows and a third of direct sftp speed.
+// ssh2's SSH channel window, raised by the declared patch patches/ssh2+<version>.patch (ssh2 has no option
+// for it), which npm's postinstall applies with patch-package and which fails the install when ssh2 changed.
+// An install with `--ignore-scripts`, a copied node_modules or pnpm brings back ssh2's own 2 MiB windows and a
+// third of direct sftp speed: the recorder then reports not ready, so that no pod takes traffic unnoticed.
 import { createRequire } from 'node:module';
 import type { Logger } from '../../../common/log.js';
 
 /**
- * The window each channel grants its sender, on both legs (ssh2's own is 2 MiB). Keep equal to
- * CHANNEL_WINDOW_MIB in scripts/patch-ssh2.cjs.
+ * The window each channel grants its sender, on both legs (ssh2's own is 2 MiB). The patch's
+ * `const MAX_WINDOW = 8 * 1024 * 1024;` line must say the same (recorder/test/ssh2-window.test.ts checks).
  *
  * Memory: ssh2 re-opens a window only while the channel's readable buffer (high-water mark = the window) is
  * not full, so when the other leg stalls a relayed channel holds, per direction, up to about three windows:
@@ -23,13 +24,21 @@ export function ssh2ChannelWindow(): number | undefined {
   return typeof channel.MAX_WINDOW === 'number' ? channel.MAX_WINDOW : undefined;
 }
 
-/** Logs a warning, with what to do, when ssh2's window is not CHANNEL_WINDOW. Returns whether it is. */
-export function checkChannelWindow(log: Logger, actual: number | undefined = ssh2ChannelWindow()): boolean {
-  if (actual === CHANNEL_WINDOW) return true;
-  log.warn('ssh2 channel window is not patched: file transfers through the recorder run slower', {
-    windowBytes: actual ?? null,
-    expectedBytes: CHANNEL_WINDOW,
-    fix: 'reinstall with npm ci, scripts allowed (its postinstall runs scripts/patch-ssh2.cjs), or run node scripts/patch-ssh2.cjs',
-  });
-  return false;
+/** What /readyz says, and the fix, while the loaded ssh2's window is not CHANNEL_WINDOW; undefined when it is. */
+export function channelWindowProblem(actual: number | undefined = ssh2ChannelWindow()): string | undefined {
+  if (actual === CHANNEL_WINDOW) return undefined;
+  const found = actual === undefined ? 'unknown (ssh2 has no MAX_WINDOW)' : `${actual} bytes`;
+  return (
+    `ssh2's channel window is ${found}, not the ${CHANNEL_WINDOW} bytes this recorder was built for: ` +
+    `reinstall with npm ci with scripts allowed (its postinstall applies patches/ssh2+*.patch with patch-package)`
+  );
+}
+
+/** Logs an error with the window found and the fix when the patch is not in effect. Returns the problem, if any. */
+export function checkChannelWindow(log: Logger, actual: number | undefined = ssh2ChannelWindow()): string | undefined {
+  const problem = channelWindowProblem(actual);
+  if (problem !== undefined) {
+    log.error('ssh2 channel window is not patched: not ready', { windowBytes: actual ?? null, expectedBytes: CHANNEL_WINDOW, problem });
+  }
+  return problem;
 }

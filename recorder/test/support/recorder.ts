@@ -40,6 +40,8 @@ export interface TestRecorderOptions {
   readonly taps?: ChannelTapFactory;
   /** process only: `--grace` seconds. @default 10 */
   readonly graceSeconds?: number;
+  /** process only: extra flags for node before the script (e.g. `--require` a preload). @default none */
+  readonly nodeArgs?: readonly string[];
 }
 
 export interface TestRecorder {
@@ -115,7 +117,7 @@ export async function startRecorder(opts: TestRecorderOptions): Promise<TestReco
     let out = '';
     const child: ChildProcess = spawn(
       process.execPath,
-      ['--import', path.join(here, 'ts-register.mjs'), path.join(here, 'srec-main.ts'), 'recorder', '--config', configFile, '--grace', String(opts.graceSeconds ?? 10)],
+      [...(opts.nodeArgs ?? []), '--import', path.join(here, 'ts-register.mjs'), path.join(here, 'srec-main.ts'), 'recorder', '--config', configFile, '--grace', String(opts.graceSeconds ?? 10)],
       { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, POD_NAME: 'test-recorder' } },
     );
     child.stdout?.on('data', (c: Buffer) => (out += c.toString()));
