@@ -44,6 +44,8 @@ export interface ControllerDeps {
   readonly events: EventRecorder;
   readonly metrics: ControllerMetrics;
   readonly generateHostKey: HostKeyGenerator;
+  /** Spec -> child objects (pure). @default renderObjects */
+  readonly render?: typeof renderObjects;
   /** How soon to look again at a SessionRecording that is not Ready. @default 30000 */
   readonly notReadyRequeueMs?: number;
   /** Apply every object even when its hash is unchanged at least this often (drift). @default 600000 */
@@ -100,11 +102,21 @@ export class Controller {
   constructor(private readonly deps: ControllerDeps) {}
 
   /** A spec our schema rejects: say so in the status and an Event; apply nothing, delete nothing. */
-  private async reportInvalid(key: string, cr: SessionRecording, errors: readonly FieldError[]): Promise<Result> {
-    const message = `the spec does not pass this operator's schema: ${formatErrors(errors).replace(/\n/g, '; ')}`;
+  private reportInvalid(key: string, cr: SessionRecording, errors: readonly FieldError[]): Promise<Result> {
+    return this.reportUnusable(key, cr, 'InvalidSpec', `the spec does not pass this operator's schema: ${formatErrors(errors).replace(/\n/g, '; ')}`, {
+      errors: errors.map((e) => e.path),
+    });
+  }
+
+  /**
+   * A spec that cannot be acted on (invalid, or one the builders cannot render): Ready=False with the reason
+   * and an Event, once; apply nothing, delete nothing, and no retry: only a change of the spec (or the
+   * periodic resync) looks again, since the same spec fails the same way.
+   */
+  private async reportUnusable(key: string, cr: SessionRecording, reason: 'InvalidSpec' | 'RenderFailed', message: string, meta: Record<string, unknown>): Promise<Result> {
     const now = new Date(this.deps.clock.now());
     const previous = cr.status?.conditions;
-    const verdict = { status: 'False' as const, reason: 'InvalidSpec', message };
+    const verdict = { status: 'False' as const, reason, message };
     const status = {
       ...cr.status,
       ...(cr.metadata.generation !== undefined ? { observedGeneration: cr.metadata.generation } : {}),
@@ -113,9 +125,9 @@ export class Controller {
     if (!statusEqual(cr.status, status)) {
       await this.deps.client.patchStatus(cr, status);
       this.deps.metrics.statusPatched();
-      await this.deps.events.record(key, cr, 'Warning', 'InvalidSpec', message);
+      await this.deps.events.record(key, cr, 'Warning', reason, message);
     }
-    this.deps.log.warn('invalid spec', { key, errors: errors.map((e) => e.path) });
+    this.deps.log.warn(reason === 'InvalidSpec' ? 'invalid spec' : 'cannot render the spec', { key, ...meta });
     return {};
   }
 
@@ -154,7 +166,13 @@ export class Controller {
     }
     const tlsSecret = syslogSecretNames(cr)[0];
     const tlsSecretKeys = tlsSecret !== undefined ? secretKeys(caches.secrets.get(namespace, tlsSecret)) : undefined;
-    const desired = renderObjects(cr, { images: this.deps.images, credentialKeys, ...(tlsSecretKeys ? { tlsSecretKeys } : {}) });
+    let desired;
+    try {
+      desired = (this.deps.render ?? renderObjects)(cr, { images: this.deps.images, credentialKeys, ...(tlsSecretKeys ? { tlsSecretKeys } : {}) });
+    } catch (err) {
+      const message = `the operator cannot render this spec (change it, or report the operator bug): ${err instanceof Error ? err.message : String(err)}`;
+      return this.reportUnusable(key, cr, 'RenderFailed', message, { error: err instanceof Error ? err.message : String(err) });
+    }
 
     // 5. Apply what differs from what this operator last saw, all at once, with the host key Secret.
     const { seen, applyErrors } = await this.apply(key, cr, desired);

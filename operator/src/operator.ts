@@ -9,6 +9,7 @@ import type { SessionRecording } from './api/types.js';
 import { type Caches, Controller } from './controller.js';
 import { generateEd25519HostKey, type HostKeyGenerator } from './desired/hostkey.js';
 import { claimName, childNames, type KubeObject, MANAGED_BY_SELECTOR, OWNER_NAMESPACE_LABEL } from './desired/meta.js';
+import type { renderObjects } from './desired/index.js';
 import type { Images } from './desired/recorder.js';
 import { syslogSecretNames } from './desired/syslog.js';
 import { defaultImages } from './images.js';
@@ -54,6 +55,8 @@ export interface OperatorOptions {
   /** Every SessionRecording is reconciled, and all its objects applied, this often. @default 600000 */
   readonly resyncMs?: number;
   readonly generateHostKey?: HostKeyGenerator;
+  /** Spec -> child objects (tests make it fail). @default renderObjects */
+  readonly render?: typeof renderObjects;
   /** Lease timings (tests shorten them). */
   readonly lease?: { readonly durationMs?: number; readonly renewDeadlineMs?: number; readonly retryPeriodMs?: number };
 }
@@ -152,6 +155,7 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
     log,
     events,
     generateHostKey: opts.generateHostKey ?? generateEd25519HostKey,
+    ...(opts.render ? { render: opts.render } : {}),
     notReadyRequeueMs: opts.notReadyRequeueMs,
     resyncMs: opts.resyncMs,
     metrics: {

@@ -346,3 +346,49 @@ describe('the operator', () => {
     T,
   );
 });
+
+describe('an operator that cannot render a spec', () => {
+  let ns: string;
+  let op: OperatorHandle | undefined;
+  let renders = 0;
+
+  afterAll(async () => {
+    await c.forceDeleteAll(ns);
+    await op?.stop();
+    await c.deleteVolumesOf(ns);
+  }, T);
+
+  it(
+    'says so in Ready=False RenderFailed with an Event, once, applies nothing and does not retry the same spec',
+    async () => {
+      // GIVEN an operator whose builders throw (a spec the schema and the rules accept, that rendering refuses)
+      ns = await freshNamespace(kc, 'srec-render');
+      await c.createExampleSecrets(ns);
+      op = await runOperator(kc, ns, {
+        render: () => {
+          renders++;
+          throw new Error('spec.syslog.audit.to: "@@x:514" cannot be rendered');
+        },
+      });
+      await op.synced();
+      // WHEN a SessionRecording is created
+      await c.createCr(loadYaml('examples/nfs.yaml', ns));
+      // THEN its status says why, naming the field, and a Warning Event says the same
+      const cr = await c.waitForCondition(ns, 'prod', 'Ready', 'False', 'RenderFailed');
+      const ready = cr.status?.conditions?.find((x) => x.type === 'Ready');
+      expect(ready?.message).toContain('spec.syslog.audit.to: "@@x:514" cannot be rendered');
+      await waitFor('a RenderFailed Event', async () => (await c.events(ns, 'prod')).some((e) => e.reason === 'RenderFailed' && e.type === 'Warning'));
+      // AND nothing was applied
+      expect(await c.read('apps/v1', 'Deployment', 'prod-recorder', ns)).toBeUndefined();
+      // AND the same spec is not retried (no backoff loop): once the status patch's own watch event has come
+      // and gone, a few seconds bring no new render and no new write
+      await new Promise((r) => setTimeout(r, 1500));
+      const rendersThen = renders;
+      const rv = (await c.getCr(ns, 'prod'))?.metadata.resourceVersion;
+      await new Promise((r) => setTimeout(r, 6000));
+      expect(renders).toBe(rendersThen);
+      expect((await c.getCr(ns, 'prod'))?.metadata.resourceVersion).toBe(rv);
+    },
+    T,
+  );
+});

@@ -1,5 +1,5 @@
 // Read a SessionRecording from a YAML file and check it as the API server would: the CRD schema
-// (with its defaults), then the mirrored CEL rules. Used by `srec validate`, `render`, `syslog-config`.
+// (with its defaults), then the CRD's CEL rules. Used by `srec validate`, `render`, `syslog-config`.
 import { readFileSync } from 'node:fs';
 import yaml from 'js-yaml';
 import { checkRules } from './rules.js';
@@ -7,6 +7,9 @@ import { type FieldError, validateSchema } from './schema.js';
 import { API_VERSION, KIND, type SessionRecording } from './types.js';
 
 export type { FieldError } from './schema.js';
+
+/** A namespace name, as the API server checks it (an RFC 1123 label). */
+const NAMESPACE = /^(?=.{1,63}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 export type LoadResult =
   | { readonly ok: true; readonly cr: SessionRecording }
@@ -31,7 +34,10 @@ export function validateObject(input: unknown): LoadResult {
   errors.push(...validateSchema(obj));
   if (errors.length > 0) return { ok: false, errors };
   const m = obj.metadata as Record<string, unknown>;
-  if (typeof m.namespace !== 'string' || m.namespace === '') m.namespace = 'default';
+  if (m.namespace === undefined || m.namespace === '') m.namespace = 'default';
+  else if (typeof m.namespace !== 'string' || !NAMESPACE.test(m.namespace)) {
+    return { ok: false, errors: [{ path: 'metadata.namespace', message: `Invalid value: ${JSON.stringify(m.namespace)}: a namespace is a lowercase RFC 1123 label of at most 63 characters (a-z, 0-9 and -, starting and ending with a letter or digit)` }] };
+  }
   const cr = obj as unknown as SessionRecording;
   const ruleErrors = checkRules(cr);
   if (ruleErrors.length > 0) return { ok: false, errors: ruleErrors };

@@ -1,179 +1,164 @@
-// The CRD's CEL rules (x-kubernetes-validations) mirrored in TypeScript, with the same field paths and
-// messages, so that `srec validate` says what the API server would say. rules.test.ts checks that every
-// CEL message in the CRD has its mirror here; the e2e test checks both reject the same fixtures.
-import type { FieldError } from './schema.js';
+// The CRD's own validation beyond its JSON Schema, evaluated offline so that `srec validate` and the
+// operator say what the API server would: every `x-kubernetes-validations` CEL rule of the CRD file
+// (evaluated by a CEL library, not mirrored by hand), and the `x-kubernetes-list-type` set/map uniqueness.
+// The CRD is the one source: a rule added there is checked here without a line of code.
+import { parse } from '@marcbachmann/cel-js';
+import { type FieldError, openApiSchema } from './schema.js';
 import type { SessionRecording } from './types.js';
 
-export interface Rule {
-  /** A name for logs and tests. */
-  readonly name: string;
-  /** The field path reported (the rule's location, or its `fieldPath`). */
-  readonly path: string;
-  /** The CRD rule's message, byte for byte; `undefined` for checks that are not CEL (list-map keys). */
-  readonly message: string | undefined;
-  /** Errors for `cr` (already schema-valid and defaulted); `old` is set on updates (transition rules). */
-  check(cr: SessionRecording, old?: SessionRecording): FieldError[];
+type Json = null | boolean | number | string | readonly Json[] | { readonly [k: string]: Json };
+
+interface SchemaNode {
+  readonly type?: string;
+  readonly properties?: Readonly<Record<string, SchemaNode>>;
+  readonly items?: SchemaNode;
+  readonly additionalProperties?: SchemaNode | boolean;
+  readonly 'x-kubernetes-validations'?: ReadonlyArray<{ rule: string; message?: string; fieldPath?: string; reason?: string }>;
+  readonly 'x-kubernetes-list-type'?: 'atomic' | 'set' | 'map';
+  readonly 'x-kubernetes-list-map-keys'?: readonly string[];
 }
 
-/** `@host:port` (UDP) or `@@host:port` (TCP), host a DNS name, IPv4 or [IPv6]; port 1..65535. */
-const FORWARD_TARGET = /^@{1,2}(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?):[1-9][0-9]{0,4}$/;
-
-export function isForwardTarget(to: string): boolean {
-  return FORWARD_TARGET.test(to) && Number(to.slice(to.lastIndexOf(':') + 1)) <= 65535;
+/** One CEL rule of the CRD, compiled. */
+export interface CelRule {
+  /** Where the rule sits in the schema, `[]` for "each item": e.g. `spec.recorder.hosts[].port`. */
+  readonly location: string;
+  /** The rule's `fieldPath` (e.g. `.tls`): the API server reports the field below the location it names. */
+  readonly fieldPath: string;
+  readonly rule: string;
+  /** The CRD's message, byte for byte (or the API server's default, "failed rule: <rule>"). */
+  readonly message: string;
+  /** A transition rule (uses `oldSelf`): checked on updates only, when the old object has the field. */
+  readonly transition: boolean;
+  readonly evaluate: (vars: Record<string, unknown>) => unknown;
 }
 
-export const MESSAGES = {
-  sshEventsNeedSyslog:
-    'SSH events are sent only through the syslog pipeline: set spec.syslog.enabled to true or spec.audit.sshEvents.enabled to false',
-  dataFolder: 'must be an absolute path other than /, /tmp and /etc/srec (the operator mounts the spool and the configuration there)',
-  oneStorageSource: 'set exactly one of efs, nfs, existingClaim',
-  storageSourceImmutable: 'the storage source cannot change: recordings stay where they are; create a new SessionRecording for a new share',
-  efsImmutable: 'fileSystemId and accessPointId cannot change (a PersistentVolume source is immutable)',
-  nfsImmutable: 'server and path cannot change (a PersistentVolume source is immutable)',
-  existingClaimImmutable: 'existingClaim cannot change: recordings stay where they are; create a new SessionRecording for a new share',
-  probePort: "port 9090 is the recorder's probe and metrics port; choose another SSH port",
-  auditTo: 'must be stdout, @host:port (UDP) or @@host:port (TCP)',
-  sensitiveNotOnDisk:
-    'sensitive session content may never be written to disk (a file, or stdout which the node keeps in log files); use /dev/null to discard or @host:port (UDP) / @@host:port (TCP) to forward',
-  sensitiveTarget: 'must be /dev/null, @host:port (UDP) or @@host:port (TCP)',
-  tlsNeedsTcp:
-    'tls needs a TCP forward, and UDP cannot carry TLS: set spec.syslog.audit.sensitive.to (or, when sensitive events are discarded, spec.syslog.audit.to) to @@host:port, not @host:port',
-} as const;
-
-function when(cond: boolean, path: string, message: string): FieldError[] {
-  return cond ? [{ path, message }] : [];
+function isObject(v: unknown): v is Record<string, Json> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-export const RULES: readonly Rule[] = [
-  {
-    name: 'sshEventsNeedSyslog',
-    path: 'spec.audit.sshEvents.enabled',
-    message: MESSAGES.sshEventsNeedSyslog,
-    check: (cr) => when(cr.spec.audit.sshEvents.enabled && !cr.spec.syslog.enabled, 'spec.audit.sshEvents.enabled', MESSAGES.sshEventsNeedSyslog),
-  },
-  {
-    name: 'dataFolderOutsideOperatorMounts',
-    path: 'spec.dataFolder',
-    message: MESSAGES.dataFolder,
-    check: (cr) => {
-      const d = cr.spec.dataFolder;
-      const ok = d.startsWith('/') && d !== '/' && !(d === '/tmp' || d.startsWith('/tmp/')) && !(d === '/etc/srec' || d.startsWith('/etc/srec/'));
-      return when(!ok, 'spec.dataFolder', MESSAGES.dataFolder);
-    },
-  },
-  {
-    name: 'exactlyOneStorageSource',
-    path: 'spec.storage',
-    message: MESSAGES.oneStorageSource,
-    check: (cr) => {
-      const s = cr.spec.storage;
-      const n = [s.efs, s.nfs, s.existingClaim].filter((x) => x !== undefined).length;
-      return when(n !== 1, 'spec.storage', MESSAGES.oneStorageSource);
-    },
-  },
-  {
-    name: 'storageSourceImmutable',
-    path: 'spec.storage',
-    message: MESSAGES.storageSourceImmutable,
-    check: (cr, old) => {
-      if (!old) return [];
-      const [a, b] = [cr.spec.storage, old.spec.storage];
-      const same = (a.efs === undefined) === (b.efs === undefined) && (a.nfs === undefined) === (b.nfs === undefined) && (a.existingClaim === undefined) === (b.existingClaim === undefined);
-      return when(!same, 'spec.storage', MESSAGES.storageSourceImmutable);
-    },
-  },
-  {
-    name: 'efsSourceImmutable',
-    path: 'spec.storage.efs',
-    message: MESSAGES.efsImmutable,
-    check: (cr, old) => {
-      const [a, b] = [cr.spec.storage.efs, old?.spec.storage.efs];
-      if (!a || !b) return [];
-      return when(a.fileSystemId !== b.fileSystemId || (a.accessPointId ?? '') !== (b.accessPointId ?? ''), 'spec.storage.efs', MESSAGES.efsImmutable);
-    },
-  },
-  {
-    name: 'nfsSourceImmutable',
-    path: 'spec.storage.nfs',
-    message: MESSAGES.nfsImmutable,
-    check: (cr, old) => {
-      const [a, b] = [cr.spec.storage.nfs, old?.spec.storage.nfs];
-      if (!a || !b) return [];
-      return when(a.server !== b.server || a.path !== b.path, 'spec.storage.nfs', MESSAGES.nfsImmutable);
-    },
-  },
-  {
-    name: 'existingClaimImmutable',
-    path: 'spec.storage.existingClaim',
-    message: MESSAGES.existingClaimImmutable,
-    check: (cr, old) => {
-      const [a, b] = [cr.spec.storage.existingClaim, old?.spec.storage.existingClaim];
-      if (a === undefined || b === undefined) return [];
-      return when(a !== b, 'spec.storage.existingClaim', MESSAGES.existingClaimImmutable);
-    },
-  },
-  {
-    name: 'recorderPortNotProbePort',
-    path: 'spec.recorder.port',
-    message: MESSAGES.probePort,
-    check: (cr) => when(cr.spec.recorder.port === 9090, 'spec.recorder.port', MESSAGES.probePort),
-  },
-  {
-    name: 'uniqueHostNames',
-    path: 'spec.recorder.hosts',
-    // x-kubernetes-list-type: map with key `name`: the API server reports the duplicate entry.
-    message: undefined,
-    check: (cr) => {
-      const seen = new Set<string>();
-      return cr.spec.recorder.hosts.flatMap((h, i) => {
-        const dup = seen.has(h.name);
-        seen.add(h.name);
-        return when(dup, `spec.recorder.hosts[${i}]`, `Duplicate value: host name "${h.name}"`);
-      });
-    },
-  },
-  {
-    name: 'auditTarget',
-    path: 'spec.syslog.audit.to',
-    message: MESSAGES.auditTo,
-    check: (cr) => {
-      const to = cr.spec.syslog.audit.to;
-      return when(!(to === 'stdout' || isForwardTarget(to)), 'spec.syslog.audit.to', MESSAGES.auditTo);
-    },
-  },
-  {
-    name: 'sensitiveNeverOnDisk',
-    path: 'spec.syslog.audit.sensitive.to',
-    message: MESSAGES.sensitiveNotOnDisk,
-    check: (cr) => {
-      const to = cr.spec.syslog.audit.sensitive.to;
-      return when(!(to === '/dev/null' || to.startsWith('@')), 'spec.syslog.audit.sensitive.to', MESSAGES.sensitiveNotOnDisk);
-    },
-  },
-  {
-    name: 'sensitiveTarget',
-    path: 'spec.syslog.audit.sensitive.to',
-    message: MESSAGES.sensitiveTarget,
-    check: (cr) => {
-      const to = cr.spec.syslog.audit.sensitive.to;
-      return when(to.startsWith('@') && !isForwardTarget(to), 'spec.syslog.audit.sensitive.to', MESSAGES.sensitiveTarget);
-    },
-  },
-  {
-    name: 'tlsNeedsTcpForward',
-    path: 'spec.syslog.tls',
-    message: MESSAGES.tlsNeedsTcp,
-    check: (cr) => {
-      const s = cr.spec.syslog;
-      // Sensitive events over plain UDP while TLS is on would send the secret part in clear; with them
-      // discarded, TLS must have a TCP audit forward to apply to.
-      const ok = s.audit.sensitive.to.startsWith('@@') || (!s.audit.sensitive.to.startsWith('@') && s.audit.to.startsWith('@@'));
-      return when(s.tls !== undefined && !ok, 'spec.syslog.tls', MESSAGES.tlsNeedsTcp);
-    },
-  },
-];
+const join = (path: string, key: string) => (path === '' ? key : `${path}.${key}`);
+
+let compiled: { readonly rules: readonly CelRule[]; readonly byNode: Map<SchemaNode, readonly CelRule[]> } | undefined;
+
+/** Every CEL rule of the CRD's served schema, compiled once; a rule the library cannot parse fails here, loudly. */
+function compile(): NonNullable<typeof compiled> {
+  if (compiled) return compiled;
+  const rules: CelRule[] = [];
+  const byNode = new Map<SchemaNode, readonly CelRule[]>();
+  const walk = (node: SchemaNode, location: string) => {
+    const here = (node['x-kubernetes-validations'] ?? []).map((v): CelRule => {
+      let program;
+      try {
+        program = parse(v.rule);
+      } catch (err) {
+        throw new Error(`the CRD's rule at ${location || '<root>'} cannot be compiled (${v.rule}): ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
+      }
+      return {
+        location,
+        fieldPath: v.fieldPath ?? '',
+        rule: v.rule,
+        message: v.message ?? `failed rule: ${v.rule}`,
+        transition: /\boldSelf\b/.test(v.rule),
+        evaluate: (vars) => program(vars),
+      };
+    });
+    if (here.length > 0) byNode.set(node, here);
+    rules.push(...here);
+    for (const [k, child] of Object.entries(node.properties ?? {})) walk(child, join(location, k));
+    if (node.items) walk(node.items, `${location}[]`);
+    if (isObject(node.additionalProperties)) walk(node.additionalProperties as SchemaNode, `${location}[*]`);
+  };
+  walk(openApiSchema() as SchemaNode, '');
+  compiled = { rules, byNode };
+  return compiled;
+}
+
+/** The CRD's CEL rules, compiled (for tests and docs). */
+export function celRules(): readonly CelRule[] {
+  return compile().rules;
+}
+
+/**
+ * A JSON value as CEL sees it, typed by its schema: integers are CEL `int` (BigInt), objects CEL maps.
+ * Maps are built here rather than passed as they are, since the evaluator recognises plain objects only of
+ * its own realm (not, e.g., a structuredClone's).
+ */
+function toCel(value: Json, node: SchemaNode | undefined): unknown {
+  if (value === null || typeof value === 'boolean' || typeof value === 'string') return value;
+  if (typeof value === 'number') return node?.type === 'integer' && Number.isInteger(value) ? BigInt(value) : value;
+  if (Array.isArray(value)) return value.map((v) => toCel(v, node?.items));
+  const extra = isObject(node?.additionalProperties) ? (node?.additionalProperties as SchemaNode) : undefined;
+  // A key whose value is undefined is absent, as it would be once sent as JSON.
+  return new Map(Object.entries(value).filter(([, v]) => v !== undefined).map(([k, v]) => [k, toCel(v, node?.properties?.[k] ?? extra)]));
+}
+
+/** `spec.syslog` + `.tls` -> `spec.syslog.tls`; at the root, `.spec.x` -> `spec.x`. */
+function reported(path: string, r: CelRule): string {
+  return path === '' ? r.fieldPath.replace(/^\./, '') : path + r.fieldPath;
+}
+
+/** The path of an item in a list: the API server names list-map items by index too. */
+const itemPath = (path: string, i: number) => `${path}[${i}]`;
+
+function listKey(item: Json, keys: readonly string[]): string {
+  return JSON.stringify(keys.map((k) => (isObject(item) ? (item[k] ?? null) : null)));
+}
+
+function showDuplicate(item: Json, keys: readonly string[] | undefined): string {
+  if (keys === undefined || !isObject(item)) return JSON.stringify(item);
+  return JSON.stringify(Object.fromEntries(keys.map((k) => [k, item[k] ?? null])));
+}
+
+/**
+ * Checks `value` (at `path`, schema `node`) and everything below it; `old` is the same field of the previous
+ * object on updates (undefined on create, or where the field is new).
+ */
+function check(node: SchemaNode, value: Json | undefined, old: Json | undefined, path: string, out: FieldError[]): void {
+  if (value === undefined) return;
+  for (const r of compile().byNode.get(node) ?? []) {
+    if (r.transition && old === undefined) continue;
+    let ok: unknown;
+    try {
+      ok = r.evaluate(r.transition ? { self: toCel(value, node), oldSelf: toCel(old as Json, node) } : { self: toCel(value, node) });
+    } catch (err) {
+      // The API server reports a rule that errors (e.g. a field it reads is absent) as a failed rule too.
+      out.push({ path: reported(path, r), message: `${r.message} (the rule could not be evaluated: ${err instanceof Error ? err.message.split('\n')[0] : String(err)})` });
+      continue;
+    }
+    if (ok !== true) out.push({ path: reported(path, r), message: r.message });
+  }
+  if (isObject(value)) {
+    const oldObj = isObject(old) ? old : undefined;
+    for (const [k, child] of Object.entries(node.properties ?? {})) check(child, value[k], oldObj?.[k], join(path, k), out);
+    if (isObject(node.additionalProperties)) {
+      for (const [k, v] of Object.entries(value)) {
+        if (!(k in (node.properties ?? {}))) check(node.additionalProperties as SchemaNode, v, oldObj?.[k], `${path}[${JSON.stringify(k)}]`, out);
+      }
+    }
+  }
+  if (Array.isArray(value) && node.items) {
+    const listType = node['x-kubernetes-list-type'];
+    const keys = listType === 'map' ? (node['x-kubernetes-list-map-keys'] ?? []) : undefined;
+    const oldList = Array.isArray(old) ? old : [];
+    // Old items correspond to new ones by their keys in a list-map (the API server's correlation); other
+    // lists' items are not correlated, so transition rules below them do not apply.
+    const oldByKey = keys ? new Map(oldList.map((o) => [listKey(o, keys), o])) : undefined;
+    const seen = new Set<string>();
+    value.forEach((item, i) => {
+      if (listType === 'set' || listType === 'map') {
+        const k = keys ? listKey(item, keys) : JSON.stringify(item);
+        if (seen.has(k)) out.push({ path: itemPath(path, i), message: `Duplicate value: ${showDuplicate(item, keys)}` });
+        seen.add(k);
+      }
+      check(node.items as SchemaNode, item, oldByKey?.get(listKey(item, keys ?? [])), itemPath(path, i), out);
+    });
+  }
+}
 
 /** Every rule's errors for a schema-valid, defaulted CR (and its previous version on updates). */
 export function checkRules(cr: SessionRecording, old?: SessionRecording): FieldError[] {
-  return RULES.flatMap((r) => r.check(cr, old));
+  compile();
+  const out: FieldError[] = [];
+  check(openApiSchema() as SchemaNode, cr as unknown as Json, old as unknown as Json | undefined, '', out);
+  return out;
 }

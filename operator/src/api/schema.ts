@@ -1,5 +1,5 @@
 // The CRD's own openAPIV3Schema, loaded into ajv: the same file the API server enforces, so that
-// `srec validate` and the cluster agree. CEL rules are mirrored separately in rules.ts.
+// `srec validate` and the cluster agree. Its CEL rules are evaluated separately, by rules.ts.
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Ajv, type ErrorObject, type SchemaObject, type ValidateFunction } from 'ajv';
@@ -81,7 +81,8 @@ let cachedValidator: ValidateFunction | undefined;
 
 function validator(): ValidateFunction {
   if (cachedValidator) return cachedValidator;
-  const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, strictTypes: false });
+  // verbose: errors carry the offending value, which the messages show as the API server does.
+  const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, strictTypes: false, verbose: true });
   for (const k of KUBERNETES_KEYWORDS) ajv.addKeyword({ keyword: k });
   ajv.addFormat('int32', { type: 'number', validate: (n: number) => Number.isInteger(n) && n >= -(2 ** 31) && n < 2 ** 31 });
   ajv.addFormat('int64', { type: 'number', validate: (n: number) => Number.isInteger(n) });
