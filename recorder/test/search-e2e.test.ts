@@ -7,7 +7,8 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { searchSessions, type SearchHit } from '../src/search/query.js';
-import { listSessions, readSessionCast, type StoredSession } from '../src/trail/reader.js';
+import { readSessionCast } from '../src/trail/reader.js';
+import { scanSessions, type StoredSession } from '../src/trail/sessions.js';
 import { checkAsciicastFile } from './support/asciicast-check.js';
 import { collect, spawnSsh, startLab, waitFor, type Lab } from './support/index.js';
 import { srec } from './support/run-cli.js';
@@ -51,7 +52,7 @@ describe('search and playback of a real interactive session', () => {
     if (!ended) type('exit\r'); // sudo existed and opened a nested shell
     const r = await done;
     expect(r.code).toBe(0);
-    session = await waitFor(async () => (await listSessions(lab.recorder.dataFolder)).sessions[0], 'the recording on the share', 30_000);
+    session = await waitFor(async () => scanSessions(lab.recorder.dataFolder).sessions[0], 'the recording on the share', 30_000);
   });
   afterAll(async () => {
     await lab?.stop();

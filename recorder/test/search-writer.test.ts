@@ -5,11 +5,11 @@ import path from 'node:path';
 import { textTranscript } from '../src/search/play.js';
 import { searchSessions } from '../src/search/query.js';
 import { listSessions } from '../src/search/sessions.js';
-import { resolveSession, scanSessions } from '../src/search/trail-files.js';
 import { verifySessions } from '../src/search/verify.js';
 import type { SessionIdentity } from '../src/trail/manifest.js';
 import { shareSessionDir } from '../src/trail/paths.js';
 import { SessionRecording } from '../src/trail/recording.js';
+import { resolveSession, scanSessions } from '../src/trail/sessions.js';
 import { checkAsciicast, checkAsciicastFile } from './support/asciicast-check.js';
 import { tempDataFolder } from './support/trail-fixture.js';
 

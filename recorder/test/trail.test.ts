@@ -7,8 +7,9 @@ import { Registry } from '../../common/metrics.js';
 import type { SessionIdentity } from '../src/trail/manifest.js';
 import { TrailMover } from '../src/trail/mover.js';
 import { shareSessionDir, spoolSessionDir } from '../src/trail/paths.js';
-import { listSessions, readCast, readChannelLog, readSession } from '../src/trail/reader.js';
+import { readCast, readChannelLog } from '../src/trail/reader.js';
 import { SessionRecording } from '../src/trail/recording.js';
+import { readSession, scanSessions } from '../src/trail/sessions.js';
 import { recoverSpooledSession, spoolUsage } from '../src/trail/spool.js';
 
 const log = createLogger({ component: 'test', silent: true });
@@ -141,7 +142,7 @@ describe('TrailMover', () => {
     // THEN the session is on the share, readable, and gone from the spool
     const final = shareSessionDir(dataFolder, id.sessionId, new Date(id.start));
     expect(final).toBe(path.join(dataFolder, '2024', '03', '05', id.sessionId));
-    const stored = await readSession(final);
+    const stored = readSession(final);
     expect(stored.manifest.sessionId).toBe(id.sessionId);
     expect(await fsp.readdir(path.join(tempFolder, 'spool'))).toEqual([]);
     expect(await fsp.readdir(path.join(dataFolder, '.incoming'))).toEqual([]);
@@ -174,7 +175,7 @@ describe('TrailMover', () => {
     mover.close();
     // THEN the session arrived and the mover is ready
     expect(mover.ready().ok).toBe(true);
-    const { sessions, skipped } = await listSessions(dataFolder);
+    const { sessions, problems: skipped } = scanSessions(dataFolder);
     expect(sessions.map((s) => s.id)).toEqual([id.sessionId]);
     expect(skipped).toEqual([]);
   });
@@ -200,7 +201,8 @@ describe('reader', () => {
     const full = await fsp.readFile(castFile);
     await fsp.writeFile(castFile, full.subarray(0, full.length - 12));
     // WHEN the share is listed and the cast read
-    const { sessions, skipped } = await listSessions(dataFolder);
+    const { sessions, problems } = scanSessions(dataFolder);
+    const skipped = problems.map((p) => ({ path: p.path, reason: p.message }));
     const cast = await readCast(castFile);
     // THEN the good session is listed, the bad one named with a reason
     expect(sessions.map((s) => s.id)).toEqual([id.sessionId]);

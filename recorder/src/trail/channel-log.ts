@@ -111,8 +111,8 @@ export interface ManifestChannel {
   readonly bytesOut: number;
   readonly exitStatus?: number;
   readonly exitSignal?: string;
-  /** false when the log has no close for it (the recorder stopped first). */
-  readonly closed: boolean;
+  /** false when the log has no close for it (the recorder stopped first). The recorder always writes it; docs/internals.md does not list it. */
+  readonly closed?: boolean;
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };

@@ -1,75 +1,12 @@
-// Reading sessions back from the share, for `srec sessions|search|play|verify`. A damaged session is
-// reported by name (`skipped`, `problem`) and never hides the others.
+// Reading a session's casts and channel log back whole, for the tests of the writer (sessions.ts walks
+// the share). A damaged file is reported (`problem`) with what came before it.
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { CastEvent, CastHeader } from './asciicast.js';
 import type { ChannelLogEntry } from './channel-log.js';
 import { completeLines, gunzipTolerant, parseJsonLines } from './decode.js';
-import { parseManifest, type Manifest } from './manifest.js';
-import { CHANNEL_LOG, MANIFEST } from './paths.js';
-
-export interface StoredSession {
-  readonly id: string;
-  /** Absolute path of the session directory. */
-  readonly dir: string;
-  readonly manifest: Manifest;
-}
-
-export interface Skipped {
-  readonly path: string;
-  readonly reason: string;
-}
-
-/** The session in `dir`; throws an Error naming the directory when its manifest is missing or bad. */
-export async function readSession(dir: string): Promise<StoredSession> {
-  const file = path.join(dir, MANIFEST);
-  let text: string;
-  try {
-    text = await fsp.readFile(file, 'utf8');
-  } catch (err) {
-    throw new Error(`${dir}: no readable manifest.json (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
-  const manifest = parseManifest(text, file);
-  return { id: manifest.sessionId, dir: path.resolve(dir), manifest };
-}
-
-/** Every session under `<dataFolder>/<YYYY>/<MM>/<DD>/`, oldest first, and what could not be read. */
-export async function listSessions(dataFolder: string): Promise<{ sessions: StoredSession[]; skipped: Skipped[] }> {
-  const sessions: StoredSession[] = [];
-  const skipped: Skipped[] = [];
-  const sub = async (dir: string, re: RegExp): Promise<string[]> => {
-    try {
-      const entries = await fsp.readdir(dir, { withFileTypes: true });
-      return entries.filter((e) => e.isDirectory() && re.test(e.name)).map((e) => path.join(dir, e.name)).sort();
-    } catch {
-      return [];
-    }
-  };
-  for (const y of await sub(dataFolder, /^\d{4}$/)) {
-    for (const m of await sub(y, /^\d{2}$/)) {
-      for (const d of await sub(m, /^\d{2}$/)) {
-        for (const s of await sub(d, /^[^.]/)) {
-          try {
-            sessions.push(await readSession(s));
-          } catch (err) {
-            skipped.push({ path: s, reason: (err as Error).message });
-          }
-        }
-      }
-    }
-  }
-  sessions.sort((a, b) => a.manifest.start.localeCompare(b.manifest.start) || a.id.localeCompare(b.id));
-  return { sessions, skipped };
-}
-
-/** The session with this id (or a unique prefix of it), if any. */
-export async function findSession(dataFolder: string, id: string): Promise<StoredSession | undefined> {
-  const { sessions } = await listSessions(dataFolder);
-  const exact = sessions.find((s) => s.id === id);
-  if (exact) return exact;
-  const prefixed = sessions.filter((s) => s.id.startsWith(id));
-  return prefixed.length === 1 ? prefixed[0] : undefined;
-}
+import { CHANNEL_LOG } from './paths.js';
+import type { StoredSession } from './sessions.js';
 
 export interface ChannelLog {
   readonly entries: ChannelLogEntry[];

@@ -5,8 +5,10 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { ChannelTable, encodeLogEntry, type ChannelLogEntry } from './channel-log.js';
 import { completeLines, gunzipTolerant, parseJsonLines } from './decode.js';
-import { FILE_MODE, exists, fsyncDir, listFiles, writeFileAtomic } from './fsutil.js';
-import { buildManifest, describeFiles, parseManifest, type Manifest, type SessionIdentity } from './manifest.js';
+import { FILE_MODE, exists, fsyncDir, listFiles } from './fsutil.js';
+import { describeFiles } from './digest.js';
+import { buildManifest, type Manifest, type SessionIdentity } from './manifest.js';
+import { readManifest, writeManifest } from './manifest-file.js';
 import { CHANNEL_LOG, MANIFEST, SESSION_INFO, spoolRoot } from './paths.js';
 
 /** Bytes used by every file in the spool. Directories the mover removes meanwhile are skipped. */
@@ -43,9 +45,10 @@ export async function spooledSessions(tempFolder: string): Promise<string[]> {
   return entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort();
 }
 
+/** The manifest of a spooled session; undefined while it is open (or when a crash left it unreadable). */
 export async function readSpoolManifest(dir: string): Promise<Manifest | undefined> {
   try {
-    return parseManifest(await fsp.readFile(path.join(dir, MANIFEST), 'utf8'), path.join(dir, MANIFEST));
+    return readManifest(dir);
   } catch {
     return undefined;
   }
@@ -125,7 +128,7 @@ export async function recoverSpooledSession(dir: string, recorder: string): Prom
     channels: table.channels(),
     files: await describeFiles(dir),
   });
-  await writeFileAtomic(path.join(dir, MANIFEST), JSON.stringify(manifest, null, 2) + '\n');
+  await writeManifest(dir, manifest);
   return { manifest, repaired: [...new Set(repaired)] };
 }
 
