@@ -3,9 +3,10 @@ import { jest } from '@jest/globals';
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { readCast, readChannelLog } from '../src/trail/reader.js';
+import { readChannelLog } from '../src/trail/reader.js';
 import { scanSessions, type StoredSession } from '../src/trail/sessions.js';
 import { makeKey, startEchoServer, startLab, freePort, waitFor, type EchoServer, type Lab } from './support/index.js';
+import { loadCast } from './support/trail-read.js';
 
 jest.setTimeout(30000);
 
@@ -58,7 +59,7 @@ describe('exec', () => {
     const s = await sessionWhere((x) => x.manifest.channels.some((c) => c.command === 'echo marker-123; exit 3'));
     expect(s.manifest).toMatchObject({ user: 'alice', targetUser: 'root', host: { name: 'db-1' }, complete: true, recovered: false });
     expect(s.manifest.channels[0]).toMatchObject({ type: 'session', kind: 'exec', exitStatus: 3, cast: 'ch-0.cast.gz', closed: true });
-    const cast = await readCast(path.join(s.dir, 'ch-0.cast.gz'));
+    const cast = await loadCast(path.join(s.dir, 'ch-0.cast.gz'));
     const out = cast.events.filter((e) => e[1] === 'o');
     expect(out.map((e) => e[2]).join('')).toBe('marker-123\n');
     expect(out[0]![0]).toBeGreaterThanOrEqual(0);
@@ -74,7 +75,7 @@ describe('exec', () => {
     expect(r).toMatchObject({ code: 0, stdout: 'hello-stdin-789\n', stderr: 'to-stderr-456\n' });
     // AND the recording has the input as "i", output and stderr as "o"
     const s = await sessionWhere((x) => x.manifest.channels.some((c) => c.command?.startsWith('cat;') === true));
-    const cast = await readCast(path.join(s.dir, 'ch-0.cast.gz'));
+    const cast = await loadCast(path.join(s.dir, 'ch-0.cast.gz'));
     expect(cast.events.filter((e) => e[1] === 'i').map((e) => e[2]).join('')).toBe('hello-stdin-789\n');
     expect(cast.events.filter((e) => e[1] === 'o').map((e) => e[2]).join('')).toBe('hello-stdin-789\nto-stderr-456\n');
     const log = (await readChannelLog(s.dir)).entries;
@@ -122,7 +123,7 @@ describe('interactive shell', () => {
     expect(r.code).toBe(5);
     // AND the recording has her input and the output, with a header from the pty request
     const s = await sessionWhere((x) => x.manifest.channels.some((c) => c.kind === 'shell' && c.exitStatus === 5));
-    const cast = await readCast(path.join(s.dir, `ch-${s.manifest.channels[0]!.id}.cast.gz`));
+    const cast = await loadCast(path.join(s.dir, `ch-${s.manifest.channels[0]!.id}.cast.gz`));
     expect(cast.header.width).toBeGreaterThan(0);
     expect(cast.header.height).toBeGreaterThan(0);
     expect(cast.events.filter((e) => e[1] === 'i').map((e) => e[2]).join('')).toContain('echo shell-$((6*7))');

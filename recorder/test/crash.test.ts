@@ -2,9 +2,9 @@
 import { jest } from '@jest/globals';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { readCast } from '../src/trail/reader.js';
 import { scanSessions } from '../src/trail/sessions.js';
 import { collect, spawnSsh, startLab, waitFor, type Lab } from './support/index.js';
+import { loadCast } from './support/trail-read.js';
 
 jest.setTimeout(60000);
 
@@ -42,7 +42,7 @@ it('SIGKILL mid-session, then a restart: the recording is on the share up to the
   const s = await waitFor(async () => scanSessions(rec.dataFolder).sessions.find((x) => x.id === spooled[0]), 'the recovered session');
   expect(s.manifest).toMatchObject({ complete: false, recovered: true, user: 'alice', host: { name: 'db-1' } });
   expect(s.manifest.channels[0]).toMatchObject({ kind: 'shell', closed: false });
-  const cast = await readCast(path.join(s.dir, 'ch-0.cast.gz'));
+  const cast = await loadCast(path.join(s.dir, 'ch-0.cast.gz'));
   expect(cast.truncated).toBe(false);
   expect(cast.events.filter((e) => e[1] === 'i').map((e) => e[2]).join('')).toContain('echo before-kill-$((40+2))');
   expect(cast.events.filter((e) => e[1] === 'o').map((e) => e[2]).join('')).toContain('before-kill-42');

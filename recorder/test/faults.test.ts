@@ -7,9 +7,9 @@ import path from 'node:path';
 import ssh2 from 'ssh2';
 import type { ClientChannel } from 'ssh2';
 import { CHANNEL_WINDOW } from '../src/ssh/window.js';
-import { readCast } from '../src/trail/reader.js';
 import { scanSessions } from '../src/trail/sessions.js';
 import { collect, spawnSsh, startLab, waitFor, type Lab } from './support/index.js';
+import { loadCast } from './support/trail-read.js';
 
 jest.setTimeout(30000);
 
@@ -90,7 +90,7 @@ describe('bad input', () => {
       async () => scanSessions(lab.recorder.dataFolder).sessions.find((x) => !before.has(x.id) && x.manifest.channels.some((c) => c.kind === 'shell' && c.closed)),
       'the recording',
     );
-    const cast = await readCast(path.join(s.dir, 'ch-0.cast.gz'));
+    const cast = await loadCast(path.join(s.dir, 'ch-0.cast.gz'));
     expect(cast.header).toMatchObject({ width: 100, height: 30, env: { TERM: 'xterm' } });
     expect(cast.events).toEqual(expect.arrayContaining([[expect.any(Number), 'r', '132x40'], [expect.any(Number), 'r', '4294967295x4294967295']]));
     expect(cast.events.filter((e) => e[1] === 'o').map((e) => e[2]).join('')).toContain('size-40x132');

@@ -7,10 +7,11 @@ import { Registry } from '../../common/metrics.js';
 import type { SessionIdentity } from '../src/trail/manifest.js';
 import { TrailMover } from '../src/trail/mover.js';
 import { shareSessionDir, spoolSessionDir } from '../src/trail/paths.js';
-import { readCast, readChannelLog } from '../src/trail/reader.js';
+import { readChannelLog } from '../src/trail/reader.js';
 import { SessionRecording } from '../src/trail/recording.js';
 import { readSession, scanSessions } from '../src/trail/sessions.js';
 import { recoverSpooledSession, spoolUsage } from '../src/trail/spool.js';
+import { loadCast } from './support/trail-read.js';
 
 const log = createLogger({ component: 'test', silent: true });
 
@@ -77,7 +78,7 @@ describe('SessionRecording', () => {
     expect(manifest.files.every((f) => /^[0-9a-f]{64}$/.test(f.sha256) && f.size > 0)).toBe(true);
     // AND the cast is asciicast v2 with timing, input, resize and the whole character
     const dir = spoolSessionDir(tempFolder, id.sessionId);
-    const cast = await readCast(path.join(dir, 'ch-0.cast.gz'));
+    const cast = await loadCast(path.join(dir, 'ch-0.cast.gz'));
     expect(cast.header).toMatchObject({ version: 2, width: 100, height: 30, env: { TERM: 'xterm' }, command: 'echo marker-123' });
     expect(cast.events).toEqual([
       [0.25, 'o', 'marker-123\r\n'],
@@ -112,7 +113,7 @@ describe('SessionRecording', () => {
     expect(manifest.channels[0]).toMatchObject({ id: 0, kind: 'exec', exitStatus: 3, cast: 'ch-0.cast.gz' });
     expect(repaired).toContain('ch-0.cast.gz');
     // AND the cast decodes cleanly with what was flushed
-    const recovered = await readCast(path.join(dir, 'ch-0.cast.gz'));
+    const recovered = await loadCast(path.join(dir, 'ch-0.cast.gz'));
     expect(recovered.truncated).toBe(false);
     expect(recovered.events.map((e) => e[2]).join('')).toContain('marker-123');
     // AND the channel log ends with a recovered session_end
@@ -203,7 +204,7 @@ describe('reader', () => {
     // WHEN the share is listed and the cast read
     const { sessions, problems } = scanSessions(dataFolder);
     const skipped = problems.map((p) => ({ path: p.path, reason: p.message }));
-    const cast = await readCast(castFile);
+    const cast = await loadCast(castFile);
     // THEN the good session is listed, the bad one named with a reason
     expect(sessions.map((s) => s.id)).toEqual([id.sessionId]);
     expect(skipped).toEqual([{ path: bad, reason: expect.stringContaining('not JSON') }]);

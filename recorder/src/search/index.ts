@@ -9,7 +9,8 @@ export { openIndex, SessionIndex, type IndexMeta } from './index-store.js';
 export { OutputTerminal, InputEditor, timeOfSpan, type TextLine } from './terminal.js';
 // The trail itself, read through its one owner (recorder/src/trail).
 export { scanSessions, resolveSession, castFiles, formatProblem, type StoredSession, type TrailProblem } from '../trail/sessions.js';
+export { readCast, type CastVisitor, type CastReadResult } from '../trail/reader.js';
 export { parseManifest, type Manifest } from '../trail/manifest.js';
-export { readCast, type CastHeader, type CastVisitor, type CastReadResult } from './trail-files.js';
+export type { CastHeader } from '../trail/asciicast.js';
 export { sha256File } from '../trail/digest.js';
 export { INDEX_DIR } from '../trail/paths.js';

@@ -1,8 +1,8 @@
 // Playback of a session's casts with their real timing (idle gaps capped, speed applied), and its plain
 // transcript. The clock (sleep) and the terminal (write) are injected.
 import path from 'node:path';
+import { readCast } from '../trail/reader.js';
 import { castFiles, type StoredSession, type TrailProblem } from '../trail/sessions.js';
-import { readCast } from './trail-files.js';
 import { transcript } from './transcript.js';
 
 export interface PlayOptions {

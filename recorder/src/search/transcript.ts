@@ -1,9 +1,9 @@
 // A session's recordings as text lines: for each cast channel, what the server printed (output) and what
 // the person typed (input), in the order the lines were completed.
 import path from 'node:path';
+import { readCast } from '../trail/reader.js';
 import { castFiles, type StoredSession, type TrailProblem } from '../trail/sessions.js';
 import { InputEditor, OutputTerminal, type TextLine } from './terminal.js';
-import { readCast } from './trail-files.js';
 
 export type Stream = 'input' | 'output';
 

@@ -192,3 +192,14 @@ export class ChannelTable {
 export function encodeLogEntry(e: ChannelLogEntry): string {
   return JSON.stringify({ ...e, t: Math.max(0, Math.round(e.t * 1e6) / 1e6) }) + '\n';
 }
+
+/** A line of the log, or undefined when it is not a JSON object. Types a reader does not know are passed on. */
+export function decodeLogEntry(line: string): ChannelLogEntry | undefined {
+  let e: unknown;
+  try {
+    e = JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+  return typeof e === 'object' && e !== null && !Array.isArray(e) ? (e as ChannelLogEntry) : undefined;
+}
