@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { promises as fsp, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,6 +10,7 @@ import { readChannelLog } from '../src/trail/reader.js';
 import { SessionRecording } from '../src/trail/recording.js';
 import { readSession, scanSessions } from '../src/trail/sessions.js';
 import { recoverSpooledSession, spoolUsage } from '../src/trail/spool.js';
+import { sessionIdentity } from './support/identity.js';
 import { loadCast } from './support/trail-read.js';
 
 const log = createLogger({ component: 'test', silent: true });
@@ -19,18 +19,7 @@ async function tmp(): Promise<string> {
   return fsp.mkdtemp(path.join(os.tmpdir(), 'srec-trail-'));
 }
 
-function identity(start = new Date('2024-03-05T10:00:00Z')): SessionIdentity {
-  return {
-    sessionId: randomUUID(),
-    connectionId: randomUUID(),
-    recorder: 'rec-a',
-    user: 'alice',
-    remoteAddress: '10.1.2.3:51234',
-    targetUser: 'root',
-    host: { name: 'db-1', address: '10.0.0.5', port: 22 },
-    start: start.toISOString(),
-  };
-}
+const identity = (): SessionIdentity => sessionIdentity(new Date('2024-03-05T10:00:00Z'));
 
 /** A clock the test moves by hand. */
 function clock(startIso: string) {
