@@ -4,6 +4,7 @@
 import { isAscii } from 'node:buffer';
 import { StringDecoder } from 'node:string_decoder';
 import type { GzipFile } from './gzip-file.js';
+import { parseJsonLine } from './gzip-lines.js';
 
 export interface CastHeader {
   readonly version: 2;
@@ -37,12 +38,7 @@ export function decodeHeader(line: string): CastHeader {
 
 /** An event line, or undefined when it is not `[time, code, data]`. Codes other than o, i, r and m are passed on. */
 export function decodeEvent(line: string): CastEvent | undefined {
-  let ev: unknown;
-  try {
-    ev = JSON.parse(line);
-  } catch {
-    return undefined;
-  }
+  const ev = parseJsonLine(line);
   if (!Array.isArray(ev) || typeof ev[0] !== 'number' || typeof ev[1] !== 'string' || typeof ev[2] !== 'string') return undefined;
   return ev as unknown as CastEvent;
 }

@@ -1,6 +1,7 @@
 // The channel log (channels.jsonl.gz): one JSON object a line, `{t, ch, type, ...}`, t in seconds since
 // the session started. ChannelTable folds the log into the manifest's channel list; the live recorder and
 // crash recovery use the same fold, so a recovered manifest says what a clean one would have.
+import { parseJsonLine } from './gzip-lines.js';
 
 /** A channel opened by the person, numbered from 0 in the order they were opened. */
 export interface ChannelOpenEntry {
@@ -195,11 +196,6 @@ export function encodeLogEntry(e: ChannelLogEntry): string {
 
 /** A line of the log, or undefined when it is not a JSON object. Types a reader does not know are passed on. */
 export function decodeLogEntry(line: string): ChannelLogEntry | undefined {
-  let e: unknown;
-  try {
-    e = JSON.parse(line);
-  } catch {
-    return undefined;
-  }
+  const e = parseJsonLine(line);
   return typeof e === 'object' && e !== null && !Array.isArray(e) ? (e as ChannelLogEntry) : undefined;
 }

@@ -77,7 +77,7 @@ export async function readGzipLines(file: string, onLine: LineSink): Promise<Lin
   await feed(decoder.end());
   if (stopped) return { bytesRead: size, lines, stopped };
   // Text after the last newline: a line cut in half (lost), or a whole one in a file without a final newline.
-  if (rest.length > 0 && isJson(rest)) await deliver(rest);
+  if (rest.length > 0 && parseJsonLine(rest) !== undefined) await deliver(rest);
   if (stopped) return { bytesRead: size, lines, stopped };
 
   let problem: string | undefined;
@@ -87,12 +87,12 @@ export async function readGzipLines(file: string, onLine: LineSink): Promise<Lin
   return { bytesRead: size, lines, stopped, ...(problem !== undefined ? { problem } : {}) };
 }
 
-function isJson(text: string): boolean {
+/** The JSON value of a line, or undefined when it is not JSON (a torn or damaged line). */
+export function parseJsonLine(line: string): unknown {
   try {
-    JSON.parse(text);
-    return true;
+    return JSON.parse(line) as unknown;
   } catch {
-    return false;
+    return undefined;
   }
 }
 
