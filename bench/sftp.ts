@@ -3,6 +3,7 @@
 // hashed). Reports each direction's MiB/s and the ratio to direct.
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
+import { scanSessions } from '../recorder/src/trail/sessions.js';
 import { MiB, cpuSeconds, emit, median, progress, scaled, sleep, tempDir } from './support/common.js';
 import { hostOf, sftpArgs, sshArgs, type SshTarget } from './support/openssh.js';
 import { startLab } from './support/recorder.js';
@@ -68,12 +69,10 @@ async function settle(metric: (name: string) => Promise<number>): Promise<void> 
 
 async function capturedFiles(dataFolder: string): Promise<Array<{ direction: string; size: number; sha256?: string }>> {
   const out: Array<{ direction: string; size: number; sha256?: string }> = [];
-  for (const f of await fsp.readdir(dataFolder, { recursive: true })) {
-    if (!f.endsWith('manifest.json') || f.startsWith('.incoming')) continue;
-    const m = JSON.parse(await fsp.readFile(path.join(dataFolder, f), 'utf8')) as { transfers?: Array<{ direction: string; size: number; sha256?: string; file?: string }> };
-    for (const t of m.transfers ?? []) {
+  for (const s of scanSessions(dataFolder).sessions) {
+    for (const t of s.manifest.transfers) {
       if (!t.file) continue;
-      const st = await fsp.stat(path.join(dataFolder, path.dirname(f), t.file)).catch(() => undefined);
+      const st = await fsp.stat(path.join(s.dir, t.file)).catch(() => undefined);
       out.push({ direction: t.direction, size: st?.size ?? 0, ...(t.sha256 ? { sha256: t.sha256 } : {}) });
     }
   }

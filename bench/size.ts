@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
+import { castFiles, scanSessions, type StoredSession } from '../recorder/src/trail/sessions.js';
 import { MiB, SCALE, atEnd, emit, progress, sleep, tempDir } from './support/common.js';
 import { logText, prng } from './support/data.js';
 import { sshArgs } from './support/openssh.js';
@@ -107,16 +108,14 @@ export async function run(): Promise<void> {
   // Wait for the recording on the share.
   const until = Date.now() + 60_000;
   while (Date.now() < until && ((await lab.recorder.metric('srec_sessions_open')) > 0 || (await lab.recorder.metric('srec_recordings_pending')) > 0)) await sleep(100);
-  const sessionDir = await findSession(lab.recorder.dataFolder);
+  const session = findSession(lab.recorder.dataFolder);
   let share = 0;
-  let raw = 0;
-  for (const f of await fsp.readdir(sessionDir, { recursive: true })) {
-    const p = path.join(sessionDir, f);
-    const st = await fsp.stat(p);
-    if (!st.isFile()) continue;
-    share += st.size;
-    if (f.endsWith('.cast.gz')) raw += zlib.gunzipSync(await fsp.readFile(p)).length;
+  for (const f of await fsp.readdir(session.dir, { recursive: true })) {
+    const st = await fsp.stat(path.join(session.dir, f));
+    if (st.isFile()) share += st.size;
   }
+  let raw = 0;
+  for (const c of castFiles(session)) raw += zlib.gunzipSync(await fsp.readFile(path.join(session.dir, c.file))).length;
   const perHour = (b: number) => (b * 3600) / virtualSeconds;
   const note = `${(virtualSeconds / 60).toFixed(1)}-minute session (commands, less, vim, 2 min of top) played ${speed}x; share ${(share / 1024).toFixed(1)} KiB, raw asciicast ${(raw / 1024).toFixed(1)} KiB`;
   emit({ bench: B, metric: 'share_bytes_per_hour', value: perHour(share) / 1e6, unit: 'MB/h', baseline: perHour(raw) / 1e6, ratio: share / raw, target: '<= 5 MB per hour', met: perHour(share) <= 5e6, note: `baseline = raw asciicast MB/h; ${note}` });
@@ -124,9 +123,8 @@ export async function run(): Promise<void> {
   await lab.recorder.stop();
 }
 
-async function findSession(dataFolder: string): Promise<string> {
-  for (const f of await fsp.readdir(dataFolder, { recursive: true })) {
-    if (f.endsWith('manifest.json') && !f.startsWith('.incoming')) return path.join(dataFolder, path.dirname(f));
-  }
-  throw new Error(`no session on the share under ${dataFolder}`);
+function findSession(dataFolder: string): StoredSession {
+  const s = scanSessions(dataFolder).sessions[0];
+  if (s === undefined) throw new Error(`no session on the share under ${dataFolder}`);
+  return s;
 }

@@ -3,8 +3,10 @@ import { jest } from '@jest/globals';
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { listSessions, readCast, readChannelLog, type StoredSession } from '../src/trail/reader.js';
+import { readChannelLog } from '../src/trail/reader.js';
+import { scanSessions, type StoredSession } from '../src/trail/sessions.js';
 import { makeKey, startEchoServer, startLab, freePort, waitFor, type EchoServer, type Lab } from './support/index.js';
+import { loadCast } from './support/trail-read.js';
 
 jest.setTimeout(30000);
 
@@ -37,11 +39,11 @@ afterAll(async () => {
 
 /** The one session on the share whose manifest matches. */
 async function sessionWhere(pred: (s: StoredSession) => boolean): Promise<StoredSession> {
-  return waitFor(async () => (await listSessions(lab.recorder.dataFolder)).sessions.find(pred), 'the recording on the share');
+  return waitFor(async () => scanSessions(lab.recorder.dataFolder).sessions.find(pred), 'the recording on the share');
 }
 
 async function sessionDirs(): Promise<string[]> {
-  const { sessions } = await listSessions(lab.recorder.dataFolder);
+  const { sessions } = scanSessions(lab.recorder.dataFolder);
   const spool = await fsp.readdir(path.join(lab.recorder.tempFolder, 'spool')).catch(() => []);
   return [...sessions.map((s) => s.id), ...spool];
 }
@@ -57,7 +59,7 @@ describe('exec', () => {
     const s = await sessionWhere((x) => x.manifest.channels.some((c) => c.command === 'echo marker-123; exit 3'));
     expect(s.manifest).toMatchObject({ user: 'alice', targetUser: 'root', host: { name: 'db-1' }, complete: true, recovered: false });
     expect(s.manifest.channels[0]).toMatchObject({ type: 'session', kind: 'exec', exitStatus: 3, cast: 'ch-0.cast.gz', closed: true });
-    const cast = await readCast(path.join(s.dir, 'ch-0.cast.gz'));
+    const cast = await loadCast(path.join(s.dir, 'ch-0.cast.gz'));
     const out = cast.events.filter((e) => e[1] === 'o');
     expect(out.map((e) => e[2]).join('')).toBe('marker-123\n');
     expect(out[0]![0]).toBeGreaterThanOrEqual(0);
@@ -73,10 +75,10 @@ describe('exec', () => {
     expect(r).toMatchObject({ code: 0, stdout: 'hello-stdin-789\n', stderr: 'to-stderr-456\n' });
     // AND the recording has the input as "i", output and stderr as "o"
     const s = await sessionWhere((x) => x.manifest.channels.some((c) => c.command?.startsWith('cat;') === true));
-    const cast = await readCast(path.join(s.dir, 'ch-0.cast.gz'));
+    const cast = await loadCast(path.join(s.dir, 'ch-0.cast.gz'));
     expect(cast.events.filter((e) => e[1] === 'i').map((e) => e[2]).join('')).toBe('hello-stdin-789\n');
     expect(cast.events.filter((e) => e[1] === 'o').map((e) => e[2]).join('')).toBe('hello-stdin-789\nto-stderr-456\n');
-    const log = (await readChannelLog(s)).entries;
+    const log = (await readChannelLog(s.dir)).entries;
     expect(log).toEqual(expect.arrayContaining([expect.objectContaining({ ch: 0, type: 'stderr', bytes: 14 }), expect.objectContaining({ ch: 0, type: 'eof', from: 'client' })]));
     expect(s.manifest.channels[0]).toMatchObject({ bytesIn: 16, bytesOut: 30, exitStatus: 0 });
     expect(lab.recorder.logs()).not.toContain('hello-stdin');
@@ -91,7 +93,7 @@ describe('exec', () => {
     // AND the recording has the env request and the exit signal
     const s = await sessionWhere((x) => x.manifest.channels.some((c) => c.command?.startsWith('echo $SREC_TEST_VAR') === true));
     expect(s.manifest.channels[0]).toMatchObject({ exitSignal: 'SIGTERM' });
-    expect((await readChannelLog(s)).entries).toEqual(
+    expect((await readChannelLog(s.dir)).entries).toEqual(
       expect.arrayContaining([expect.objectContaining({ type: 'request', request: 'env', name: 'SREC_TEST_VAR', value: 'env-value-1', accepted: true })]),
     );
   });
@@ -121,12 +123,12 @@ describe('interactive shell', () => {
     expect(r.code).toBe(5);
     // AND the recording has her input and the output, with a header from the pty request
     const s = await sessionWhere((x) => x.manifest.channels.some((c) => c.kind === 'shell' && c.exitStatus === 5));
-    const cast = await readCast(path.join(s.dir, `ch-${s.manifest.channels[0]!.id}.cast.gz`));
+    const cast = await loadCast(path.join(s.dir, `ch-${s.manifest.channels[0]!.id}.cast.gz`));
     expect(cast.header.width).toBeGreaterThan(0);
     expect(cast.header.height).toBeGreaterThan(0);
     expect(cast.events.filter((e) => e[1] === 'i').map((e) => e[2]).join('')).toContain('echo shell-$((6*7))');
     expect(cast.events.filter((e) => e[1] === 'o').map((e) => e[2]).join('')).toContain('shell-42');
-    const log = (await readChannelLog(s)).entries;
+    const log = (await readChannelLog(s.dir)).entries;
     expect(log).toEqual(expect.arrayContaining([expect.objectContaining({ type: 'request', request: 'pty-req', accepted: true }), expect.objectContaining({ type: 'request', request: 'shell', accepted: true })]));
   });
 });

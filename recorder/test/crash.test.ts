@@ -2,8 +2,9 @@
 import { jest } from '@jest/globals';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { listSessions, readCast } from '../src/trail/reader.js';
+import { scanSessions } from '../src/trail/sessions.js';
 import { collect, spawnSsh, startLab, waitFor, type Lab } from './support/index.js';
+import { loadCast } from './support/trail-read.js';
 
 jest.setTimeout(60000);
 
@@ -38,10 +39,10 @@ it('SIGKILL mid-session, then a restart: the recording is on the share up to the
   // WHEN the recorder starts again
   const rec = await lab.restartRecorder();
   // THEN the session reaches the share, marked as recovered and incomplete, with what happened before the kill
-  const s = await waitFor(async () => (await listSessions(rec.dataFolder)).sessions.find((x) => x.id === spooled[0]), 'the recovered session');
+  const s = await waitFor(async () => scanSessions(rec.dataFolder).sessions.find((x) => x.id === spooled[0]), 'the recovered session');
   expect(s.manifest).toMatchObject({ complete: false, recovered: true, user: 'alice', host: { name: 'db-1' } });
   expect(s.manifest.channels[0]).toMatchObject({ kind: 'shell', closed: false });
-  const cast = await readCast(path.join(s.dir, 'ch-0.cast.gz'));
+  const cast = await loadCast(path.join(s.dir, 'ch-0.cast.gz'));
   expect(cast.truncated).toBe(false);
   expect(cast.events.filter((e) => e[1] === 'i').map((e) => e[2]).join('')).toContain('echo before-kill-$((40+2))');
   expect(cast.events.filter((e) => e[1] === 'o').map((e) => e[2]).join('')).toContain('before-kill-42');
@@ -63,7 +64,7 @@ it('SIGTERM: sessions still open after the grace period are told, ended and thei
   // THEN it exits cleanly, the person was told why, and the recording is complete on the share
   expect(code).toBe(0);
   expect(r.stderr).toContain('srec: the recorder is shutting down');
-  const { sessions } = await listSessions(lab.recorder.dataFolder);
+  const { sessions } = scanSessions(lab.recorder.dataFolder);
   const s = sessions.find((x) => x.manifest.channels.some((c) => c.command === 'echo started; sleep 30'));
   expect(s?.manifest).toMatchObject({ complete: true, recovered: false });
   expect(await spoolOf(lab)).toEqual([]);

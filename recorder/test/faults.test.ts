@@ -7,8 +7,9 @@ import path from 'node:path';
 import ssh2 from 'ssh2';
 import type { ClientChannel } from 'ssh2';
 import { CHANNEL_WINDOW } from '../src/ssh/window.js';
-import { listSessions, readCast } from '../src/trail/reader.js';
+import { scanSessions } from '../src/trail/sessions.js';
 import { collect, spawnSsh, startLab, waitFor, type Lab } from './support/index.js';
+import { loadCast } from './support/trail-read.js';
 
 jest.setTimeout(30000);
 
@@ -70,7 +71,7 @@ describe('bad input', () => {
 
   it('a huge window-change reaches the target and the recording, and other sessions are unaffected', async () => {
     // GIVEN a shell with a pty (ssh2 client, since OpenSSH will not send 2^32-1 columns)
-    const before = new Set((await listSessions(lab.recorder.dataFolder)).sessions.map((x) => x.id));
+    const before = new Set(scanSessions(lab.recorder.dataFolder).sessions.map((x) => x.id));
     const { client, stream } = await ssh2Shell(lab, { cols: 100, rows: 30 });
     const out = untilOutput(stream, 'size-40x132');
     // WHEN the window changes to a sane size and then to an absurd one
@@ -86,10 +87,10 @@ describe('bad input', () => {
     client.end();
     // AND the recording has the header size, the resize, and the size the target saw
     const s = await waitFor(
-      async () => (await listSessions(lab.recorder.dataFolder)).sessions.find((x) => !before.has(x.id) && x.manifest.channels.some((c) => c.kind === 'shell' && c.closed)),
+      async () => scanSessions(lab.recorder.dataFolder).sessions.find((x) => !before.has(x.id) && x.manifest.channels.some((c) => c.kind === 'shell' && c.closed)),
       'the recording',
     );
-    const cast = await readCast(path.join(s.dir, 'ch-0.cast.gz'));
+    const cast = await loadCast(path.join(s.dir, 'ch-0.cast.gz'));
     expect(cast.header).toMatchObject({ width: 100, height: 30, env: { TERM: 'xterm' } });
     expect(cast.events).toEqual(expect.arrayContaining([[expect.any(Number), 'r', '132x40'], [expect.any(Number), 'r', '4294967295x4294967295']]));
     expect(cast.events.filter((e) => e[1] === 'o').map((e) => e[2]).join('')).toContain('size-40x132');
@@ -152,7 +153,7 @@ describe('spool full', () => {
     // WHEN the first session ends and its recording moves to the share
     ssh.stdin.write('exit\n');
     await done;
-    await waitFor(async () => (await lab.recorder.metric('srec_recordings_pending')) === 0 && (await listSessions(lab.recorder.dataFolder)).sessions.length === 1, 'the move');
+    await waitFor(async () => (await lab.recorder.metric('srec_recordings_pending')) === 0 && scanSessions(lab.recorder.dataFolder).sessions.length === 1, 'the move');
     // THEN sessions are taken again
     expect((await lab.ssh('echo room-again')).stdout).toBe('room-again\n');
   });
@@ -181,7 +182,7 @@ describe('share unwritable', () => {
     // WHEN the share is back
     await fsp.rm(incoming);
     // THEN the recording moves and the recorder is ready again
-    const s = await waitFor(async () => (await listSessions(lab.recorder.dataFolder)).sessions[0], 'the recording on the share');
+    const s = await waitFor(async () => scanSessions(lab.recorder.dataFolder).sessions[0], 'the recording on the share');
     expect(s.manifest.channels[0]).toMatchObject({ command: 'echo while-share-down', exitStatus: 0 });
     await waitFor(async () => (await lab.recorder.readyz()).status === 200, '/readyz to pass');
     // The manifest lands before the mover updates its count: wait for the count, do not race it.

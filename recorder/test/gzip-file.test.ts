@@ -7,7 +7,6 @@ import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import zlib from 'node:zlib';
 import { CastWriter, encodeEvent } from '../src/trail/asciicast.js';
-import { gunzipTolerant } from '../src/trail/decode.js';
 import { BULK_LEVEL, GzipFile, INTERACTIVE_LEVEL } from '../src/trail/gzip-file.js';
 
 async function tmpFile(name: string): Promise<string> {
@@ -75,8 +74,8 @@ describe('GzipFile', () => {
     file.write('after the burst\n');
     // WHEN a recorder dies before close: what was flushed decodes, across the members
     await new Promise((r) => setTimeout(r, 120));
-    const midway = await gunzipTolerant(await fsp.readFile(p));
-    expect(Buffer.concat([bulk, Buffer.from('after the burst\n')]).equals(midway.data)).toBe(true);
+    const midway = zlib.gunzipSync(await fsp.readFile(p), { finishFlush: zlib.constants.Z_SYNC_FLUSH });
+    expect(Buffer.concat([bulk, Buffer.from('after the burst\n')]).equals(midway)).toBe(true);
     // AND after close the whole file is one valid gzip stream of everything
     await file.close();
     const all = zlib.gunzipSync(await fsp.readFile(p));

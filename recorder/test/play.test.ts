@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { play, textTranscript } from '../src/search/play.js';
-import { resolveSession, scanSessions } from '../src/search/trail-files.js';
+import { resolveSession, scanSessions } from '../src/trail/sessions.js';
 import { tempDataFolder, typed, writeSession } from './support/trail-fixture.js';
 
 describe('play', () => {

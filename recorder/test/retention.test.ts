@@ -2,7 +2,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { LOCK_FILE, runRetention, startRetentionLoop, type RetentionLog } from '../src/retention/retention.js';
 import { verifySessions } from '../src/search/verify.js';
-import { readManifest, tempDataFolder, writeSession } from './support/trail-fixture.js';
+import { readManifest } from '../src/trail/manifest-file.js';
+import { tempDataFolder, writeSession } from './support/trail-fixture.js';
 
 /** A log that keeps what it was told. */
 function memoryLog(): RetentionLog & { lines: Array<[string, Record<string, unknown> | undefined]> } {

@@ -7,10 +7,11 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { searchSessions, type SearchHit } from '../src/search/query.js';
-import { listSessions, readSessionCast, type StoredSession } from '../src/trail/reader.js';
+import { scanSessions, type StoredSession } from '../src/trail/sessions.js';
 import { checkAsciicastFile } from './support/asciicast-check.js';
 import { collect, spawnSsh, startLab, waitFor, type Lab } from './support/index.js';
 import { srec } from './support/run-cli.js';
+import { loadSessionCast } from './support/trail-read.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -51,7 +52,7 @@ describe('search and playback of a real interactive session', () => {
     if (!ended) type('exit\r'); // sudo existed and opened a nested shell
     const r = await done;
     expect(r.code).toBe(0);
-    session = await waitFor(async () => (await listSessions(lab.recorder.dataFolder)).sessions[0], 'the recording on the share', 30_000);
+    session = await waitFor(async () => scanSessions(lab.recorder.dataFolder).sessions[0], 'the recording on the share', 30_000);
   });
   afterAll(async () => {
     await lab?.stop();
@@ -68,7 +69,7 @@ describe('search and playback of a real interactive session', () => {
     expect(hits.some((h) => h.stream === 'output' && h.line.includes('sudo su'))).toBe(true);
 
     // The time offset is the cast's time of the key that completed the phrase ...
-    const cast = (await readSessionCast(session, 0))!;
+    const cast = (await loadSessionCast(session, 0))!;
     const completing = cast.events.find((e) => e[1] === 'i' && e[2] === 'o su');
     expect(completing).toBeDefined();
     expect(Math.abs(input[0]!.time - completing![0])).toBeLessThan(0.01);

@@ -1,31 +1,21 @@
 // The auditor's tools over a session written by the recorder's own trail writer (recorder/src/trail).
-import { randomUUID } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { textTranscript } from '../src/search/play.js';
 import { searchSessions } from '../src/search/query.js';
 import { listSessions } from '../src/search/sessions.js';
-import { resolveSession, scanSessions } from '../src/search/trail-files.js';
 import { verifySessions } from '../src/search/verify.js';
-import type { SessionIdentity } from '../src/trail/manifest.js';
 import { shareSessionDir } from '../src/trail/paths.js';
 import { SessionRecording } from '../src/trail/recording.js';
+import { resolveSession, scanSessions } from '../src/trail/sessions.js';
 import { checkAsciicast, checkAsciicastFile } from './support/asciicast-check.js';
+import { sessionIdentity } from './support/identity.js';
 import { tempDataFolder } from './support/trail-fixture.js';
 
 /** Records a shell in which `sudo su` is typed as "sudi", Backspace, "o su", and moves it to the share. */
 async function recordSudoSession(tempFolder: string, dataFolder: string): Promise<{ id: string; dir: string }> {
   const start = new Date('2025-03-01T10:00:00Z');
-  const identity: SessionIdentity = {
-    sessionId: randomUUID(),
-    connectionId: randomUUID(),
-    recorder: 'rec-a',
-    user: 'alice',
-    remoteAddress: '10.1.2.3:51234',
-    targetUser: 'root',
-    host: { name: 'db-1', address: '10.0.0.5', port: 22 },
-    start: start.toISOString(),
-  };
+  const identity = sessionIdentity(start);
   let now = start.getTime();
   const rec = await SessionRecording.create({ tempFolder, identity, now: () => now, flushIntervalMs: 20 });
   rec.record({ ch: 0, type: 'open', channel: 'session' });

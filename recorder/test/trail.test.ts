@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { promises as fsp, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,9 +6,12 @@ import { Registry } from '../../common/metrics.js';
 import type { SessionIdentity } from '../src/trail/manifest.js';
 import { TrailMover } from '../src/trail/mover.js';
 import { shareSessionDir, spoolSessionDir } from '../src/trail/paths.js';
-import { listSessions, readCast, readChannelLog, readSession } from '../src/trail/reader.js';
+import { readChannelLog } from '../src/trail/reader.js';
 import { SessionRecording } from '../src/trail/recording.js';
+import { readSession, scanSessions } from '../src/trail/sessions.js';
 import { recoverSpooledSession, spoolUsage } from '../src/trail/spool.js';
+import { sessionIdentity } from './support/identity.js';
+import { loadCast } from './support/trail-read.js';
 
 const log = createLogger({ component: 'test', silent: true });
 
@@ -17,18 +19,7 @@ async function tmp(): Promise<string> {
   return fsp.mkdtemp(path.join(os.tmpdir(), 'srec-trail-'));
 }
 
-function identity(start = new Date('2024-03-05T10:00:00Z')): SessionIdentity {
-  return {
-    sessionId: randomUUID(),
-    connectionId: randomUUID(),
-    recorder: 'rec-a',
-    user: 'alice',
-    remoteAddress: '10.1.2.3:51234',
-    targetUser: 'root',
-    host: { name: 'db-1', address: '10.0.0.5', port: 22 },
-    start: start.toISOString(),
-  };
-}
+const identity = (): SessionIdentity => sessionIdentity(new Date('2024-03-05T10:00:00Z'));
 
 /** A clock the test moves by hand. */
 function clock(startIso: string) {
@@ -76,7 +67,7 @@ describe('SessionRecording', () => {
     expect(manifest.files.every((f) => /^[0-9a-f]{64}$/.test(f.sha256) && f.size > 0)).toBe(true);
     // AND the cast is asciicast v2 with timing, input, resize and the whole character
     const dir = spoolSessionDir(tempFolder, id.sessionId);
-    const cast = await readCast(path.join(dir, 'ch-0.cast.gz'));
+    const cast = await loadCast(path.join(dir, 'ch-0.cast.gz'));
     expect(cast.header).toMatchObject({ version: 2, width: 100, height: 30, env: { TERM: 'xterm' }, command: 'echo marker-123' });
     expect(cast.events).toEqual([
       [0.25, 'o', 'marker-123\r\n'],
@@ -111,7 +102,7 @@ describe('SessionRecording', () => {
     expect(manifest.channels[0]).toMatchObject({ id: 0, kind: 'exec', exitStatus: 3, cast: 'ch-0.cast.gz' });
     expect(repaired).toContain('ch-0.cast.gz');
     // AND the cast decodes cleanly with what was flushed
-    const recovered = await readCast(path.join(dir, 'ch-0.cast.gz'));
+    const recovered = await loadCast(path.join(dir, 'ch-0.cast.gz'));
     expect(recovered.truncated).toBe(false);
     expect(recovered.events.map((e) => e[2]).join('')).toContain('marker-123');
     // AND the channel log ends with a recovered session_end
@@ -141,7 +132,7 @@ describe('TrailMover', () => {
     // THEN the session is on the share, readable, and gone from the spool
     const final = shareSessionDir(dataFolder, id.sessionId, new Date(id.start));
     expect(final).toBe(path.join(dataFolder, '2024', '03', '05', id.sessionId));
-    const stored = await readSession(final);
+    const stored = readSession(final);
     expect(stored.manifest.sessionId).toBe(id.sessionId);
     expect(await fsp.readdir(path.join(tempFolder, 'spool'))).toEqual([]);
     expect(await fsp.readdir(path.join(dataFolder, '.incoming'))).toEqual([]);
@@ -174,7 +165,7 @@ describe('TrailMover', () => {
     mover.close();
     // THEN the session arrived and the mover is ready
     expect(mover.ready().ok).toBe(true);
-    const { sessions, skipped } = await listSessions(dataFolder);
+    const { sessions, problems: skipped } = scanSessions(dataFolder);
     expect(sessions.map((s) => s.id)).toEqual([id.sessionId]);
     expect(skipped).toEqual([]);
   });
@@ -200,8 +191,9 @@ describe('reader', () => {
     const full = await fsp.readFile(castFile);
     await fsp.writeFile(castFile, full.subarray(0, full.length - 12));
     // WHEN the share is listed and the cast read
-    const { sessions, skipped } = await listSessions(dataFolder);
-    const cast = await readCast(castFile);
+    const { sessions, problems } = scanSessions(dataFolder);
+    const skipped = problems.map((p) => ({ path: p.path, reason: p.message }));
+    const cast = await loadCast(castFile);
     // THEN the good session is listed, the bad one named with a reason
     expect(sessions.map((s) => s.id)).toEqual([id.sessionId]);
     expect(skipped).toEqual([{ path: bad, reason: expect.stringContaining('not JSON') }]);

@@ -7,7 +7,9 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { verifySessions } from '../src/search/verify.js';
 import type { ManifestTransfer } from '../src/trail/manifest.js';
-import { listSessions, readChannelLog, type StoredSession } from '../src/trail/reader.js';
+import { readManifest } from '../src/trail/manifest-file.js';
+import { readChannelLog } from '../src/trail/reader.js';
+import { scanSessions, type StoredSession } from '../src/trail/sessions.js';
 import { collect, startLab, waitFor, type Lab, type SshResult } from './support/index.js';
 import { srec } from './support/run-cli.js';
 import { writeSession } from './support/trail-fixture.js';
@@ -80,7 +82,7 @@ async function newSessions(lab: Lab, before: ReadonlySet<string>, transfers: num
   let found: StoredSession[] = [];
   await waitFor(
     async () => {
-      found = (await listSessions(lab.recorder.dataFolder)).sessions.filter((s) => !before.has(s.id));
+      found = scanSessions(lab.recorder.dataFolder).sessions.filter((s) => !before.has(s.id));
       return found.length > 0 && found.reduce((n, s) => n + s.manifest.transfers.length, 0) >= transfers;
     },
     `${transfers} transfers recorded on the share`,
@@ -90,7 +92,7 @@ async function newSessions(lab: Lab, before: ReadonlySet<string>, transfers: num
 }
 
 async function sessionIds(lab: Lab): Promise<Set<string>> {
-  return new Set((await listSessions(lab.recorder.dataFolder)).sessions.map((s) => s.id));
+  return new Set(scanSessions(lab.recorder.dataFolder).sessions.map((s) => s.id));
 }
 
 type Found = { session: StoredSession; transfer: ManifestTransfer };
@@ -202,7 +204,7 @@ describe('file transfers through the recorder with real OpenSSH (fileTransfers: 
     expect(s.manifest.channels[0]!.cast).toBeUndefined();
 
     // AND every SFTP operation is in the channel log, with a file_transfer entry per file
-    const log = await readChannelLog(s);
+    const log = await readChannelLog(s.dir);
     const ops = log.entries.filter((e) => e.type === 'sftp') as unknown as Array<{ op: string; path?: string; target?: string; status?: string }>;
     expect(ops).toContainEqual(expect.objectContaining({ op: 'mkdir', path: dir, status: 'ok' }));
     for (const o of originals) {
@@ -309,7 +311,7 @@ describe('file transfers through the recorder with real OpenSSH (fileTransfers: 
     expect(cli).toMatchObject({ code: 0 });
 
     // A copy changed on the share is found (then put back)
-    const withFiles = (await listSessions(lab.recorder.dataFolder)).sessions.find((s) => s.manifest.transfers.some((t) => t.file && t.size > 0));
+    const withFiles = scanSessions(lab.recorder.dataFolder).sessions.find((s) => s.manifest.transfers.some((t) => t.file && t.size > 0));
     const t = withFiles!.manifest.transfers.find((x) => x.file && x.size > 0)!;
     const file = path.join(withFiles!.dir, t.file!);
     const original = await fsp.readFile(file);
@@ -405,7 +407,7 @@ describe('`srec recorder` as a process: transfers and retention', () => {
     expect(existsSync(path.join(recent.dir, 'files', '1-c.txt'))).toBe(true);
     expect(rec.logs()).toContain('"retention removed session"');
     expect(rec.logs()).toContain('"retention removed transferred files"');
-    expect(JSON.parse(await fsp.readFile(path.join(mid.dir, 'manifest.json'), 'utf8'))).toHaveProperty('filesExpired');
+    expect(readManifest(mid.dir)).toHaveProperty('filesExpired');
 
     // AND the same process records file transfers
     const before = await sessionIds(lab);

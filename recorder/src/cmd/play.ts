@@ -1,7 +1,7 @@
 // `srec play --data DIR ID [--speed X] [--idle-limit S] [--channel N] [--text]`: replays a session in
 // the terminal with its real timing, or prints its plain transcript.
 import { play, textTranscript } from '../search/play.js';
-import { formatProblem, resolveSession, scanSessions, type SessionRef } from '../search/trail-files.js';
+import { formatProblem, resolveSession, scanSessions, type StoredSession } from '../trail/sessions.js';
 import { parseCommand, usageError } from './args.js';
 
 const USAGE = 'usage: srec play --data DIR ID [--speed X] [--idle-limit S] [--channel N] [--text [--timestamps]]\n';
@@ -34,7 +34,7 @@ export async function run(args: string[]): Promise<number> {
   let speed: number;
   let idleLimit: number;
   let channel: number | undefined;
-  let ref: SessionRef;
+  let ref: StoredSession;
   try {
     speed = positive(values.speed, '--speed', 1);
     idleLimit = positive(values['idle-limit'], '--idle-limit', 2);

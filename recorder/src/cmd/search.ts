@@ -1,7 +1,7 @@
 // `srec search --data DIR [--session ID] WORDS`: where the words were typed or printed, one JSON object
 // a line. Exit 0 with hits, 1 without, 2 on bad usage.
 import { searchSessions, SearchUsageError } from '../search/query.js';
-import { formatProblem } from '../search/trail-files.js';
+import { formatProblem } from '../trail/sessions.js';
 import { parseCommand, usageError } from './args.js';
 
 const USAGE =

@@ -1,10 +1,11 @@
 // Retention of the trail: sessions older than trailExpiryDays are deleted, the transferred files
 // (`files/`) of sessions older than transferredFilesExpiryDays are deleted and the manifest notes it
 // (`filesExpired`, so that `srec verify` expects them gone). One replica at a time, by a lock file.
-import { randomBytes } from 'node:crypto';
-import { promises as fsp, readFileSync, rmdirSync } from 'node:fs';
+import { promises as fsp, rmdirSync } from 'node:fs';
 import path from 'node:path';
-import { parseManifest, sessionDirs } from '../search/trail-files.js';
+import { markFilesExpired } from '../trail/manifest-file.js';
+import { FILES_DIR, sessionDirDay } from '../trail/paths.js';
+import { readSession, sessionDirs } from '../trail/sessions.js';
 import { acquireLock, defaultHolder, type LockContent } from './lock.js';
 
 export const LOCK_FILE = '.retention.lock';
@@ -44,39 +45,21 @@ export interface RetentionReport {
   readonly errors: Array<{ readonly path: string; readonly message: string }>;
 }
 
-/** When a session stopped growing: its end, else its start, else the end of the day in its path. */
+/** When a session stopped growing: its end, or, without a readable manifest, the end of the day in its path. */
 function sessionTime(dir: string): { id: string; time: number; filesExpired: boolean; hasFiles: boolean; readable: boolean } {
   try {
-    const m = parseManifest(readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
-    const end = m.end !== undefined ? Date.parse(m.end) : NaN;
+    const { manifest: m } = readSession(dir);
     return {
       id: m.sessionId,
-      time: Number.isNaN(end) ? Date.parse(m.start) : end,
+      time: Date.parse(m.end),
       filesExpired: m.filesExpired !== undefined,
-      hasFiles: m.files.some((f) => f.path.startsWith('files/')),
+      hasFiles: m.files.some((f) => f.path.startsWith(`${FILES_DIR}/`)),
       readable: true,
     };
   } catch {
-    const [d, mo, y] = [path.dirname(dir), path.dirname(path.dirname(dir)), path.dirname(path.dirname(path.dirname(dir)))].map((p) => path.basename(p));
-    const day = Date.parse(`${y}-${mo}-${d}T00:00:00Z`) + DAY_MS;
+    const day = sessionDirDay(dir) + DAY_MS;
     return { id: path.basename(dir), time: Number.isNaN(day) ? Infinity : day, filesExpired: false, hasFiles: false, readable: false };
   }
-}
-
-/** Adds `filesExpired` to a manifest, atomically; everything else in it is kept as it was. */
-async function markFilesExpired(dir: string, when: Date): Promise<void> {
-  const file = path.join(dir, 'manifest.json');
-  const raw = JSON.parse(await fsp.readFile(file, 'utf8')) as Record<string, unknown>;
-  raw.filesExpired = when.toISOString();
-  const tmp = path.join(dir, `.manifest.json.tmp-${randomBytes(4).toString('hex')}`);
-  const fh = await fsp.open(tmp, 'wx', 0o600);
-  try {
-    await fh.writeFile(JSON.stringify(raw, null, 2));
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await fsp.rename(tmp, file);
 }
 
 /** Removes now-empty day, month and year directories above a deleted session. */
@@ -134,7 +117,7 @@ export async function runRetention(opts: RetentionOptions): Promise<RetentionRep
             ...(s.readable ? {} : { note: 'manifest unreadable; aged by its directory date' }),
           });
         } else if (s.time < filesCutoff && s.readable && !s.filesExpired) {
-          const files = path.join(dir, 'files');
+          const files = path.join(dir, FILES_DIR);
           const bytes = await dirBytes(files);
           const present = await fsp.stat(files).then(() => true, () => false);
           if (!present && !s.hasFiles) continue; // nothing was transferred: leave the manifest alone

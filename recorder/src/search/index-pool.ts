@@ -5,8 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { castFiles, type StoredSession } from '../trail/sessions.js';
 import { indexState, type BuildOutcome, type IndexFiles } from './index-store.js';
-import { castFiles, type SessionRef } from './trail-files.js';
 
 export interface PoolOptions {
   /** Worker threads; 0 or 1 builds in the calling thread. @default the cores, at most 4 */
@@ -22,7 +22,7 @@ function defaultWorkerUrl(): URL | undefined {
   return existsSync(fileURLToPath(url)) ? url : undefined;
 }
 
-function castBytes(ref: SessionRef): number {
+function castBytes(ref: StoredSession): number {
   return castFiles(ref).reduce((n, c) => n + (statSync(path.join(ref.dir, c.file), { throwIfNoEntry: false })?.size ?? 0), 0);
 }
 
@@ -45,7 +45,7 @@ function revive(o: BuildOutcome): BuildOutcome {
  * Builds (and stores) the indexes the given sessions lack, several at a time. Returns what each build
  * gave, by session directory; sessions left out (no workers, a failed worker) are built by the search.
  */
-export async function prebuildIndexes(refs: readonly SessionRef[], opts: PoolOptions = {}): Promise<Map<string, BuildOutcome>> {
+export async function prebuildIndexes(refs: readonly StoredSession[], opts: PoolOptions = {}): Promise<Map<string, BuildOutcome>> {
   const done = new Map<string, BuildOutcome>();
   const workerUrl = opts.workerUrl ?? defaultWorkerUrl();
   const want = Math.min(opts.workers ?? Math.min(os.availableParallelism(), 4), 8);

@@ -13,12 +13,12 @@
 import { closeSync, fstatSync, mkdirSync, openSync, promises as fsp, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
+import { INDEX_DIR } from '../trail/paths.js';
+import { castFiles, type StoredSession, type TrailProblem } from '../trail/sessions.js';
 import { decodePostings, findTerm, PostingsBuilder, TERMS_MAGIC } from './postings.js';
 import type { TextLine } from './terminal.js';
 import type { Stream } from './transcript.js';
-import { castFiles, type SessionRef, type TrailProblem } from './trail-files.js';
 
-export const INDEX_DIR = 'index';
 export const INDEX_VERSION = 2;
 const LINES_PER_BLOCK = 64;
 
@@ -94,7 +94,7 @@ export interface IndexFiles {
 }
 
 /** Builds the index of a session from its casts. */
-export async function buildIndexFiles(ref: SessionRef): Promise<IndexFiles & { bytesRead: number; problems: TrailProblem[] }> {
+export async function buildIndexFiles(ref: StoredSession): Promise<IndexFiles & { bytesRead: number; problems: TrailProblem[] }> {
   const sources = stampSources(ref);
   const postings = new PostingsBuilder();
   const groups: Array<{ channel: number; stream: Stream }> = [];
@@ -167,7 +167,7 @@ export async function buildIndexFiles(ref: SessionRef): Promise<IndexFiles & { b
 }
 
 /** Size and mtime of each cast the index is built from: what makes an index stale. */
-function stampSources(ref: SessionRef): SourceStamp[] {
+function stampSources(ref: StoredSession): SourceStamp[] {
   return castFiles(ref).map(({ file }) => {
     const st = statSync(path.join(ref.dir, file), { throwIfNoEntry: false });
     return { path: file, size: st?.size ?? -1, mtimeMs: st?.mtimeMs ?? -1 };
@@ -183,7 +183,7 @@ function sameSources(a: readonly SourceStamp[], b: readonly SourceStamp[]): bool
 const uniqueSuffix = (): string => `${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
 
 /** Writes the index atomically: a temporary directory renamed into place. Throws when the share refuses. */
-export function writeIndexFiles(ref: SessionRef, files: IndexFiles): void {
+export function writeIndexFiles(ref: StoredSession, files: IndexFiles): void {
   const tmp = path.join(ref.dir, `.index.tmp-${uniqueSuffix()}`);
   const final = path.join(ref.dir, INDEX_DIR);
   mkdirSync(tmp, { mode: 0o700 });
@@ -233,7 +233,7 @@ export class SessionIndex {
   }
 
   /** The meta.json of `<dir>/index/` when it is there, current and of this version; undefined otherwise. */
-  static currentMeta(ref: SessionRef): IndexMeta | undefined {
+  static currentMeta(ref: StoredSession): IndexMeta | undefined {
     let meta: IndexMeta;
     try {
       meta = JSON.parse(readFileSync(path.join(ref.dir, INDEX_DIR, 'meta.json'), 'utf8')) as IndexMeta;
@@ -257,7 +257,7 @@ export class SessionIndex {
    * Opens `<dir>/index/` when it is there, current and of this version; undefined otherwise.
    * @param meta its meta.json when the caller has just checked it with currentMeta()
    */
-  static open(ref: SessionRef, meta: IndexMeta | undefined = SessionIndex.currentMeta(ref)): SessionIndex | undefined {
+  static open(ref: StoredSession, meta: IndexMeta | undefined = SessionIndex.currentMeta(ref)): SessionIndex | undefined {
     const dir = path.join(ref.dir, INDEX_DIR);
     if (meta === undefined) return undefined;
     const opened: ByteSource[] = [];
@@ -348,9 +348,9 @@ export interface BuildOutcome {
  * Which sessions have a current index (by its meta.json, kept by session directory) and which, having
  * casts, have a missing, stale or damaged one: what a search must build.
  */
-export function indexState(refs: readonly SessionRef[]): { current: Map<string, IndexMeta>; toBuild: SessionRef[] } {
+export function indexState(refs: readonly StoredSession[]): { current: Map<string, IndexMeta>; toBuild: StoredSession[] } {
   const current = new Map<string, IndexMeta>();
-  const toBuild: SessionRef[] = [];
+  const toBuild: StoredSession[] = [];
   for (const r of refs) {
     const meta = SessionIndex.currentMeta(r);
     if (meta !== undefined) current.set(r.dir, meta);
@@ -360,7 +360,7 @@ export function indexState(refs: readonly SessionRef[]): { current: Map<string, 
 }
 
 /** Builds a session's index and stores it next to the recording (atomically, 0600) when the share lets it. */
-export async function buildAndStore(ref: SessionRef): Promise<BuildOutcome> {
+export async function buildAndStore(ref: StoredSession): Promise<BuildOutcome> {
   const files = await buildIndexFiles(ref);
   try {
     writeIndexFiles(ref, files);
@@ -375,7 +375,7 @@ export async function buildAndStore(ref: SessionRef): Promise<BuildOutcome> {
  * taken from `prebuilt`, built by a worker for this search) and stored there. A share that refuses the
  * write still gets its search answered.
  */
-export async function openIndex(ref: SessionRef, prebuilt?: BuildOutcome, meta?: IndexMeta): Promise<OpenedIndex> {
+export async function openIndex(ref: StoredSession, prebuilt?: BuildOutcome, meta?: IndexMeta): Promise<OpenedIndex> {
   if (prebuilt?.files !== undefined) {
     return { index: SessionIndex.fromFiles(prebuilt.files), built: true, bytesRead: prebuilt.bytesRead, problems: prebuilt.problems, writeError: prebuilt.writeError };
   }
@@ -393,6 +393,6 @@ export async function openIndex(ref: SessionRef, prebuilt?: BuildOutcome, meta?:
 }
 
 /** Removes a session's index (it is rebuilt by the next search). */
-export async function removeIndex(ref: SessionRef): Promise<void> {
+export async function removeIndex(ref: StoredSession): Promise<void> {
   await fsp.rm(path.join(ref.dir, INDEX_DIR), { recursive: true, force: true });
 }

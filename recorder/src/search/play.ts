@@ -1,8 +1,9 @@
 // Playback of a session's casts with their real timing (idle gaps capped, speed applied), and its plain
 // transcript. The clock (sleep) and the terminal (write) are injected.
 import path from 'node:path';
+import { readCast } from '../trail/reader.js';
+import { castFiles, type StoredSession, type TrailProblem } from '../trail/sessions.js';
 import { transcript } from './transcript.js';
-import { castFiles, readCast, type SessionRef, type TrailProblem } from './trail-files.js';
 
 export interface PlayOptions {
   /** Where the output goes; may return a promise to apply backpressure. */
@@ -28,7 +29,7 @@ export interface PlayResult {
 
 const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-export async function play(ref: SessionRef, opts: PlayOptions): Promise<PlayResult> {
+export async function play(ref: StoredSession, opts: PlayOptions): Promise<PlayResult> {
   const sleep = opts.sleep ?? realSleep;
   const speed = opts.speed ?? 1;
   const idle = opts.idleLimit ?? 2;
@@ -58,7 +59,7 @@ export async function play(ref: SessionRef, opts: PlayOptions): Promise<PlayResu
 }
 
 /** The plain text of what the session's terminals showed, channel by channel. */
-export async function textTranscript(ref: SessionRef, opts: { channel?: number; timestamps?: boolean } = {}): Promise<{ text: string; problems: TrailProblem[] }> {
+export async function textTranscript(ref: StoredSession, opts: { channel?: number; timestamps?: boolean } = {}): Promise<{ text: string; problems: TrailProblem[] }> {
   const { lines, problems } = await transcript(ref, { channel: opts.channel, streams: ['output'] });
   const casts = castFiles(ref).filter((c) => opts.channel === undefined || c.channel === opts.channel);
   const out: string[] = [];

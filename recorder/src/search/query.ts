@@ -1,11 +1,11 @@
 // Keyword search over every session's transcripts: index each session on first use, then look the
 // phrase's tokens up, and confirm each candidate line against its real text.
+import { resolveSession, scanSessions, type StoredSession, type TrailProblem } from '../trail/sessions.js';
 import type { BuildOutcome } from './index-store.js';
 import type { PoolOptions } from './index-pool.js';
 import { indexState, openIndex, type SessionIndex, type IndexedLine } from './index-store.js';
 import { timeOfSpan } from './terminal.js';
 import { compilePhrase, type Phrase } from './tokens.js';
-import { resolveSession, scanSessions, type SessionRef, type TrailProblem } from './trail-files.js';
 import type { Stream } from './transcript.js';
 
 export interface SearchOptions {
@@ -84,7 +84,7 @@ function neighbours(index: SessionIndex, hit: IndexedLine, n: number, dir: 1 | -
   return dir === -1 ? out.reverse() : out;
 }
 
-function searchOne(ref: SessionRef, index: SessionIndex, phrase: Phrase, opts: SearchOptions): SearchHit[] {
+function searchOne(ref: StoredSession, index: SessionIndex, phrase: Phrase, opts: SearchOptions): SearchHit[] {
   const hits: SearchHit[] = [];
   const m = ref.manifest;
   const ctx = opts.contextLines ?? 2;

@@ -1,7 +1,8 @@
 // The sessions on the share, summarised for `srec sessions` and for the other tools' output.
 import { statSync } from 'node:fs';
 import path from 'node:path';
-import { scanSessions, type SessionRef, type TrailProblem } from './trail-files.js';
+import { FILES_DIR } from '../trail/paths.js';
+import { scanSessions, type StoredSession, type TrailProblem } from '../trail/sessions.js';
 
 export interface SessionSummary {
   readonly id: string;
@@ -24,12 +25,12 @@ export interface SessionSummary {
   readonly damaged: readonly string[];
 }
 
-export function summarize(ref: SessionRef): SessionSummary {
+export function summarize(ref: StoredSession): SessionSummary {
   const m = ref.manifest;
-  const endMs = m.end !== undefined ? Date.parse(m.end) : NaN;
+  const endMs = Date.parse(m.end);
   const damaged: string[] = [];
   for (const f of m.files) {
-    if (m.filesExpired !== undefined && f.path.startsWith('files/')) continue;
+    if (m.filesExpired !== undefined && f.path.startsWith(`${FILES_DIR}/`)) continue;
     const st = statSync(path.join(ref.dir, f.path), { throwIfNoEntry: false });
     if (st === undefined) damaged.push(`${f.path} missing`);
     else if (f.size >= 0 && st.size !== f.size) damaged.push(`${f.path} is ${st.size} bytes, manifest says ${f.size}`);

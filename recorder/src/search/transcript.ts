@@ -1,8 +1,9 @@
 // A session's recordings as text lines: for each cast channel, what the server printed (output) and what
 // the person typed (input), in the order the lines were completed.
 import path from 'node:path';
+import { readCast } from '../trail/reader.js';
+import { castFiles, type StoredSession, type TrailProblem } from '../trail/sessions.js';
 import { InputEditor, OutputTerminal, type TextLine } from './terminal.js';
-import { castFiles, readCast, type SessionRef, type TrailProblem } from './trail-files.js';
 
 export type Stream = 'input' | 'output';
 
@@ -25,7 +26,7 @@ export interface TranscriptScan {
 
 /** Streams every line of every cast channel of a session to `visit`, one channel after another. */
 export async function scanTranscript(
-  ref: SessionRef,
+  ref: StoredSession,
   visit: TranscriptVisitor,
   opts: { channel?: number; streams?: readonly Stream[] } = {},
 ): Promise<TranscriptScan> {
@@ -63,7 +64,7 @@ export interface Transcript {
 
 /** The whole transcript of a session in memory (for `play --text` and tests; search uses the index). */
 export async function transcript(
-  ref: SessionRef,
+  ref: StoredSession,
   opts: { channel?: number; streams?: readonly Stream[] } = {},
 ): Promise<Transcript> {
   const lines: TranscriptLine[] = [];

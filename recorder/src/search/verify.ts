@@ -1,10 +1,10 @@
 // Integrity of the trail: every file a session's manifest lists is there with its sha256, and nothing
 // else is. Transferred files removed by retention (manifest `filesExpired`) are expected to be gone.
-import { createHash } from 'node:crypto';
-import { createReadStream, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { INDEX_DIR } from './index-store.js';
-import { resolveSession, scanSessions, type SessionRef, type TrailProblem } from './trail-files.js';
+import { sha256File } from '../trail/digest.js';
+import { listFiles } from '../trail/fsutil.js';
+import { FILES_DIR, isTrailFile } from '../trail/paths.js';
+import { resolveSession, scanSessions, type StoredSession, type TrailProblem } from '../trail/sessions.js';
 
 export type FindingKind = 'missing' | 'changed' | 'unlisted' | 'expired' | 'invalid-path';
 
@@ -32,25 +32,7 @@ export interface VerifyResult {
   readonly ok: boolean;
 }
 
-export async function sha256File(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024 })) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
-
-/** Files under the session directory, relative, as the writer lists them: no manifest, no index, no dot files. */
-function filesOnDisk(dir: string, rel = ''): string[] {
-  const out: string[] = [];
-  for (const e of readdirSync(path.join(dir, rel), { withFileTypes: true })) {
-    const r = rel === '' ? e.name : `${rel}/${e.name}`;
-    if (e.name.startsWith('.') || (rel === '' && (e.name === 'manifest.json' || e.name === INDEX_DIR))) continue;
-    if (e.isDirectory()) out.push(...filesOnDisk(dir, r));
-    else out.push(r);
-  }
-  return out;
-}
-
-export async function verifySession(ref: SessionRef): Promise<SessionVerification> {
+export async function verifySession(ref: StoredSession): Promise<SessionVerification> {
   const m = ref.manifest;
   const findings: VerifyFinding[] = [];
   let checked = 0;
@@ -65,10 +47,10 @@ export async function verifySession(ref: SessionRef): Promise<SessionVerificatio
     listed.add(rel.split(path.sep).join('/'));
     let actual: string;
     try {
-      actual = await sha256File(full);
+      actual = (await sha256File(full)).sha256;
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' && m.filesExpired !== undefined && f.path.startsWith('files/')) {
+      if (code === 'ENOENT' && m.filesExpired !== undefined && f.path.startsWith(`${FILES_DIR}/`)) {
         findings.push({ path: f.path, kind: 'expired', detail: `removed by retention at ${m.filesExpired}` });
       } else {
         findings.push({ path: f.path, kind: 'missing', detail: code === 'ENOENT' ? 'file missing' : (err as Error).message });
@@ -80,7 +62,8 @@ export async function verifySession(ref: SessionRef): Promise<SessionVerificatio
       findings.push({ path: f.path, kind: 'changed', detail: `sha256 ${actual}, manifest says ${f.sha256}` });
     }
   }
-  for (const rel of filesOnDisk(ref.dir)) {
+  // Every file the writer would have listed (trail/paths.ts isTrailFile), symlinks and the like included.
+  for (const rel of await listFiles(ref.dir, (r) => !isTrailFile(r), { anyType: true })) {
     if (!listed.has(rel)) findings.push({ path: rel, kind: 'unlisted', detail: 'not in the manifest' });
   }
   return { id: ref.id, dir: ref.dir, checked, ok: findings.every((f) => f.kind === 'expired'), findings };

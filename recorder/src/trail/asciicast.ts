@@ -1,8 +1,10 @@
 // asciicast v2 (https://docs.asciinema.org/manual/asciicast/v2/): one JSON header line, then one
-// `[time, code, data]` line per event. The encoders are pure; CastWriter streams them into a GzipFile.
+// `[time, code, data]` line per event. The encoders and decoders are pure; CastWriter streams the encoded
+// lines into a GzipFile, reader.ts decodes the lines of a file.
 import { isAscii } from 'node:buffer';
 import { StringDecoder } from 'node:string_decoder';
 import type { GzipFile } from './gzip-file.js';
+import { parseJsonLine } from './gzip-lines.js';
 
 export interface CastHeader {
   readonly version: 2;
@@ -25,6 +27,20 @@ export function encodeHeader(h: CastHeader): string {
 
 export function encodeEvent(e: CastEvent): string {
   return JSON.stringify([roundTime(e[0]), e[1], e[2]]) + '\n';
+}
+
+/** The header line; throws an Error saying why when it is not one of asciicast v2. */
+export function decodeHeader(line: string): CastHeader {
+  const h: unknown = JSON.parse(line);
+  if (typeof h !== 'object' || h === null || Array.isArray(h) || (h as { version?: unknown }).version !== 2) throw new Error('not an asciicast v2 header');
+  return h as CastHeader;
+}
+
+/** An event line, or undefined when it is not `[time, code, data]`. Codes other than o, i, r and m are passed on. */
+export function decodeEvent(line: string): CastEvent | undefined {
+  const ev = parseJsonLine(line);
+  if (!Array.isArray(ev) || typeof ev[0] !== 'number' || typeof ev[1] !== 'string' || typeof ev[2] !== 'string') return undefined;
+  return ev as unknown as CastEvent;
 }
 
 /** Microsecond precision, as asciinema writes. */

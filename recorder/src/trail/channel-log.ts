@@ -1,6 +1,7 @@
 // The channel log (channels.jsonl.gz): one JSON object a line, `{t, ch, type, ...}`, t in seconds since
 // the session started. ChannelTable folds the log into the manifest's channel list; the live recorder and
 // crash recovery use the same fold, so a recovered manifest says what a clean one would have.
+import { parseJsonLine } from './gzip-lines.js';
 
 /** A channel opened by the person, numbered from 0 in the order they were opened. */
 export interface ChannelOpenEntry {
@@ -111,8 +112,8 @@ export interface ManifestChannel {
   readonly bytesOut: number;
   readonly exitStatus?: number;
   readonly exitSignal?: string;
-  /** false when the log has no close for it (the recorder stopped first). */
-  readonly closed: boolean;
+  /** false when the log has no close for it (the recorder stopped first). The recorder always writes it; docs/internals.md does not list it. */
+  readonly closed?: boolean;
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -191,4 +192,10 @@ export class ChannelTable {
 
 export function encodeLogEntry(e: ChannelLogEntry): string {
   return JSON.stringify({ ...e, t: Math.max(0, Math.round(e.t * 1e6) / 1e6) }) + '\n';
+}
+
+/** A line of the log, or undefined when it is not a JSON object. Types a reader does not know are passed on. */
+export function decodeLogEntry(line: string): ChannelLogEntry | undefined {
+  const e = parseJsonLine(line);
+  return typeof e === 'object' && e !== null && !Array.isArray(e) ? (e as ChannelLogEntry) : undefined;
 }

@@ -1,6 +1,5 @@
 // Durable, owner-only file operations: what "written" means for a recording (fsync, atomic rename, 0600/0700).
-import { createHash } from 'node:crypto';
-import { createReadStream, promises as fsp } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 
 export const FILE_MODE = 0o600;
@@ -39,18 +38,11 @@ export async function writeFileAtomic(file: string, data: string | Buffer): Prom
   await fsyncDir(path.dirname(file));
 }
 
-export async function sha256File(file: string): Promise<{ sha256: string; size: number }> {
-  const hash = createHash('sha256');
-  let size = 0;
-  for await (const chunk of createReadStream(file)) {
-    hash.update(chunk as Buffer);
-    size += (chunk as Buffer).length;
-  }
-  return { sha256: hash.digest('hex'), size };
-}
-
-/** Every regular file under `dir`, as paths relative to it with `/` separators, sorted. */
-export async function listFiles(dir: string, skip: (rel: string) => boolean = () => false): Promise<string[]> {
+/**
+ * Every regular file under `dir`, as paths relative to it with `/` separators, sorted. `anyType` lists
+ * symlinks, sockets and the like too: for `srec verify`, a planted one is as foreign as a planted file.
+ */
+export async function listFiles(dir: string, skip: (rel: string) => boolean = () => false, opts: { readonly anyType?: boolean } = {}): Promise<string[]> {
   const out: string[] = [];
   const walk = async (rel: string): Promise<void> => {
     const entries = await fsp.readdir(path.join(dir, rel), { withFileTypes: true });
@@ -58,7 +50,7 @@ export async function listFiles(dir: string, skip: (rel: string) => boolean = ()
       const r = rel === '' ? e.name : `${rel}/${e.name}`;
       if (skip(r)) continue;
       if (e.isDirectory()) await walk(r);
-      else if (e.isFile()) out.push(r);
+      else if (e.isFile() || opts.anyType) out.push(r);
     }
   };
   await walk('');

@@ -1,9 +1,7 @@
 // manifest.json: who, from where, to which target, when, which channels, and every file with its sha256
-// (docs/internals.md). Written last, atomically; its presence in a spool directory means "closed".
-import path from 'node:path';
+// (docs/internals.md). The one model of it: built by the writer, checked here when read back (pure;
+// manifest-file.ts does the I/O). Written last, atomically; its presence in a spool directory means "closed".
 import type { ManifestChannel } from './channel-log.js';
-import { listFiles, sha256File } from './fsutil.js';
-import { isTrailFile } from './paths.js';
 
 export interface SessionIdentity {
   readonly sessionId: string;
@@ -57,14 +55,6 @@ export interface Manifest extends SessionIdentity {
   readonly filesExpired?: string;
 }
 
-/** sha256 and size of every file of a session directory (not manifest.json, index/ or dot files). */
-export async function describeFiles(dir: string): Promise<ManifestFile[]> {
-  const rels = await listFiles(dir, (rel) => !isTrailFile(rel));
-  const out: ManifestFile[] = [];
-  for (const rel of rels) out.push({ path: rel, ...(await sha256File(path.join(dir, rel))) });
-  return out;
-}
-
 export function buildManifest(args: {
   readonly identity: SessionIdentity;
   readonly end: Date;
@@ -94,18 +84,112 @@ export function buildManifest(args: {
   };
 }
 
-/** A manifest read from disk, checked enough that callers can rely on the fields they use. */
-export function parseManifest(text: string, source: string): Manifest {
-  let m: unknown;
+/**
+ * A manifest as read from disk, checked field by field so that every reader can rely on the type; the
+ * message names the first field that is wrong. Fields a later writer adds are kept as they are.
+ * Manifests written before `transfers` existed get an empty list.
+ */
+export function parseManifest(text: string): Manifest {
+  let raw: unknown;
   try {
-    m = JSON.parse(text);
+    raw = JSON.parse(text);
   } catch (err) {
-    throw new Error(`${source}: not JSON: ${(err as Error).message}`);
+    throw new Error(`manifest.json is not JSON (${(err as Error).message})`);
   }
-  const o = m as Partial<Manifest> | null;
-  if (o === null || typeof o !== 'object' || o.version !== 1 || typeof o.sessionId !== 'string' || typeof o.start !== 'string' || !Array.isArray(o.files) || !Array.isArray(o.channels)) {
-    throw new Error(`${source}: not a version 1 session manifest (sessionId, start, channels, files)`);
+  const m = new Fields(raw, '');
+  m.num('version');
+  if (m.o.version !== 1) throw new Error(`manifest.json: version ${String(m.o.version)} is not 1, the only version this srec reads`);
+  for (const k of ['sessionId', 'connectionId', 'recorder', 'user', 'remoteAddress', 'targetUser'] as const) m.str(k);
+  const host = m.obj('host');
+  host.str('name');
+  host.str('address');
+  host.num('port');
+  m.time('start');
+  m.time('end');
+  m.bool('complete');
+  m.bool('recovered');
+  m.list('channels').forEach((c) => {
+    c.num('id');
+    c.str('type');
+    c.oneOf('kind', ['shell', 'exec', 'subsystem'], true);
+    for (const k of ['command', 'subsystem', 'destination', 'cast', 'exitSignal'] as const) c.str(k, true);
+    c.num('bytesIn');
+    c.num('bytesOut');
+    c.num('exitStatus', true);
+    c.bool('closed', true);
+  });
+  const transfers = m.o.transfers === undefined ? [] : m.list('transfers').map((t) => {
+    t.num('channel');
+    t.oneOf('protocol', ['sftp', 'scp']);
+    t.oneOf('direction', ['upload', 'download']);
+    t.str('path');
+    t.num('size');
+    for (const k of ['sha256', 'file', 'note'] as const) t.str(k, true);
+    t.bool('complete', true);
+    t.num('bytes', true);
+    return t.o as unknown as ManifestTransfer;
+  });
+  m.list('files').forEach((f) => {
+    f.str('path');
+    f.num('size');
+    f.str('sha256');
+  });
+  m.time('filesExpired', true);
+  return { ...(m.o as unknown as Manifest), transfers };
+}
+
+/** The fields of one JSON object of a manifest, checked by type; `at` is its place (`channels[0].`) for the message. */
+class Fields {
+  readonly o: Record<string, unknown>;
+
+  constructor(
+    value: unknown,
+    private readonly at: string,
+  ) {
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error(`manifest.json: ${at === '' ? 'not a JSON object' : `${at.slice(0, -1)} is not an object`}`);
+    this.o = value as Record<string, unknown>;
   }
-  const parsed = o as Manifest;
-  return { ...parsed, transfers: Array.isArray(parsed.transfers) ? parsed.transfers : [] };
+
+  str(k: string, optional = false): void {
+    this.check(k, optional, 'a string', (v) => typeof v === 'string');
+  }
+
+  num(k: string, optional = false): void {
+    this.check(k, optional, 'a number', (v) => typeof v === 'number' && Number.isFinite(v));
+  }
+
+  bool(k: string, optional = false): void {
+    this.check(k, optional, 'true or false', (v) => typeof v === 'boolean');
+  }
+
+  oneOf(k: string, values: readonly string[], optional = false): void {
+    this.check(k, optional, values.join(' or '), (v) => typeof v === 'string' && values.includes(v));
+  }
+
+  /** An ISO-8601 time. */
+  time(k: string, optional = false): void {
+    this.str(k, optional);
+    const v = this.o[k];
+    if (typeof v === 'string' && Number.isNaN(Date.parse(v))) throw new Error(`manifest.json: ${this.at}${k} "${v}" is not an ISO-8601 time`);
+  }
+
+  obj(k: string): Fields {
+    if (this.o[k] === undefined) throw this.missing(k, 'an object');
+    return new Fields(this.o[k], `${this.at}${k}.`);
+  }
+
+  list(k: string): Fields[] {
+    const v = this.o[k];
+    if (!Array.isArray(v)) throw this.missing(k, 'a list');
+    return v.map((item, i) => new Fields(item, `${this.at}${k}[${i}].`));
+  }
+
+  private check(k: string, optional: boolean, what: string, ok: (v: unknown) => boolean): void {
+    const v = this.o[k];
+    if (v === undefined ? !optional : !ok(v)) throw this.missing(k, what);
+  }
+
+  private missing(k: string, what: string): Error {
+    return new Error(`manifest.json: ${this.at}${k} ${this.o[k] === undefined ? 'is missing' : `is not ${what}`}`);
+  }
 }

@@ -6,6 +6,10 @@ export const CHANNEL_LOG = 'channels.jsonl.gz';
 /** Spool-only: the session's identity, written when it opens so a crash can still be finalized. */
 export const SESSION_INFO = '.session.json';
 export const INCOMING = '.incoming';
+/** Built by the first `srec search` of a session, next to its files; search owns what is inside. */
+export const INDEX_DIR = 'index';
+/** Captured transfer content (fileTransfers: true); retention may remove it before the session. */
+export const FILES_DIR = 'files';
 
 export function castFileName(channel: number): string {
   return `ch-${channel}.cast.gz`;
@@ -27,6 +31,14 @@ export function shareSessionDir(dataFolder: string, sessionId: string, start: Da
   return path.join(dataFolder, y, m, d, sessionId);
 }
 
+/** The UTC midnight (ms since the epoch) of the day a share session directory is filed under; NaN for another path. */
+export function sessionDirDay(dir: string): number {
+  const day = path.dirname(dir);
+  const month = path.dirname(day);
+  const year = path.dirname(month);
+  return Date.parse(`${path.basename(year)}-${path.basename(month)}-${path.basename(day)}T00:00:00Z`);
+}
+
 export function incomingDir(dataFolder: string, recorderId: string, sessionId: string): string {
   return path.join(dataFolder, INCOMING, `${recorderId}-${sessionId}`);
 }
@@ -34,5 +46,5 @@ export function incomingDir(dataFolder: string, recorderId: string, sessionId: s
 /** Files of the session that belong in the manifest's file list. */
 export function isTrailFile(rel: string): boolean {
   const base = rel.split('/').pop() ?? rel;
-  return rel !== MANIFEST && !rel.startsWith('index/') && rel !== 'index' && !base.startsWith('.');
+  return rel !== MANIFEST && !rel.startsWith(`${INDEX_DIR}/`) && rel !== INDEX_DIR && !base.startsWith('.');
 }

@@ -1,133 +1,87 @@
-// Reading sessions back from the share, for `srec sessions|search|play|verify`. A damaged session is
-// reported by name (`skipped`, `problem`) and never hides the others.
-import { promises as fsp } from 'node:fs';
+// Reading a session's recordings back, for `srec search|play` and for the tests of the writer: its casts,
+// streamed event by event, and its channel log. Damage is reported, never thrown: what could be read is
+// used, and one bad recording must not hide the others.
 import path from 'node:path';
-import type { CastEvent, CastHeader } from './asciicast.js';
-import type { ChannelLogEntry } from './channel-log.js';
-import { completeLines, gunzipTolerant, parseJsonLines } from './decode.js';
-import { parseManifest, type Manifest } from './manifest.js';
-import { CHANNEL_LOG, MANIFEST } from './paths.js';
+import { decodeEvent, decodeHeader, type CastEventCode, type CastHeader } from './asciicast.js';
+import { decodeLogEntry, type ChannelLogEntry } from './channel-log.js';
+import { readGzipLines } from './gzip-lines.js';
+import { CHANNEL_LOG } from './paths.js';
 
-export interface StoredSession {
-  readonly id: string;
-  /** Absolute path of the session directory. */
-  readonly dir: string;
-  readonly manifest: Manifest;
+export interface CastVisitor {
+  header?(h: CastHeader): void;
+  /** May return a promise (playback waits between events); reading pauses until it settles. */
+  event(t: number, code: CastEventCode, data: string): void | Promise<void>;
 }
 
-export interface Skipped {
-  readonly path: string;
-  readonly reason: string;
+export interface CastReadResult {
+  /** false when the file ended early or was damaged; `problem` says how. */
+  readonly complete: boolean;
+  readonly problem?: string;
+  readonly header?: CastHeader;
+  readonly events: number;
+  /** Compressed bytes read from the share. */
+  readonly bytesRead: number;
 }
 
-/** The session in `dir`; throws an Error naming the directory when its manifest is missing or bad. */
-export async function readSession(dir: string): Promise<StoredSession> {
-  const file = path.join(dir, MANIFEST);
-  let text: string;
-  try {
-    text = await fsp.readFile(file, 'utf8');
-  } catch (err) {
-    throw new Error(`${dir}: no readable manifest.json (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
-  const manifest = parseManifest(text, file);
-  return { id: manifest.sessionId, dir: path.resolve(dir), manifest };
-}
-
-/** Every session under `<dataFolder>/<YYYY>/<MM>/<DD>/`, oldest first, and what could not be read. */
-export async function listSessions(dataFolder: string): Promise<{ sessions: StoredSession[]; skipped: Skipped[] }> {
-  const sessions: StoredSession[] = [];
-  const skipped: Skipped[] = [];
-  const sub = async (dir: string, re: RegExp): Promise<string[]> => {
-    try {
-      const entries = await fsp.readdir(dir, { withFileTypes: true });
-      return entries.filter((e) => e.isDirectory() && re.test(e.name)).map((e) => path.join(dir, e.name)).sort();
-    } catch {
-      return [];
-    }
-  };
-  for (const y of await sub(dataFolder, /^\d{4}$/)) {
-    for (const m of await sub(y, /^\d{2}$/)) {
-      for (const d of await sub(m, /^\d{2}$/)) {
-        for (const s of await sub(d, /^[^.]/)) {
-          try {
-            sessions.push(await readSession(s));
-          } catch (err) {
-            skipped.push({ path: s, reason: (err as Error).message });
-          }
-        }
+/**
+ * Streams a gzipped asciicast (`ch-<n>.cast.gz`): the header, then each event, times never going back.
+ * Event lines that are not `[time, code, data]` are skipped and counted in `problem`.
+ */
+export async function readCast(file: string, visit: CastVisitor): Promise<CastReadResult> {
+  let header: CastHeader | undefined;
+  let fatal: string | undefined;
+  let first = true;
+  let events = 0;
+  let bad = 0;
+  let lastT = 0;
+  const read = await readGzipLines(file, (line) => {
+    if (first) {
+      first = false;
+      try {
+        header = decodeHeader(line);
+      } catch (err) {
+        fatal = `line 1: ${(err as Error).message.slice(0, 100)}`;
+        return false;
       }
+      visit.header?.(header);
+      return;
     }
-  }
-  sessions.sort((a, b) => a.manifest.start.localeCompare(b.manifest.start) || a.id.localeCompare(b.id));
-  return { sessions, skipped };
-}
-
-/** The session with this id (or a unique prefix of it), if any. */
-export async function findSession(dataFolder: string, id: string): Promise<StoredSession | undefined> {
-  const { sessions } = await listSessions(dataFolder);
-  const exact = sessions.find((s) => s.id === id);
-  if (exact) return exact;
-  const prefixed = sessions.filter((s) => s.id.startsWith(id));
-  return prefixed.length === 1 ? prefixed[0] : undefined;
+    if (line.length === 0) return;
+    const ev = decodeEvent(line);
+    if (ev === undefined) {
+      bad++;
+      return;
+    }
+    const t = ev[0] < lastT ? lastT : ev[0];
+    lastT = t;
+    events++;
+    return visit.event(t, ev[1], ev[2]);
+  });
+  let problem: string | undefined;
+  if (fatal !== undefined) problem = `not an asciicast: ${fatal}`;
+  else if (read.problem !== undefined) problem = read.problem;
+  else if (header === undefined) problem = 'no asciicast header';
+  else if (bad > 0) problem = `${bad} malformed event line(s) skipped`;
+  return { complete: problem === undefined, problem, header, events, bytesRead: read.bytesRead };
 }
 
 export interface ChannelLog {
   readonly entries: ChannelLogEntry[];
-  /** The file was cut short or damaged; `entries` holds what came before. */
-  readonly truncated: boolean;
+  /** false when the file ended early or was damaged; `entries` holds what came before. */
+  readonly complete: boolean;
   readonly problem?: string;
 }
 
-export async function readChannelLog(session: StoredSession | string): Promise<ChannelLog> {
-  const dir = typeof session === 'string' ? session : session.dir;
-  const r = await readJsonLinesGz(path.join(dir, CHANNEL_LOG));
-  return { entries: r.values as ChannelLogEntry[], truncated: r.truncated, ...(r.problem ? { problem: r.problem } : {}) };
-}
-
-export interface Cast {
-  readonly header: CastHeader;
-  readonly events: CastEvent[];
-  readonly truncated: boolean;
-  readonly problem?: string;
-}
-
-/** An asciicast v2 file (`ch-<n>.cast.gz` or plain `.cast`). */
-export async function readCast(file: string): Promise<Cast> {
-  const r = await readJsonLinesGz(file);
-  const [header, ...rest] = r.values;
-  const h = header as CastHeader | undefined;
-  if (h === undefined || typeof h !== 'object' || h.version !== 2) {
-    throw new Error(`${file}: not an asciicast v2 file${r.problem ? ` (${r.problem})` : ''}`);
-  }
-  const events = rest.filter(
-    (e): e is CastEvent => Array.isArray(e) && typeof e[0] === 'number' && typeof e[1] === 'string' && typeof e[2] === 'string',
-  );
-  const bad = rest.length - events.length;
-  const problem = [r.problem, bad > 0 ? `${bad} malformed event lines skipped` : undefined].filter(Boolean).join('; ');
-  return { header: h, events, truncated: r.truncated, ...(problem ? { problem } : {}) };
-}
-
-/** The cast of channel `ch` of a session, if it has one. */
-export async function readSessionCast(session: StoredSession, ch: number): Promise<Cast | undefined> {
-  const c = session.manifest.channels.find((x) => x.id === ch);
-  if (c?.cast === undefined) return undefined;
-  return readCast(path.join(session.dir, c.cast));
-}
-
-async function readJsonLinesGz(file: string): Promise<{ values: unknown[]; truncated: boolean; problem?: string }> {
-  let raw: Buffer;
-  try {
-    raw = await fsp.readFile(file);
-  } catch (err) {
-    throw new Error(`${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
-  const gz = raw.length >= 2 && raw[0] === 0x1f && raw[1] === 0x8b;
-  const decoded = gz ? await gunzipTolerant(raw) : { data: raw, truncated: false };
-  const { text, dropped } = completeLines(decoded.data);
-  const { values, badLines } = parseJsonLines(text);
-  const problems: string[] = [];
-  if (decoded.truncated) problems.push(`compressed data damaged or cut short${'error' in decoded && decoded.error ? ` (${decoded.error})` : ''}`);
-  if (dropped > 0) problems.push(`last line incomplete (${dropped} bytes dropped)`);
-  if (badLines > 0) problems.push(`${badLines} lines are not JSON`);
-  return { values, truncated: decoded.truncated || dropped > 0, ...(problems.length ? { problem: `${file}: ${problems.join('; ')}` } : {}) };
+/** The channel log (`channels.jsonl.gz`) of the session in `dir`. */
+export async function readChannelLog(dir: string): Promise<ChannelLog> {
+  const entries: ChannelLogEntry[] = [];
+  let bad = 0;
+  const read = await readGzipLines(path.join(dir, CHANNEL_LOG), (line) => {
+    if (line.length === 0) return;
+    const e = decodeLogEntry(line);
+    if (e === undefined) bad++;
+    else entries.push(e);
+  });
+  const problem = read.problem ?? (bad > 0 ? `${bad} line(s) not a JSON object skipped` : undefined);
+  return { entries, complete: problem === undefined, ...(problem !== undefined ? { problem } : {}) };
 }

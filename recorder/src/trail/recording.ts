@@ -4,10 +4,12 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { CastWriter } from './asciicast.js';
 import { ChannelTable, encodeLogEntry, type ChannelLogEntry } from './channel-log.js';
+import { describeFiles } from './digest.js';
 import { DIR_MODE, mkdirOwner, writeFileAtomic } from './fsutil.js';
 import { GzipFile } from './gzip-file.js';
-import { buildManifest, describeFiles, type Manifest, type ManifestTransfer, type SessionIdentity } from './manifest.js';
-import { CHANNEL_LOG, MANIFEST, SESSION_INFO, castFileName, spoolRoot, spoolSessionDir } from './paths.js';
+import { buildManifest, type Manifest, type ManifestTransfer, type SessionIdentity } from './manifest.js';
+import { writeManifest } from './manifest-file.js';
+import { CHANNEL_LOG, SESSION_INFO, castFileName, spoolRoot, spoolSessionDir } from './paths.js';
 
 type WithoutT<E> = E extends unknown ? Omit<E, 't'> : never;
 export type LogInput = WithoutT<ChannelLogEntry>;
@@ -120,7 +122,7 @@ export class SessionRecording {
       transfers: this.transfers,
       files: await describeFiles(this.dir),
     });
-    await writeFileAtomic(path.join(this.dir, MANIFEST), JSON.stringify(manifest, null, 2) + '\n');
+    await writeManifest(this.dir, manifest);
     return manifest;
   }
 

@@ -3,10 +3,13 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { ChannelTable, encodeLogEntry, type ChannelLogEntry } from './channel-log.js';
-import { completeLines, gunzipTolerant, parseJsonLines } from './decode.js';
-import { FILE_MODE, exists, fsyncDir, listFiles, writeFileAtomic } from './fsutil.js';
-import { buildManifest, describeFiles, parseManifest, type Manifest, type SessionIdentity } from './manifest.js';
+import { decodeEvent } from './asciicast.js';
+import { ChannelTable, decodeLogEntry, encodeLogEntry } from './channel-log.js';
+import { describeFiles } from './digest.js';
+import { FILE_MODE, exists, fsyncDir, listFiles } from './fsutil.js';
+import { readGzipLines } from './gzip-lines.js';
+import { buildManifest, type Manifest, type SessionIdentity } from './manifest.js';
+import { readManifest, writeManifest } from './manifest-file.js';
 import { CHANNEL_LOG, MANIFEST, SESSION_INFO, spoolRoot } from './paths.js';
 
 /** Bytes used by every file in the spool. Directories the mover removes meanwhile are skipped. */
@@ -43,9 +46,10 @@ export async function spooledSessions(tempFolder: string): Promise<string[]> {
   return entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort();
 }
 
+/** The manifest of a spooled session; undefined while it is open (or when a crash left it unreadable). */
 export async function readSpoolManifest(dir: string): Promise<Manifest | undefined> {
   try {
-    return parseManifest(await fsp.readFile(path.join(dir, MANIFEST), 'utf8'), path.join(dir, MANIFEST));
+    return readManifest(dir);
   } catch {
     return undefined;
   }
@@ -78,17 +82,17 @@ export async function recoverSpooledSession(dir: string, recorder: string): Prom
   for (const rel of files) {
     const m = /^ch-(\d+)\.cast\.gz$/.exec(rel);
     if (!m) continue;
-    const { text, changed } = await wholeLines(path.join(dir, rel));
+    const { lines, changed } = await wholeLines(path.join(dir, rel));
     if (changed) {
-      await rewriteGzip(path.join(dir, rel), text);
+      await rewriteGzip(path.join(dir, rel), lines);
       repaired.push(rel);
     }
     let bytesIn = 0;
     let bytesOut = 0;
-    for (const ev of parseJsonLines(text).values.slice(1)) {
-      if (!Array.isArray(ev) || typeof ev[2] !== 'string') continue;
-      if (ev[1] === 'i') bytesIn += Buffer.byteLength(ev[2]);
-      if (ev[1] === 'o') bytesOut += Buffer.byteLength(ev[2]);
+    for (const line of lines.slice(1)) {
+      const ev = decodeEvent(line);
+      if (ev?.[1] === 'i') bytesIn += Buffer.byteLength(ev[2]);
+      if (ev?.[1] === 'o') bytesOut += Buffer.byteLength(ev[2]);
     }
     castBytes.set(Number(m[1]), { bytesIn, bytesOut });
   }
@@ -96,14 +100,14 @@ export async function recoverSpooledSession(dir: string, recorder: string): Prom
   // Channel log: replay it, then say how it ended.
   const logPath = path.join(dir, CHANNEL_LOG);
   const table = new ChannelTable();
-  let logText = '';
+  let logLines: string[] = [];
   let lastT = 0;
   if (files.includes(CHANNEL_LOG)) {
-    const r = await wholeLines(logPath);
-    logText = r.text;
-    for (const v of parseJsonLines(logText).values) {
-      const e = v as ChannelLogEntry;
-      if (typeof e?.t === 'number') lastT = Math.max(lastT, e.t);
+    logLines = (await wholeLines(logPath)).lines;
+    for (const line of logLines) {
+      const e = decodeLogEntry(line);
+      if (e === undefined) continue;
+      if (typeof e.t === 'number') lastT = Math.max(lastT, e.t);
       table.apply(e);
     }
     repaired.push(CHANNEL_LOG);
@@ -114,8 +118,8 @@ export async function recoverSpooledSession(dir: string, recorder: string): Prom
   }
   for (const [ch, b] of castBytes) table.estimateBytes(ch, b.bytesIn, b.bytesOut);
   const endT = Math.max(lastT, (lastMtime - startMs) / 1000);
-  logText += encodeLogEntry({ t: endT, type: 'session_end', complete: false, recovered: true, reason: 'the recorder stopped during the session' });
-  await rewriteGzip(logPath, logText);
+  const end = encodeLogEntry({ t: endT, type: 'session_end', complete: false, recovered: true, reason: 'the recorder stopped during the session' });
+  await rewriteGzip(logPath, [...logLines, end.trimEnd()]);
 
   const manifest = buildManifest({
     identity,
@@ -125,7 +129,7 @@ export async function recoverSpooledSession(dir: string, recorder: string): Prom
     channels: table.channels(),
     files: await describeFiles(dir),
   });
-  await writeFileAtomic(path.join(dir, MANIFEST), JSON.stringify(manifest, null, 2) + '\n');
+  await writeManifest(dir, manifest);
   return { manifest, repaired: [...new Set(repaired)] };
 }
 
@@ -149,17 +153,18 @@ async function readIdentity(dir: string, recorder: string): Promise<SessionIdent
   };
 }
 
-async function wholeLines(file: string): Promise<{ text: string; changed: boolean }> {
-  const decoded = await gunzipTolerant(await fsp.readFile(file));
-  const { text, dropped } = completeLines(decoded.data);
-  return { text, changed: decoded.truncated || dropped > 0 };
+/** The whole lines of a gzip file as every reader will read them; `changed`: the file is not whole and needs rewriting. */
+async function wholeLines(file: string): Promise<{ lines: string[]; changed: boolean }> {
+  const lines: string[] = [];
+  const read = await readGzipLines(file, (line) => void lines.push(line));
+  return { lines, changed: read.problem !== undefined };
 }
 
-async function rewriteGzip(file: string, text: string): Promise<void> {
+async function rewriteGzip(file: string, lines: readonly string[]): Promise<void> {
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.repair`);
   const fh = await fsp.open(tmp, 'w', FILE_MODE);
   try {
-    await fh.writeFile(zlib.gzipSync(Buffer.from(text, 'utf8')));
+    await fh.writeFile(zlib.gzipSync(Buffer.from(lines.map((l) => l + '\n').join(''), 'utf8')));
     await fh.sync();
   } finally {
     await fh.close();

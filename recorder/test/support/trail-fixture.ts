@@ -1,7 +1,7 @@
 // Writes sessions in the trail format of docs/internals.md into a temporary data folder: casts as
 // gzipped asciicast v2, the channel log, captured files, and a manifest with their real sha256s.
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
@@ -128,6 +128,3 @@ export function typed(t0: number, keys: readonly string[], step = 0.2): CastEven
   return out;
 }
 
-export function readManifest(dir: string): Record<string, unknown> {
-  return JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as Record<string, unknown>;
-}

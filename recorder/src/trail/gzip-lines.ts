@@ -1,0 +1,145 @@
+// The lines of a gzip file the trail writer wrote (a cast, the channel log), streamed and read as far as
+// they can be: a file cut short by a crash yields everything up to the cut, thanks to sync-flush decoding;
+// a damaged one yields what came before the damage. Either way the result says so instead of throwing.
+import { createReadStream, promises as fsp } from 'node:fs';
+import { StringDecoder } from 'node:string_decoder';
+import zlib from 'node:zlib';
+
+/** Each line without its newline. false stops the reading (the caller has seen enough); a promise pauses it. */
+export type LineSink = (line: string) => void | boolean | Promise<void | boolean>;
+
+export interface LinesRead {
+  /** Compressed bytes on disk (0 when the file is missing). */
+  readonly bytesRead: number;
+  /** Lines handed to the sink, empty ones included. */
+  readonly lines: number;
+  /** The sink stopped the reading; the file was then not checked any further. */
+  readonly stopped: boolean;
+  /** Why the file is not whole (missing, empty, damaged, cut short); absent when it is, or when stopped. */
+  readonly problem?: string;
+}
+
+export async function readGzipLines(file: string, onLine: LineSink): Promise<LinesRead> {
+  let size: number;
+  try {
+    size = (await fsp.stat(file)).size;
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    return { bytesRead: 0, lines: 0, stopped: false, problem: e.code === 'ENOENT' ? 'file missing' : e.message };
+  }
+  const decoder = new StringDecoder('utf8');
+  let rest = '';
+  let lines = 0;
+  let stopped = false;
+
+  const deliver = (line: string): void | Promise<void> => {
+    lines++;
+    const r = onLine(line);
+    if (r === false) stopped = true;
+    else if (r !== undefined && r !== true) {
+      return r.then((v) => {
+        if (v === false) stopped = true;
+      });
+    }
+  };
+
+  const feed = async (text: string): Promise<void> => {
+    let from = 0;
+    let nl = text.indexOf('\n');
+    if (nl >= 0 && rest.length > 0) {
+      const r = deliver(rest + text.slice(0, nl));
+      if (r !== undefined) await r;
+      rest = '';
+      from = nl + 1;
+      nl = text.indexOf('\n', from);
+    }
+    while (nl >= 0 && !stopped) {
+      const r = deliver(text.slice(from, nl));
+      if (r !== undefined) await r;
+      from = nl + 1;
+      nl = text.indexOf('\n', from);
+    }
+    rest += text.slice(from);
+  };
+  const onData = async (chunk: Buffer): Promise<boolean> => {
+    await feed(decoder.write(chunk));
+    return !stopped;
+  };
+
+  // zlib drops the output of the inflate cycle that meets damage (up to 256 KiB here); a damaged file is
+  // therefore decoded a second time in 16 KiB cycles, and what the first pass missed is taken from that.
+  let read = await gunzipFile(file, 256 * 1024, 0, onData);
+  if (read.error !== undefined && !stopped) {
+    const second = await gunzipFile(file, 16 * 1024, read.out, onData);
+    read = { ...second, error: second.error ?? read.error };
+  }
+  if (stopped) return { bytesRead: size, lines, stopped };
+  await feed(decoder.end());
+  if (stopped) return { bytesRead: size, lines, stopped };
+  // Text after the last newline: a line cut in half (lost), or a whole one in a file without a final newline.
+  if (rest.length > 0 && parseJsonLine(rest) !== undefined) await deliver(rest);
+  if (stopped) return { bytesRead: size, lines, stopped };
+
+  let problem: string | undefined;
+  if (read.error !== undefined) problem = `damaged gzip after ${read.out} bytes (${read.error})`;
+  else if (lines === 0) problem = size === 0 ? 'empty file' : 'no data';
+  else if (!(await gzipTrailerMatches(file, size, read.out, read.crc))) problem = `truncated or damaged (no gzip trailer matching the ${read.out} bytes read)`;
+  return { bytesRead: size, lines, stopped, ...(problem !== undefined ? { problem } : {}) };
+}
+
+/** The JSON value of a line, or undefined when it is not JSON (a torn or damaged line). */
+export function parseJsonLine(line: string): unknown {
+  try {
+    return JSON.parse(line) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Streams the decompressed bytes of a gzip file to `onData` (which returns false to stop), skipping the
+ * first `skip` of them. Sync-flush decoding yields everything up to a cut instead of failing.
+ */
+async function gunzipFile(
+  file: string,
+  cycle: number,
+  skip: number,
+  onData: (chunk: Buffer) => Promise<boolean>,
+): Promise<{ out: number; crc: number; error?: string }> {
+  let out = 0;
+  let crc = 0;
+  let error: string | undefined;
+  const gunzip = zlib.createGunzip({ finishFlush: zlib.constants.Z_SYNC_FLUSH, chunkSize: cycle });
+  const input = createReadStream(file, { highWaterMark: 1024 * 1024 });
+  input.on('error', (err) => gunzip.destroy(err));
+  input.pipe(gunzip);
+  try {
+    for await (let chunk of gunzip as AsyncIterable<Buffer>) {
+      const from = out;
+      out += chunk.length;
+      crc = zlib.crc32(chunk, crc);
+      if (out <= skip) continue;
+      if (from < skip) chunk = chunk.subarray(skip - from);
+      if (!(await onData(chunk))) break;
+    }
+  } catch (err) {
+    error = (err as Error).message;
+  } finally {
+    input.destroy();
+    gunzip.destroy();
+  }
+  return { out, crc, error };
+}
+
+/** A finished gzip member ends with the CRC-32 and length of its content; a crashed writer's file does not. */
+async function gzipTrailerMatches(file: string, size: number, length: number, crc: number): Promise<boolean> {
+  if (size < 18) return false;
+  const fh = await fsp.open(file, 'r');
+  try {
+    const buf = Buffer.alloc(8);
+    await fh.read(buf, 0, 8, size - 8);
+    return buf.readUInt32LE(0) === crc >>> 0 && buf.readUInt32LE(4) === length % 2 ** 32;
+  } finally {
+    await fh.close();
+  }
+}
