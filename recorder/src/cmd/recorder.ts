@@ -7,9 +7,8 @@ import { startProbeServer } from '../../../common/http.js';
 import { createLogger, errorMessage } from '../../../common/log.js';
 import { Registry } from '../../../common/metrics.js';
 import { ConfigError, loadRecorderConfig } from '../config.js';
-import { createBastionAudit } from '../audit/bastion-port.js';
+import { createAudit, selectSensitiveEvents } from '../audit/connection.js';
 import { createAuditSink } from '../audit/emitter.js';
-import type { AuditPort } from '../ssh/audit-port.js';
 import { startBastion } from '../ssh/bastion.js';
 import { startRetentionLoop } from '../retention/retention.js';
 import { createRecorderMetrics } from '../ssh/metrics.js';
@@ -74,7 +73,8 @@ export async function run(argv: string[]): Promise<number> {
   const recorderId = process.env.POD_NAME || os.hostname();
   const registry = new Registry();
   const metrics = createRecorderMetrics(registry);
-  const audit: AuditPort = createBastionAudit(createAuditSink(config.audit.syslog ? { syslog: config.audit.syslog } : {}, registry, log));
+  const sink = createAuditSink(config.audit.syslog ? { syslog: config.audit.syslog } : {}, registry, log);
+  const audit = createAudit(sink, { sensitiveEvents: selectSensitiveEvents(config.audit) });
 
   await mkdirOwner(config.tempFolder);
   const mover = new TrailMover({

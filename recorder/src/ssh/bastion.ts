@@ -6,10 +6,10 @@ import ssh2 from 'ssh2';
 import type { ClientInfo, Connection } from 'ssh2';
 import { splitHostPort } from '../../../common/http.js';
 import type { Logger } from '../../../common/log.js';
+import type { Audit } from '../audit/connection.js';
 import type { ResolvedRecorderConfig } from '../config.js';
 import { spoolUsage } from '../trail/spool.js';
 import { transferTaps } from '../transfer/tap.js';
-import { NO_AUDIT, type AuditPort } from './audit-port.js';
 import { KeyDirectory } from './auth.js';
 import { BastionConnection } from './connection.js';
 import type { RecorderMetrics } from './metrics.js';
@@ -25,8 +25,8 @@ export interface BastionOptions {
   readonly recorderId: string;
   /** A recording closed in the spool (e.g. TrailMover#enqueue). */
   readonly recordingClosed: (sessionId: string) => void;
-  /** @default NO_AUDIT */
-  readonly audit?: AuditPort;
+  /** Where each connection's audit events go: createAudit(sink, { sensitiveEvents: selectSensitiveEvents(config.audit) }). */
+  readonly audit: Audit;
   /**
    * Parsers on the side of channels. @default {@link recorderTaps}: SFTP and SCP capture into the recording
    * (per host `fileTransfers`), with a `file_transfer` audit event per file.
@@ -73,7 +73,7 @@ export async function startBastion(opts: BastionOptions): Promise<Bastion> {
     hosts,
     log,
     metrics: opts.metrics,
-    audit: opts.audit ?? NO_AUDIT,
+    audit: opts.audit,
     recorderId: opts.recorderId,
     newId: opts.newId ?? randomUUID,
     now: opts.now ?? Date.now,

@@ -3,6 +3,7 @@
 // under flow control, window-change and signals follow, and the target's exit status or signal is passed
 // back after every byte of output (ssh2 cannot send exit-status after EOF, so the order is data, exit, EOF, close).
 import type { ClientChannel, PseudoTtyInfo, ServerChannel, Session } from 'ssh2';
+import type { DataStream } from '../audit/event.js';
 import type { CastWriter } from '../trail/asciicast.js';
 import { parseScpCommand } from '../transfer/scp.js';
 import type { ChannelHandle, ChannelHost } from './channel-host.js';
@@ -160,7 +161,7 @@ export class SessionChannel implements ChannelHandle {
       this.counter('in'),
       ...(cast ? [castSink(cast, (b) => cast.input(b))] : []),
       ...(tap?.fromClient ? [tapSink(tap, tap.fromClient.bind(tap))] : []),
-      ...(dataEvents ? [this.auditSink('stdin')] : []),
+      ...this.auditSinks('stdin', !dataEvents),
     ]);
     // target -> person
     pump(target, [
@@ -168,7 +169,7 @@ export class SessionChannel implements ChannelHandle {
       this.counter('out'),
       ...(cast ? [castSink(cast, (b) => cast.output(b))] : []),
       ...(tap?.fromServer ? [tapSink(tap, tap.fromServer.bind(tap))] : []),
-      ...(dataEvents ? [this.auditSink('stdout')] : []),
+      ...this.auditSinks('stdout', !dataEvents),
     ]);
     pump(target.stderr, [
       streamSink(user.stderr),
@@ -176,7 +177,7 @@ export class SessionChannel implements ChannelHandle {
       { write: (b) => this.host.record({ ch: this.ch, type: 'stderr', bytes: b.length }) },
       ...(cast ? [castSink(cast, (b) => cast.stderr(b))] : []),
       ...(tap?.fromServerStderr ? [tapSink(tap, tap.fromServerStderr.bind(tap))] : []),
-      this.auditSink('stderr'),
+      ...this.auditSinks('stderr', false),
     ]);
 
     user.on('end', () => {
@@ -246,7 +247,7 @@ export class SessionChannel implements ChannelHandle {
     // In the audit event `name` is the request's; a detail called `name` (subsystem, env variable, signal) is renamed.
     const { name: detailName, ...rest } = details;
     const named = detailName === undefined ? {} : { [AUDIT_NAME_DETAIL[name] ?? 'value']: detailName };
-    this.host.auditRequest('channel_request', { ...rest, ...named, name, accepted }, this.ch);
+    this.host.audit.channelRequest(this.ch, name, { ...rest, ...named, accepted });
     reply?.();
   }
 
@@ -260,8 +261,11 @@ export class SessionChannel implements ChannelHandle {
     };
   }
 
-  private auditSink(kind: 'stdin' | 'stdout' | 'stderr'): Sink {
-    return { write: (b) => this.host.auditData(kind, b, this.ch) };
+  /** The stream's audit events, or none when they are not sent (not selected, or file content). */
+  private auditSinks(stream: DataStream, fileContent: boolean): Sink[] {
+    const audit = this.host.audit;
+    if (fileContent || !audit.wants(stream)) return [];
+    return [{ write: (b) => audit.data(this.ch, stream, b) }];
   }
 
   private async finalize(): Promise<void> {

@@ -3,7 +3,7 @@
 // relay pauses that direction until onceDrain() fires, so a big copy is never buffered in memory.
 import type { ResolvedHost } from '../config.js';
 import type { SessionRecording } from '../trail/recording.js';
-import type { TransferAudit } from './audit-port.js';
+import type { FileTransfer } from '../audit/connection.js';
 
 export interface ChannelTapContext {
   /** The session's channel number, as in the channel log and `ch-<n>.cast.gz`. */
@@ -15,7 +15,7 @@ export interface ChannelTapContext {
   /** Absent when the host is not recorded. */
   readonly recording?: SessionRecording;
   /** Emits the session's non-sensitive `file_transfer` audit event (set by the bastion). */
-  readonly auditTransfer?: (t: TransferAudit) => void;
+  readonly auditTransfer?: (t: FileTransfer) => void;
 }
 
 export interface ChannelTap {
