@@ -12,6 +12,7 @@ import { createAuditSink } from '../src/audit/emitter.js';
 import { loadRecorderConfig } from '../src/config.js';
 import { startBastion } from '../src/ssh/bastion.js';
 import { createRecorderMetrics } from '../src/ssh/metrics.js';
+import { transferTaps } from '../src/transfer/tap.js';
 import { makeKey } from './support/keys.js';
 import { writeRecorderConfig } from './support/recorder.js';
 import { filesContaining, freePort, jsonOf, startRsyslogd, startTcpSiem, waitFor } from './support/rsyslog.js';
@@ -85,6 +86,7 @@ it('typed input and its output reach the SIEM as sensitive events within a secon
     log,
     metrics: createRecorderMetrics(registry),
     audit: createAudit(sink, { sensitiveEvents: selectSensitiveEvents(config.audit) }),
+    taps: transferTaps(),
     recorderId: 'test-recorder',
     recordingClosed: () => undefined,
   });

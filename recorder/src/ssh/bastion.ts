@@ -9,12 +9,11 @@ import type { Logger } from '../../../common/log.js';
 import type { Audit } from '../audit/connection.js';
 import type { ResolvedRecorderConfig } from '../config.js';
 import { spoolUsage } from '../trail/spool.js';
-import { transferTaps } from '../transfer/tap.js';
 import { KeyDirectory } from './auth.js';
 import { BastionConnection } from './connection.js';
 import type { RecorderMetrics } from './metrics.js';
 import { refusals } from './refusal.js';
-import type { ChannelTapFactory } from './taps.js';
+import type { ChannelTapFactory } from '../channel-tap.js';
 import type { TargetOptions } from './target.js';
 
 export interface BastionOptions {
@@ -28,10 +27,10 @@ export interface BastionOptions {
   /** Where each connection's audit events go: createAudit(sink, { sensitiveEvents: selectSensitiveEvents(config.audit) }). */
   readonly audit: Audit;
   /**
-   * Parsers on the side of channels. @default {@link recorderTaps}: SFTP and SCP capture into the recording
-   * (per host `fileTransfers`), with a `file_transfer` audit event per file.
+   * Parsers on the side of session channels. `srec recorder` gives transferTaps(): SFTP and SCP capture into the
+   * recording (per host `fileTransfers`), a `file_transfer` audit event per file, no data events of file content.
    */
-  readonly taps?: ChannelTapFactory;
+  readonly taps: ChannelTapFactory;
   readonly target?: TargetOptions;
   /** Gzip sync-flush interval of recordings. @default 1000 */
   readonly flushIntervalMs?: number;
@@ -79,7 +78,7 @@ export async function startBastion(opts: BastionOptions): Promise<Bastion> {
     now: opts.now ?? Date.now,
     ...(opts.target ? { target: opts.target } : {}),
     ...(opts.flushIntervalMs !== undefined ? { flushIntervalMs: opts.flushIntervalMs } : {}),
-    taps: opts.taps ?? recorderTaps(),
+    taps: opts.taps,
     spoolFull: async () => config.tempSizeLimit !== undefined && (await spoolUsage(config.tempFolder)) >= config.tempSizeLimit * highWater,
     shuttingDown: () => shuttingDown,
     recordingClosed: opts.recordingClosed,
@@ -151,11 +150,6 @@ export async function startBastion(opts: BastionOptions): Promise<Bastion> {
       }
     },
   };
-}
-
-/** The recorder's taps: every SFTP / SCP file of a recorded host in its session's manifest and the audit. */
-export function recorderTaps(): ChannelTapFactory {
-  return transferTaps({ onTransfer: (ctx, t) => ctx.auditTransfer?.(t) });
 }
 
 async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {

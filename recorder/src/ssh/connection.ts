@@ -14,7 +14,7 @@ import type { ChannelHandle, ChannelHost } from './channel-host.js';
 import type { RecorderMetrics } from './metrics.js';
 import { refusals, type Refusal } from './refusal.js';
 import { SessionChannel, refuseSession } from './session-channel.js';
-import type { ChannelTap, ChannelTapContext, ChannelTapFactory } from './taps.js';
+import type { ChannelTap, ChannelTapContext, ChannelTapFactory } from '../channel-tap.js';
 import { connectTarget, type TargetOptions } from './target.js';
 import { TcpipChannel, rejectWithDescription } from './tcpip-channel.js';
 
@@ -31,7 +31,7 @@ export interface ConnectionDeps {
   readonly now: () => number;
   readonly target?: TargetOptions;
   readonly flushIntervalMs?: number;
-  readonly taps?: ChannelTapFactory;
+  readonly taps: ChannelTapFactory;
   /** true: refuse new recorded sessions (the spool is full). */
   readonly spoolFull: () => Promise<boolean>;
   readonly shuttingDown: () => boolean;
@@ -120,7 +120,7 @@ export class BastionConnection implements ChannelHost {
   }
 
   tapFor(ctx: Omit<ChannelTapContext, 'host' | 'recording' | 'auditTransfer'>): ChannelTap | undefined {
-    if (!this.deps.taps || !this.host) return undefined;
+    if (!this.host) return undefined;
     const auditTransfer = (t: FileTransfer) => this.audit.fileTransfer(ctx.channel, t);
     try {
       return this.deps.taps({ ...ctx, host: this.host, auditTransfer, ...(this.recording ? { recording: this.recording } : {}) });

@@ -5,10 +5,9 @@
 import type { ClientChannel, PseudoTtyInfo, ServerChannel, Session } from 'ssh2';
 import type { DataStream } from '../audit/event.js';
 import type { CastWriter } from '../trail/asciicast.js';
-import { parseScpCommand } from '../transfer/scp.js';
 import type { ChannelHandle, ChannelHost } from './channel-host.js';
 import { pump, streamSink, whenWritten, type Sink } from './pump.js';
-import type { ChannelTap } from './taps.js';
+import type { ChannelTap } from '../channel-tap.js';
 
 type Kind = 'shell' | 'exec' | 'subsystem';
 /** What the `name` detail of a request is called in its audit event. */
@@ -146,9 +145,8 @@ export class SessionChannel implements ChannelHandle {
     if (this.pendingWindow) this.windowChange(this.pendingWindow);
     const cast = this.cast;
     const tap = this.tap;
-    // stdin/stdout of an sftp or scp channel are file content, not keystrokes or terminal output: no data events
-    // (they would flood the SIEM with copies of files); the requests and the file_transfer event say what happened.
-    const dataEvents = !isFileTransfer(kind, arg);
+    // A tap that knows the channel's stdin/stdout are file content (sftp, scp) says so: no data events for them.
+    const fileContent = tap?.suppressDataEvents === true;
     const userGone = new Promise<void>((r) => user.once('close', r));
     const stderrDone = new Promise<void>((r) => {
       target.stderr.once('end', r);
@@ -161,7 +159,7 @@ export class SessionChannel implements ChannelHandle {
       this.counter('in'),
       ...(cast ? [castSink(cast, (b) => cast.input(b))] : []),
       ...(tap?.fromClient ? [tapSink(tap, tap.fromClient.bind(tap))] : []),
-      ...this.auditSinks('stdin', !dataEvents),
+      ...this.auditSinks('stdin', fileContent),
     ]);
     // target -> person
     pump(target, [
@@ -169,7 +167,7 @@ export class SessionChannel implements ChannelHandle {
       this.counter('out'),
       ...(cast ? [castSink(cast, (b) => cast.output(b))] : []),
       ...(tap?.fromServer ? [tapSink(tap, tap.fromServer.bind(tap))] : []),
-      ...this.auditSinks('stdout', !dataEvents),
+      ...this.auditSinks('stdout', fileContent),
     ]);
     pump(target.stderr, [
       streamSink(user.stderr),
@@ -279,12 +277,6 @@ export class SessionChannel implements ChannelHandle {
       this.resolveClosed();
     }
   }
-}
-
-/** The sftp subsystem, or an exec that runs the server side of `scp -O` (`scp -t` / `scp -f`). */
-export function isFileTransfer(kind: Kind, arg: string | undefined): boolean {
-  if (kind === 'subsystem') return arg === 'sftp';
-  return kind === 'exec' && arg !== undefined && parseScpCommand(arg) !== undefined;
 }
 
 function castSink(cast: CastWriter, write: (b: Buffer) => boolean): Sink {

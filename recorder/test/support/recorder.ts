@@ -14,12 +14,13 @@ import { Registry } from '../../../common/metrics.js';
 import { createAudit, selectSensitiveEvents } from '../../src/audit/connection.js';
 import type { AuditSink } from '../../src/audit/emitter.js';
 import type { AuditEvent, AuditEventName, DetailValue, Exposure } from '../../src/audit/event.js';
+import type { ChannelTapFactory } from '../../src/channel-tap.js';
 import { loadRecorderConfig, type HostConfig, type RecorderConfig, type UserConfig } from '../../src/config.js';
 import { startBastion, type BastionOptions } from '../../src/ssh/bastion.js';
 import { createRecorderMetrics } from '../../src/ssh/metrics.js';
-import type { ChannelTapFactory } from '../../src/ssh/taps.js';
 import { mkdirOwner } from '../../src/trail/fsutil.js';
 import { TrailMover, type MoverOptions } from '../../src/trail/mover.js';
+import { transferTaps } from '../../src/transfer/tap.js';
 import { makeKey } from './keys.js';
 import { freePort, waitFor, waitForPort } from './ports.js';
 
@@ -38,7 +39,7 @@ export interface TestRecorderOptions {
   readonly bastion?: Partial<Pick<BastionOptions, 'loginGraceMs' | 'flushIntervalMs' | 'maxStartups' | 'target' | 'spoolHighWater'>>;
   /** inproc only: mover knobs (retryBaseMs, shareCheckIntervalMs...). */
   readonly mover?: Partial<Pick<MoverOptions, 'retryBaseMs' | 'retryMaxMs' | 'shareCheckIntervalMs'>>;
-  /** inproc only: where audit events go. @default they are collected in `audit` */
+  /** inproc only: the bastion's taps. @default transferTaps(), as `srec recorder` */
   readonly taps?: ChannelTapFactory;
   /** process only: `--grace` seconds. @default 10 */
   readonly graceSeconds?: number;
@@ -245,7 +246,7 @@ export async function startRecorder(opts: TestRecorderOptions): Promise<TestReco
     recorderId: 'test-recorder',
     recordingClosed: (id) => mover.enqueue(id),
     flushIntervalMs: 200,
-    ...(opts.taps ? { taps: opts.taps } : {}),
+    taps: opts.taps ?? transferTaps(),
     ...opts.bastion,
   });
   let stopped = false;
