@@ -7,13 +7,13 @@ import type { ClientInfo, Connection } from 'ssh2';
 import { splitHostPort } from '../../../common/http.js';
 import type { Logger } from '../../../common/log.js';
 import type { Audit } from '../audit/connection.js';
+import type { ChannelTapFactory } from '../channel-tap.js';
 import type { ResolvedRecorderConfig } from '../config.js';
 import { spoolUsage } from '../trail/spool.js';
 import { KeyDirectory } from './auth.js';
 import { BastionConnection } from './connection.js';
 import type { RecorderMetrics } from './metrics.js';
 import { refusals } from './refusal.js';
-import type { ChannelTapFactory } from '../channel-tap.js';
 import type { TargetOptions } from './target.js';
 
 export interface BastionOptions {

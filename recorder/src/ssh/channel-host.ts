@@ -2,8 +2,8 @@
 import type { Client } from 'ssh2';
 import type { Logger } from '../../../common/log.js';
 import type { ConnectionAudit } from '../audit/connection.js';
-import type { LogInput, SessionRecording } from '../trail/recording.js';
 import type { ChannelTap, ChannelTapContext } from '../channel-tap.js';
+import type { LogInput, SessionRecording } from '../trail/recording.js';
 
 export interface ChannelHandle {
   /** Resolves once the channel is closed and its close is in the channel log. */

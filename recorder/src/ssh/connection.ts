@@ -6,6 +6,7 @@ import type { AuthContext, Client, Connection, ServerChannel, Session, TcpipRequ
 import type { Logger } from '../../../common/log.js';
 import { errorMessage } from '../../../common/log.js';
 import type { Audit, ConnectionAudit, FileTransfer } from '../audit/connection.js';
+import type { ChannelTap, ChannelTapContext, ChannelTapFactory } from '../channel-tap.js';
 import type { ResolvedHost, ResolvedRecorderConfig, ResolvedUser } from '../config.js';
 import type { LogInput } from '../trail/recording.js';
 import { SessionRecording } from '../trail/recording.js';
@@ -14,7 +15,6 @@ import type { ChannelHandle, ChannelHost } from './channel-host.js';
 import type { RecorderMetrics } from './metrics.js';
 import { refusals, type Refusal } from './refusal.js';
 import { SessionChannel, refuseSession } from './session-channel.js';
-import type { ChannelTap, ChannelTapContext, ChannelTapFactory } from '../channel-tap.js';
 import { connectTarget, type TargetOptions } from './target.js';
 import { TcpipChannel, rejectWithDescription } from './tcpip-channel.js';
 

@@ -4,10 +4,10 @@
 // back after every byte of output (ssh2 cannot send exit-status after EOF, so the order is data, exit, EOF, close).
 import type { ClientChannel, PseudoTtyInfo, ServerChannel, Session } from 'ssh2';
 import type { DataStream } from '../audit/event.js';
+import type { ChannelTap } from '../channel-tap.js';
 import type { CastWriter } from '../trail/asciicast.js';
 import type { ChannelHandle, ChannelHost } from './channel-host.js';
 import { pump, streamSink, whenWritten, type Sink } from './pump.js';
-import type { ChannelTap } from '../channel-tap.js';
 
 type Kind = 'shell' | 'exec' | 'subsystem';
 /** What the `name` detail of a request is called in its audit event. */
