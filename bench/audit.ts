@@ -3,7 +3,7 @@
 //  1. events/s with loss, two ways:
 //     a. end to end: 48 sessions through the recorder print one short line every 2 ms each (sshd reads
 //        each line on its own, so each is one stdout event);
-//     b. the audit path alone: the recorder's own emitter (createBastionAudit + createAuditSink, the wiring
+//     b. the audit path alone: the recorder's own emitter (createAudit + createAuditSink, the wiring
 //        of `srec recorder`) fed stdout events at a fixed rate, without the SSH work around it.
 //     Loss = events made - events at the SIEM, split into the recorder's drops and rsyslogd's discards.
 //  2. the SIEM down for 60 s during a busy session (`cat` of a log in a loop): the session's throughput
@@ -13,7 +13,7 @@ import path from 'node:path';
 import { createLogger } from '../common/log.js';
 import { Registry } from '../common/metrics.js';
 import { renderRsyslogConf } from '../operator/src/desired/rsyslog-conf.js';
-import { createBastionAudit } from '../recorder/src/audit/bastion-port.js';
+import { createAudit } from '../recorder/src/audit/connection.js';
 import { createAuditSink } from '../recorder/src/audit/emitter.js';
 import { MiB, atEnd, cpuSeconds, emit, progress, scaled, sleep, tempDir } from './support/common.js';
 import { writeLogFile } from './support/data.js';
@@ -102,9 +102,9 @@ export async function run(): Promise<void> {
     const rate = Number(process.env.BENCH_AUDIT_RATE ?? 25_000);
     const secs = scaled(10, 3);
     const registry = new Registry();
-    const port = createBastionAudit(createAuditSink({ syslog, hostname: 'bench-recorder' }, registry, createLogger({ component: 'bench', silent: true })));
+    const audit = createAudit(createAuditSink({ syslog, hostname: 'bench-recorder' }, registry, createLogger({ component: 'bench', silent: true })), { sensitiveEvents: ['stdout'] });
     const data = Buffer.from('audit bench event 000000 of session 00: drwxr-xr-x  2 root root 4096 Mar  1 10:00 .\r\n');
-    const base = { exposure: MARKER, event: 'stdout', connectionId: 'c0ffee00-0000-4000-8000-000000000001', sessionId: '5e55e55e-0000-4000-8000-000000000001', username: 'alice', targetUsername: 'root', hostId: 'db-1', hostAddress: '10.0.0.5', remoteAddress: '10.1.2.3:51234', channel: 0 } as const;
+    const connection = audit.open({ connectionID: 'c0ffee00-0000-4000-8000-000000000001', sessionID: '5e55e55e-0000-4000-8000-000000000001', username: 'alice', targetUsername: 'root', hostID: 'db-1', hostAddress: '10.0.0.5', remoteAddress: '10.1.2.3:51234' });
     await sleep(500);
     const s0 = (await siem.counts()).sensitive;
     const r0 = discarded(rsyslogd);
@@ -115,8 +115,7 @@ export async function run(): Promise<void> {
     let n = 0;
     for (let tick = 0; Date.now() < t0 + secs * 1000; tick++) {
       const due = Math.floor(((Date.now() - t0) / 1000) * rate);
-      const timestamp = new Date().toISOString();
-      for (; n < due; n++) port.emit({ ...base, timestamp, data });
+      for (; n < due; n++) connection.data(0, 'stdout', data);
       await sleep(5);
     }
     const genSeconds = (Date.now() - t0) / 1000;
@@ -132,7 +131,7 @@ export async function run(): Promise<void> {
     progress(B, `emitted ${n}, recorder-side drops ${dropped}, rsyslogd discarded ${rsDiscarded}, SIEM got ${got}: ${delivered.toFixed(0)} events/s; ${cpu}`);
     emit({ bench: B, metric: 'events_per_second.audit_path', value: delivered, unit: 'events/s', baseline: rate, ratio: delivered / rate, target: '>= 20000 events/s', met: delivered >= 20_000 && got === n, note: `baseline = offered events/s; ${got} of ${n} events at the SIEM; ${cpu}` });
     emit({ bench: B, metric: 'events_lost.audit_path', value: n - got, unit: 'events', baseline: n, ratio: (n - got) / n, target: '0 lost while the SIEM is up', met: n === got, note: `dropped by the emitter ${dropped}, discarded by rsyslogd ${rsDiscarded}` });
-    await port.close();
+    await audit.close();
   }
 
   // ---- 2. the SIEM down during a busy session ----

@@ -18,7 +18,7 @@ export async function run(): Promise<void> {
   const src = path.join(dir, 'src.bin');
   progress(B, `writing ${mib} MiB of random data`);
   await shOk(`head -c ${bytes} /dev/urandom > ${q(src)}`, 'making the data file');
-  // `srec recorder` captures SFTP and SCP files itself (recorderTaps(), the bastion's default).
+  // `srec recorder` captures SFTP and SCP files itself (transferTaps(), the taps it gives the bastion).
   const lab = await startLab(dir, { fileTransfers: true });
   // recording_off: the same relay without recording or capture, to tell the relay's cost from the capture's.
   const modes: Record<'direct' | 'recording_off' | 'recorder', SshTarget> = { direct: lab.direct, recording_off: lab.via('norec'), recorder: lab.via('rec') };

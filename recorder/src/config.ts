@@ -7,9 +7,10 @@ import yaml from 'js-yaml';
 import ssh2 from 'ssh2';
 import type { ParsedKey } from 'ssh2';
 import { splitHostPort } from '../../common/http.js';
+import { SENSITIVE_EVENTS, type SensitiveEventName } from './audit/event.js';
 
-export type SshEventKind = 'stdin' | 'stdout' | 'stderr' | 'channel_request' | 'global_request';
-export const SSH_EVENT_KINDS: readonly SshEventKind[] = ['stdin', 'stdout', 'stderr', 'channel_request', 'global_request'];
+export type SshEventKind = SensitiveEventName;
+export const SSH_EVENT_KINDS: readonly SshEventKind[] = SENSITIVE_EVENTS;
 
 export interface UserConfig {
   readonly name: string;

@@ -7,11 +7,12 @@ import path from 'node:path';
 import { createLogger } from '../../common/log.js';
 import { Registry } from '../../common/metrics.js';
 import { renderRsyslogConf } from '../../operator/src/desired/rsyslog-conf.js';
-import { createBastionAudit } from '../src/audit/bastion-port.js';
+import { createAudit, selectSensitiveEvents } from '../src/audit/connection.js';
 import { createAuditSink } from '../src/audit/emitter.js';
 import { loadRecorderConfig } from '../src/config.js';
 import { startBastion } from '../src/ssh/bastion.js';
 import { createRecorderMetrics } from '../src/ssh/metrics.js';
+import { transferTaps } from '../src/transfer/tap.js';
 import { makeKey } from './support/keys.js';
 import { writeRecorderConfig } from './support/recorder.js';
 import { filesContaining, freePort, jsonOf, startRsyslogd, startTcpSiem, waitFor } from './support/rsyslog.js';
@@ -84,7 +85,8 @@ it('typed input and its output reach the SIEM as sensitive events within a secon
     config,
     log,
     metrics: createRecorderMetrics(registry),
-    audit: createBastionAudit(sink),
+    audit: createAudit(sink, { sensitiveEvents: selectSensitiveEvents(config.audit) }),
+    taps: transferTaps(),
     recorderId: 'test-recorder',
     recordingClosed: () => undefined,
   });

@@ -13,9 +13,9 @@ import { Registry } from '../../common/metrics.js';
 import { parseAndValidate } from '../../operator/src/api/load.js';
 import { renderRsyslogConf, type RsyslogInput } from '../../operator/src/desired/rsyslog-conf.js';
 import { rsyslogInput, SYSLOG_PATHS } from '../../operator/src/desired/syslog.js';
+import { createAudit } from '../src/audit/connection.js';
 import { createAuditSink } from '../src/audit/emitter.js';
 import { SENSITIVE_EVENTS } from '../src/audit/event.js';
-import { SessionAudit } from '../src/audit/session.js';
 import { createFrameParser, filesContaining, freePort, jsonOf, rsyslogdPath, startRsyslogd, waitFor } from './support/rsyslog.js';
 
 const SLOW = 60_000;
@@ -148,18 +148,14 @@ async function sendThrough(input: RsyslogInput, n: number): Promise<Run> {
     await sink.close();
     await rsyslogd.stop();
   });
-  const audit = new SessionAudit({
-    sink,
-    identity: {
-      sessionID: randomUUID(),
-      connectionID: randomUUID(),
-      username: 'alice',
-      targetUsername: 'root',
-      hostID: 'db-1',
-      hostAddress: '127.0.0.1',
-      remoteAddress: '127.0.0.1:40000',
-    },
-    sensitiveEvents: [...SENSITIVE_EVENTS],
+  const audit = createAudit(sink, { sensitiveEvents: [...SENSITIVE_EVENTS] }).open({
+    sessionID: randomUUID(),
+    connectionID: randomUUID(),
+    username: 'alice',
+    targetUsername: 'root',
+    hostID: 'db-1',
+    hostAddress: '127.0.0.1',
+    remoteAddress: '127.0.0.1:40000',
   });
   const secret = `typed-secret-${randomUUID()}`;
   for (let i = 0; i < n; i++) {

@@ -8,9 +8,9 @@ import path from 'node:path';
 import { createLogger } from '../../common/log.js';
 import { Registry } from '../../common/metrics.js';
 import { renderRsyslogConf, type RsyslogInput } from '../../operator/src/desired/rsyslog-conf.js';
+import { createAudit, type ConnectionAudit } from '../src/audit/connection.js';
 import { createAuditSink, type AuditSink } from '../src/audit/emitter.js';
 import { SENSITIVE_EVENTS, type SessionIdentity } from '../src/audit/event.js';
-import { SessionAudit } from '../src/audit/session.js';
 import {
   filesContaining,
   freePort,
@@ -36,7 +36,7 @@ interface Pipeline {
   readonly rsyslogd: Rsyslogd;
   readonly sink: AuditSink;
   readonly registry: Registry;
-  readonly audit: SessionAudit;
+  readonly audit: ConnectionAudit;
   /** A string only the session's data contains. */
   readonly secret: string;
 }
@@ -78,7 +78,7 @@ async function pipeline(opts: {
     hostAddress: '127.0.0.1',
     remoteAddress: '127.0.0.1:40000',
   };
-  const audit = new SessionAudit({ sink, identity, sensitiveEvents: [...SENSITIVE_EVENTS] });
+  const audit = createAudit(sink, { sensitiveEvents: [...SENSITIVE_EVENTS] }).open(identity);
   return { tmp, rsyslogd, sink, registry, audit, secret };
 }
 
@@ -109,7 +109,7 @@ function typeAndPrint(p: Pipeline, n: number, tag: string): number[] {
     p.audit.data(0, 'stdin', Buffer.from(`${tag}-${i} ${p.secret}\r`));
     p.audit.data(0, 'stdout', Buffer.from(`${tag}-${i} ${p.secret}\r\n`));
   }
-  // SessionAudit numbers every event it emits; these are the last 2n.
+  // The connection's audit numbers every event it emits; these are the last 2n.
   const last = (p.audit as unknown as { seq: number }).seq;
   for (let s = last - 2 * n + 1; s <= last; s++) seqs.push(s);
   return seqs;

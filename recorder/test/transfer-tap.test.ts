@@ -4,10 +4,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { FileTransfer } from '../src/audit/connection.js';
+import type { ChannelTapContext } from '../src/channel-tap.js';
 import type { ResolvedHost } from '../src/config.js';
-import type { ChannelTapContext } from '../src/ssh/taps.js';
 import { transferTaps } from '../src/transfer/tap.js';
-import type { TransferRecord } from '../src/transfer/types.js';
 import { readChannelLog } from '../src/trail/reader.js';
 import { SessionRecording } from '../src/trail/recording.js';
 import { TEE, TeeServer, run, withTempDir, type TeeHeader } from './support/transfer-harness.js';
@@ -30,13 +30,16 @@ async function recordedSession(dir: string, fileTransfers: boolean) {
     },
   });
   const host = { name: 'db-1', address: '127.0.0.1', port: 22, hostKeys: [], recording: true, fileTransfers } as unknown as ResolvedHost;
-  const reported: Array<[number, TransferRecord]> = [];
-  const factory = transferTaps({ onTransfer: (ctx, t) => reported.push([ctx.channel, t]) });
+  const reported: Array<[number, FileTransfer]> = [];
+  const factory = transferTaps();
   const contexts: ChannelTapContext[] = [];
   const tapFor = (h: TeeHeader) => {
+    const channel = contexts.length;
     const ctx: ChannelTapContext = {
-      channel: contexts.length, host, recording,
+      channel, host, recording,
       ...(h.kind === 'subsystem' ? { kind: 'subsystem', subsystem: h.command } : { kind: 'exec', command: h.command }),
+      // as the bastion's: the channel's file_transfer audit event
+      auditTransfer: (t) => reported.push([channel, t]),
     };
     contexts.push(ctx);
     return factory(ctx);
@@ -96,4 +99,21 @@ describe('transferTaps into a real SessionRecording', () => {
       expect(taps.map((t) => t?.suppressCast)).toEqual([false, true]);
     });
   }, SLOW);
+});
+
+describe('transferTaps on a host that is not recorded', () => {
+  it('follows nothing, but declares sftp and scp channels file content: no data events, no cast of scp', () => {
+    // GIVEN the taps and a host with recording: false
+    const host = { name: 'db-2', address: '127.0.0.1', port: 22, hostKeys: [], recording: false, fileTransfers: false } as unknown as ResolvedHost;
+    const reported: FileTransfer[] = [];
+    const tap = (ctx: Pick<ChannelTapContext, 'kind' | 'command' | 'subsystem'>) =>
+      transferTaps()({ channel: 0, host, auditTransfer: (t) => reported.push(t), ...ctx });
+    // WHEN an sftp subsystem, an scp -t exec and a plain exec start
+    // THEN the transfer channels get a tap that only declares what the relay must leave out
+    expect(tap({ kind: 'subsystem', subsystem: 'sftp' })).toEqual({ suppressCast: false, suppressDataEvents: true });
+    expect(tap({ kind: 'exec', command: 'scp -t /tmp' })).toEqual({ suppressCast: true, suppressDataEvents: true });
+    expect(tap({ kind: 'exec', command: 'ls -l' })).toBeUndefined();
+    expect(tap({ kind: 'shell' })).toBeUndefined();
+    expect(reported).toEqual([]);
+  });
 });

@@ -8,17 +8,31 @@ export const AUDIT = 'SSH-PRIVX-AUDIT';
 export const SENSITIVE_AUDIT = 'SSH-PRIVX-SENSITIVE-AUDIT';
 export type Exposure = typeof AUDIT | typeof SENSITIVE_AUDIT;
 
-/** The events `audit.events` can select; every one of them is sensitive. */
-export const SENSITIVE_EVENTS = ['stdin', 'stdout', 'stderr', 'channel_request', 'global_request'] as const;
-export type SensitiveEventName = (typeof SENSITIVE_EVENTS)[number];
+/**
+ * Every audit event there is, with its exposure: the one list of event names. `audit.events` in the
+ * recorder's config selects among the sensitive ones, which its errors list in this order.
+ */
+const EVENTS = {
+  session_start: AUDIT,
+  session_end: AUDIT,
+  connection_refused: AUDIT,
+  file_transfer: AUDIT,
+  events_dropped: AUDIT,
+  stdin: SENSITIVE_AUDIT,
+  stdout: SENSITIVE_AUDIT,
+  stderr: SENSITIVE_AUDIT,
+  channel_request: SENSITIVE_AUDIT,
+  global_request: SENSITIVE_AUDIT,
+} as const satisfies Record<string, Exposure>;
+
+export type AuditEventName = keyof typeof EVENTS;
+export type SensitiveEventName = { [K in AuditEventName]: (typeof EVENTS)[K] extends typeof SENSITIVE_AUDIT ? K : never }[AuditEventName];
 export type DataStream = 'stdin' | 'stdout' | 'stderr';
-export type AuditEventName =
-  | 'session_start'
-  | 'session_end'
-  | 'connection_refused'
-  | 'file_transfer'
-  | 'events_dropped'
-  | SensitiveEventName;
+
+/** The events `audit.events` can select; every one of them is sensitive. */
+export const SENSITIVE_EVENTS: readonly SensitiveEventName[] = (Object.keys(EVENTS) as AuditEventName[]).filter(
+  (e): e is SensitiveEventName => EVENTS[e] === SENSITIVE_AUDIT,
+);
 
 /** Who, from where, to which host: the PrivX SSH bastion attributes every event carries. */
 export interface SessionIdentity {
@@ -47,21 +61,6 @@ export interface AuditEvent extends SessionIdentity {
   readonly details: Details;
 }
 
-/** The common fields, in wire order. */
-export const COMMON_FIELDS = [
-  'audit-exposure',
-  'timestamp',
-  'sessionID',
-  'connectionID',
-  'username',
-  'targetUsername',
-  'hostID',
-  'hostAddress',
-  'remoteAddress',
-  'connectionType',
-  'event',
-] as const;
-
 export const NO_SESSION: SessionIdentity = {
   sessionID: '',
   connectionID: '',
@@ -71,10 +70,6 @@ export const NO_SESSION: SessionIdentity = {
   hostAddress: '',
   remoteAddress: '',
 };
-
-export function isSensitive(name: AuditEventName): name is SensitiveEventName {
-  return (SENSITIVE_EVENTS as readonly string[]).includes(name);
-}
 
 /**
  * The one way to make an event: the exposure follows from the event's name, so that no caller can
@@ -89,7 +84,7 @@ export function makeEvent(identity: SessionIdentity, event: AuditEventName, at: 
     hostID: identity.hostID,
     hostAddress: identity.hostAddress,
     remoteAddress: identity.remoteAddress,
-    exposure: isSensitive(event) ? SENSITIVE_AUDIT : AUDIT,
+    exposure: EVENTS[event],
     timestamp: at.toISOString(),
     event,
     details,
@@ -148,7 +143,7 @@ export interface DataEventFields {
 /**
  * toJson() of a stdin/stdout/stderr event whose details are `channel`, `data`, `encoding`, `part`/`parts`
  * and `seq`, in that order, built by concatenation from identityMembers(): the same bytes as
- * toJson(makeEvent(...)) (recorder/test/audit-bastion-port.test.ts holds the two side by side) without
+ * toJson(makeEvent(...)) (recorder/test/audit-connection.test.ts holds the two side by side) without
  * the wire object. `timestamp` must be Date#toISOString() output (nothing in it needs escaping) and
  * `channel` a finite number.
  */

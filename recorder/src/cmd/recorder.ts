@@ -1,21 +1,21 @@
 // `srec recorder --config F [--probes host:port] [--grace SECONDS]`: the recording bastion.
 // Start-up: recover the spool, check the share, serve probes, listen, start retention. SIGTERM/SIGINT: stop
 // accepting, let sessions finish for --grace seconds, end the rest, close and move their recordings.
-// File transfers (SFTP, SCP) are captured by the bastion's default taps (ssh/bastion.ts recorderTaps).
+// File transfers (SFTP, SCP) are captured by the taps it gives the bastion (transfer/tap.ts transferTaps).
 import os from 'node:os';
 import { startProbeServer } from '../../../common/http.js';
 import { createLogger, errorMessage } from '../../../common/log.js';
 import { Registry } from '../../../common/metrics.js';
 import { ConfigError, loadRecorderConfig } from '../config.js';
-import { createBastionAudit } from '../audit/bastion-port.js';
+import { createAudit, selectSensitiveEvents } from '../audit/connection.js';
 import { createAuditSink } from '../audit/emitter.js';
-import type { AuditPort } from '../ssh/audit-port.js';
 import { startBastion } from '../ssh/bastion.js';
 import { startRetentionLoop } from '../retention/retention.js';
 import { createRecorderMetrics } from '../ssh/metrics.js';
 import { checkChannelWindow } from '../ssh/window.js';
 import { mkdirOwner } from '../trail/fsutil.js';
 import { TrailMover } from '../trail/mover.js';
+import { transferTaps } from '../transfer/tap.js';
 
 const USAGE = 'usage: srec recorder --config FILE [--probes host:port] [--grace SECONDS]\n';
 
@@ -75,7 +75,8 @@ export async function run(argv: string[]): Promise<number> {
   const recorderId = process.env.POD_NAME || os.hostname();
   const registry = new Registry();
   const metrics = createRecorderMetrics(registry);
-  const audit: AuditPort = createBastionAudit(createAuditSink(config.audit.syslog ? { syslog: config.audit.syslog } : {}, registry, log));
+  const sink = createAuditSink(config.audit.syslog ? { syslog: config.audit.syslog } : {}, registry, log);
+  const audit = createAudit(sink, { sensitiveEvents: selectSensitiveEvents(config.audit) });
 
   await mkdirOwner(config.tempFolder);
   const mover = new TrailMover({
@@ -91,7 +92,7 @@ export async function run(argv: string[]): Promise<number> {
   const probes = await startProbeServer({ listen: args.probes ?? config.probes, registry, ready: () => (windowProblem !== undefined ? { ok: false, reason: windowProblem } : mover.ready()) });
   let bastion;
   try {
-    bastion = await startBastion({ config, log, metrics, audit, recorderId, recordingClosed: (id) => mover.enqueue(id) });
+    bastion = await startBastion({ config, log, metrics, audit, taps: transferTaps(), recorderId, recordingClosed: (id) => mover.enqueue(id) });
   } catch (err) {
     log.error('cannot listen', { listen: config.listen, error: errorMessage(err) });
     mover.close();

@@ -6,15 +6,14 @@ import ssh2 from 'ssh2';
 import type { ClientInfo, Connection } from 'ssh2';
 import { splitHostPort } from '../../../common/http.js';
 import type { Logger } from '../../../common/log.js';
+import type { Audit } from '../audit/connection.js';
+import type { ChannelTapFactory } from '../channel-tap.js';
 import type { ResolvedRecorderConfig } from '../config.js';
 import { spoolUsage } from '../trail/spool.js';
-import { transferTaps } from '../transfer/tap.js';
-import { NO_AUDIT, type AuditPort } from './audit-port.js';
 import { KeyDirectory } from './auth.js';
 import { BastionConnection } from './connection.js';
 import type { RecorderMetrics } from './metrics.js';
 import { refusals } from './refusal.js';
-import type { ChannelTapFactory } from './taps.js';
 import type { TargetOptions } from './target.js';
 
 export interface BastionOptions {
@@ -25,13 +24,13 @@ export interface BastionOptions {
   readonly recorderId: string;
   /** A recording closed in the spool (e.g. TrailMover#enqueue). */
   readonly recordingClosed: (sessionId: string) => void;
-  /** @default NO_AUDIT */
-  readonly audit?: AuditPort;
+  /** Where each connection's audit events go: createAudit(sink, { sensitiveEvents: selectSensitiveEvents(config.audit) }). */
+  readonly audit: Audit;
   /**
-   * Parsers on the side of channels. @default {@link recorderTaps}: SFTP and SCP capture into the recording
-   * (per host `fileTransfers`), with a `file_transfer` audit event per file.
+   * Parsers on the side of session channels. `srec recorder` gives transferTaps(): SFTP and SCP capture into the
+   * recording (per host `fileTransfers`), a `file_transfer` audit event per file, no data events of file content.
    */
-  readonly taps?: ChannelTapFactory;
+  readonly taps: ChannelTapFactory;
   readonly target?: TargetOptions;
   /** Gzip sync-flush interval of recordings. @default 1000 */
   readonly flushIntervalMs?: number;
@@ -73,13 +72,13 @@ export async function startBastion(opts: BastionOptions): Promise<Bastion> {
     hosts,
     log,
     metrics: opts.metrics,
-    audit: opts.audit ?? NO_AUDIT,
+    audit: opts.audit,
     recorderId: opts.recorderId,
     newId: opts.newId ?? randomUUID,
     now: opts.now ?? Date.now,
     ...(opts.target ? { target: opts.target } : {}),
     ...(opts.flushIntervalMs !== undefined ? { flushIntervalMs: opts.flushIntervalMs } : {}),
-    taps: opts.taps ?? recorderTaps(),
+    taps: opts.taps,
     spoolFull: async () => config.tempSizeLimit !== undefined && (await spoolUsage(config.tempFolder)) >= config.tempSizeLimit * highWater,
     shuttingDown: () => shuttingDown,
     recordingClosed: opts.recordingClosed,
@@ -151,11 +150,6 @@ export async function startBastion(opts: BastionOptions): Promise<Bastion> {
       }
     },
   };
-}
-
-/** The recorder's taps: every SFTP / SCP file of a recorded host in its session's manifest and the audit. */
-export function recorderTaps(): ChannelTapFactory {
-  return transferTaps({ onTransfer: (ctx, t) => ctx.auditTransfer?.(t) });
 }
 
 async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {

@@ -1,9 +1,9 @@
 // What a relayed channel needs from its connection; BastionConnection provides it.
 import type { Client } from 'ssh2';
 import type { Logger } from '../../../common/log.js';
-import type { SshEventKind } from '../config.js';
+import type { ConnectionAudit } from '../audit/connection.js';
+import type { ChannelTap, ChannelTapContext } from '../channel-tap.js';
 import type { LogInput, SessionRecording } from '../trail/recording.js';
-import type { ChannelTap, ChannelTapContext } from './taps.js';
 
 export interface ChannelHandle {
   /** Resolves once the channel is closed and its close is in the channel log. */
@@ -16,6 +16,8 @@ export interface ChannelHandle {
 
 export interface ChannelHost {
   readonly log: Logger;
+  /** The connection's audit: channel requests and the bytes of session channels. */
+  readonly audit: ConnectionAudit;
   /** Absent when the host is not recorded. */
   readonly recording?: SessionRecording;
   /** The logged-in connection to the target. */
@@ -24,6 +26,4 @@ export interface ChannelHost {
   record(entry: LogInput): boolean;
   tapFor(ctx: Omit<ChannelTapContext, 'host' | 'recording' | 'auditTransfer'>): ChannelTap | undefined;
   countBytes(direction: 'in' | 'out', n: number): void;
-  auditData(kind: Extract<SshEventKind, 'stdin' | 'stdout' | 'stderr'>, data: Buffer, channel: number): void;
-  auditRequest(kind: 'channel_request' | 'global_request', request: { name: string; accepted: boolean; [k: string]: unknown }, channel?: number): void;
 }

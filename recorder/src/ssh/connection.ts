@@ -5,16 +5,16 @@ import { createHash } from 'node:crypto';
 import type { AuthContext, Client, Connection, ServerChannel, Session, TcpipRequestInfo } from 'ssh2';
 import type { Logger } from '../../../common/log.js';
 import { errorMessage } from '../../../common/log.js';
-import type { ResolvedHost, ResolvedRecorderConfig, ResolvedUser, SshEventKind } from '../config.js';
+import type { Audit, ConnectionAudit, FileTransfer } from '../audit/connection.js';
+import type { ChannelTap, ChannelTapContext, ChannelTapFactory } from '../channel-tap.js';
+import type { ResolvedHost, ResolvedRecorderConfig, ResolvedUser } from '../config.js';
 import type { LogInput } from '../trail/recording.js';
 import { SessionRecording } from '../trail/recording.js';
-import type { AuditExposure, AuditPort, BastionAuditEvent, TransferAudit } from './audit-port.js';
 import { checkPublicKey, parseLogin, type KeyDirectory, type Login } from './auth.js';
 import type { ChannelHandle, ChannelHost } from './channel-host.js';
 import type { RecorderMetrics } from './metrics.js';
 import { refusals, type Refusal } from './refusal.js';
 import { SessionChannel, refuseSession } from './session-channel.js';
-import type { ChannelTap, ChannelTapContext, ChannelTapFactory } from './taps.js';
 import { connectTarget, type TargetOptions } from './target.js';
 import { TcpipChannel, rejectWithDescription } from './tcpip-channel.js';
 
@@ -24,14 +24,14 @@ export interface ConnectionDeps {
   readonly hosts: ReadonlyMap<string, ResolvedHost>;
   readonly log: Logger;
   readonly metrics: RecorderMetrics;
-  readonly audit: AuditPort;
+  readonly audit: Audit;
   readonly recorderId: string;
   readonly newId: () => string;
   /** ms since the epoch. */
   readonly now: () => number;
   readonly target?: TargetOptions;
   readonly flushIntervalMs?: number;
-  readonly taps?: ChannelTapFactory;
+  readonly taps: ChannelTapFactory;
   /** true: refuse new recorded sessions (the spool is full). */
   readonly spoolFull: () => Promise<boolean>;
   readonly shuttingDown: () => boolean;
@@ -49,6 +49,7 @@ export class BastionConnection implements ChannelHost {
   readonly connectionId: string;
   readonly remoteAddress: string;
   readonly log: Logger;
+  readonly audit: ConnectionAudit;
   recording?: SessionRecording;
   private user?: ResolvedUser;
   private username?: string;
@@ -76,6 +77,7 @@ export class BastionConnection implements ChannelHost {
     this.connectionId = deps.newId();
     this.remoteAddress = `${remote.ip ?? 'unknown'}:${remote.port ?? 0}`;
     this.log = deps.log.child({ connectionId: this.connectionId, remoteAddress: this.remoteAddress });
+    this.audit = deps.audit.open({ connectionID: this.connectionId, remoteAddress: this.remoteAddress });
     client.on('authentication', (ctx: AuthContext) => this.authenticate(ctx));
     client.on('ready', () => this.onReady());
     // A bug in one connection's async handling must end that connection, never the process.
@@ -118,18 +120,8 @@ export class BastionConnection implements ChannelHost {
   }
 
   tapFor(ctx: Omit<ChannelTapContext, 'host' | 'recording' | 'auditTransfer'>): ChannelTap | undefined {
-    if (!this.deps.taps || !this.host) return undefined;
-    const auditTransfer = (t: TransferAudit) =>
-      this.emit('SSH-PRIVX-AUDIT', {
-        event: 'file_transfer',
-        channel: ctx.channel,
-        protocol: t.protocol,
-        direction: t.direction,
-        path: t.path,
-        size: t.size,
-        ...(t.sha256 !== undefined ? { sha256: t.sha256 } : {}),
-        complete: t.complete,
-      });
+    if (!this.host) return undefined;
+    const auditTransfer = (t: FileTransfer) => this.audit.fileTransfer(ctx.channel, t);
     try {
       return this.deps.taps({ ...ctx, host: this.host, auditTransfer, ...(this.recording ? { recording: this.recording } : {}) });
     } catch (err) {
@@ -141,16 +133,6 @@ export class BastionConnection implements ChannelHost {
   countBytes(direction: 'in' | 'out', n: number): void {
     this.bytes[direction] += n;
     this.deps.metrics.bytesRelayed.inc({ direction }, n);
-  }
-
-  auditData(kind: 'stdin' | 'stdout' | 'stderr', data: Buffer, channel: number): void {
-    if (!this.wantsSensitive(kind)) return;
-    this.emit('SSH-PRIVX-SENSITIVE-AUDIT', { event: kind, channel, data: Buffer.from(data) });
-  }
-
-  auditRequest(kind: 'channel_request' | 'global_request', request: { name: string; accepted: boolean; [k: string]: unknown }, channel?: number): void {
-    if (!this.wantsSensitive(kind)) return;
-    this.emit('SSH-PRIVX-SENSITIVE-AUDIT', { event: kind, request, ...(channel !== undefined ? { channel } : {}) });
   }
 
   // ---- authentication ----
@@ -168,6 +150,7 @@ export class BastionConnection implements ChannelHost {
       case 'ok':
         this.user = verdict.user;
         this.username = ctx.username;
+        this.audit.identify({ username: verdict.user.name });
         this.log.info('authenticated', { user: verdict.user.name, login: ctx.username, ...meta });
         return ctx.accept();
       default:
@@ -179,7 +162,7 @@ export class BastionConnection implements ChannelHost {
   private authFailed(reason: string, login: string, meta: Record<string, unknown>): void {
     this.deps.metrics.authFailures.inc({ reason });
     this.log.warn('authentication refused', { reason, login, ...meta });
-    this.emit('SSH-PRIVX-AUDIT', { event: 'connection_refused', reason });
+    this.audit.refused(reason);
     if (++this.authFailures >= MAX_AUTH_FAILURES) this.client.end();
   }
 
@@ -200,9 +183,11 @@ export class BastionConnection implements ChannelHost {
     const login = parseLogin(username);
     if (!login) return this.refuse(refusals.badLogin(username));
     this.login = login;
+    this.audit.identify({ targetUsername: login.targetUser });
     const host = this.deps.hosts.get(login.hostName);
     if (!host) return this.refuse(refusals.unknownHost(login.hostName));
     this.host = host;
+    this.audit.identify({ hostID: host.name, hostAddress: host.port === 22 ? host.address : `${host.address}:${host.port}` });
     if (user.hosts && !user.hosts.has(host.name)) return this.refuse(refusals.noAccess(user.name, host.name));
     if (login.targetUser !== host.credentials.username) return this.refuse(refusals.wrongTargetUser(host, login.targetUser));
     if (this.deps.shuttingDown()) return this.refuse(refusals.shuttingDown());
@@ -217,6 +202,7 @@ export class BastionConnection implements ChannelHost {
     }
     this.target = target;
     this.sessionId = this.deps.newId();
+    this.audit.identify({ sessionID: this.sessionId });
     if (host.recording) {
       try {
         this.recording = await SessionRecording.create({
@@ -246,7 +232,7 @@ export class BastionConnection implements ChannelHost {
     this.sessionOpen = true;
     this.deps.metrics.sessionsOpen.inc();
     this.log.info('session started', { sessionId: this.sessionId, user: user.name, targetUser: login.targetUser, host: host.name, recording: host.recording });
-    this.emit('SSH-PRIVX-AUDIT', { event: 'session_start', recording: host.recording, recorder: this.deps.recorderId });
+    this.audit.sessionStart({ recording: host.recording, recorder: this.deps.recorderId });
     return { ok: true, client: target };
   }
 
@@ -258,7 +244,7 @@ export class BastionConnection implements ChannelHost {
       login: this.username,
       ...(this.host ? { host: this.host.name } : {}),
     });
-    this.emit('SSH-PRIVX-AUDIT', { event: 'connection_refused', reason: refusal.reason, message: refusal.message });
+    this.audit.refused(refusal.reason, refusal.message);
     // Someone who opens no channel (ssh -N) has nothing to wait for.
     const t = setTimeout(() => this.client.end(), 30000);
     t.unref();
@@ -292,7 +278,7 @@ export class BastionConnection implements ChannelHost {
     // Remote forwarding (-R) and stream-local forwarding are not relayed.
     const details = typeof info === 'object' && info !== null ? (info as Record<string, unknown>) : {};
     this.record({ type: 'global_request', request: name, accepted: false, ...details });
-    this.auditRequest('global_request', { name, accepted: false, ...details });
+    this.audit.globalRequest(name, { accepted: false, ...details });
     reject?.();
   }
 
@@ -330,30 +316,8 @@ export class BastionConnection implements ChannelHost {
     this.sessionOpen = false;
     this.deps.metrics.sessionsOpen.dec();
     this.log.info('session ended', { sessionId: this.sessionId, user: this.user?.name, host: this.host?.name, durationMs, bytesIn: this.bytes.in, bytesOut: this.bytes.out, channels: this.nextChannel });
-    this.emit('SSH-PRIVX-AUDIT', { event: 'session_end', bytesIn: this.bytes.in, bytesOut: this.bytes.out });
+    this.audit.sessionEnd({ bytesIn: this.bytes.in, bytesOut: this.bytes.out });
     this.resolveDone();
-  }
-
-  // ---- audit ----
-
-  /** Sensitive events exist only with audit on, the kind selected, and syslog to carry them (docs/internals.md). */
-  private wantsSensitive(kind: SshEventKind): boolean {
-    const a = this.deps.config.audit;
-    return a.enabled && a.syslog !== undefined && a.events.has(kind);
-  }
-
-  private emit(exposure: AuditExposure, e: Omit<BastionAuditEvent, 'exposure' | 'timestamp' | 'connectionId' | 'remoteAddress'>): void {
-    this.deps.audit.emit({
-      exposure,
-      timestamp: new Date(this.deps.now()).toISOString(),
-      connectionId: this.connectionId,
-      remoteAddress: this.remoteAddress,
-      ...(this.sessionId ? { sessionId: this.sessionId } : {}),
-      ...(this.user ? { username: this.user.name } : {}),
-      ...(this.login ? { targetUsername: this.login.targetUser } : {}),
-      ...(this.host ? { hostId: this.host.name, hostAddress: this.host.port === 22 ? this.host.address : `${this.host.address}:${this.host.port}` } : {}),
-      ...e,
-    });
   }
 }
 

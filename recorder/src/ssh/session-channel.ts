@@ -3,11 +3,11 @@
 // under flow control, window-change and signals follow, and the target's exit status or signal is passed
 // back after every byte of output (ssh2 cannot send exit-status after EOF, so the order is data, exit, EOF, close).
 import type { ClientChannel, PseudoTtyInfo, ServerChannel, Session } from 'ssh2';
+import type { DataStream } from '../audit/event.js';
+import type { ChannelTap } from '../channel-tap.js';
 import type { CastWriter } from '../trail/asciicast.js';
-import { parseScpCommand } from '../transfer/scp.js';
 import type { ChannelHandle, ChannelHost } from './channel-host.js';
 import { pump, streamSink, whenWritten, type Sink } from './pump.js';
-import type { ChannelTap } from './taps.js';
 
 type Kind = 'shell' | 'exec' | 'subsystem';
 /** What the `name` detail of a request is called in its audit event. */
@@ -145,9 +145,8 @@ export class SessionChannel implements ChannelHandle {
     if (this.pendingWindow) this.windowChange(this.pendingWindow);
     const cast = this.cast;
     const tap = this.tap;
-    // stdin/stdout of an sftp or scp channel are file content, not keystrokes or terminal output: no data events
-    // (they would flood the SIEM with copies of files); the requests and the file_transfer event say what happened.
-    const dataEvents = !isFileTransfer(kind, arg);
+    // A tap that knows the channel's stdin/stdout are file content (sftp, scp) says so: no data events for them.
+    const fileContent = tap?.suppressDataEvents === true;
     const userGone = new Promise<void>((r) => user.once('close', r));
     const stderrDone = new Promise<void>((r) => {
       target.stderr.once('end', r);
@@ -160,7 +159,7 @@ export class SessionChannel implements ChannelHandle {
       this.counter('in'),
       ...(cast ? [castSink(cast, (b) => cast.input(b))] : []),
       ...(tap?.fromClient ? [tapSink(tap, tap.fromClient.bind(tap))] : []),
-      ...(dataEvents ? [this.auditSink('stdin')] : []),
+      ...this.auditSinks('stdin', fileContent),
     ]);
     // target -> person
     pump(target, [
@@ -168,7 +167,7 @@ export class SessionChannel implements ChannelHandle {
       this.counter('out'),
       ...(cast ? [castSink(cast, (b) => cast.output(b))] : []),
       ...(tap?.fromServer ? [tapSink(tap, tap.fromServer.bind(tap))] : []),
-      ...(dataEvents ? [this.auditSink('stdout')] : []),
+      ...this.auditSinks('stdout', fileContent),
     ]);
     pump(target.stderr, [
       streamSink(user.stderr),
@@ -176,7 +175,7 @@ export class SessionChannel implements ChannelHandle {
       { write: (b) => this.host.record({ ch: this.ch, type: 'stderr', bytes: b.length }) },
       ...(cast ? [castSink(cast, (b) => cast.stderr(b))] : []),
       ...(tap?.fromServerStderr ? [tapSink(tap, tap.fromServerStderr.bind(tap))] : []),
-      this.auditSink('stderr'),
+      ...this.auditSinks('stderr', false),
     ]);
 
     user.on('end', () => {
@@ -246,7 +245,7 @@ export class SessionChannel implements ChannelHandle {
     // In the audit event `name` is the request's; a detail called `name` (subsystem, env variable, signal) is renamed.
     const { name: detailName, ...rest } = details;
     const named = detailName === undefined ? {} : { [AUDIT_NAME_DETAIL[name] ?? 'value']: detailName };
-    this.host.auditRequest('channel_request', { ...rest, ...named, name, accepted }, this.ch);
+    this.host.audit.channelRequest(this.ch, name, { ...rest, ...named, accepted });
     reply?.();
   }
 
@@ -260,8 +259,11 @@ export class SessionChannel implements ChannelHandle {
     };
   }
 
-  private auditSink(kind: 'stdin' | 'stdout' | 'stderr'): Sink {
-    return { write: (b) => this.host.auditData(kind, b, this.ch) };
+  /** The stream's audit events, or none when they are not sent (not selected, or file content). */
+  private auditSinks(stream: DataStream, fileContent: boolean): Sink[] {
+    const audit = this.host.audit;
+    if (fileContent || !audit.wants(stream)) return [];
+    return [{ write: (b) => audit.data(this.ch, stream, b) }];
   }
 
   private async finalize(): Promise<void> {
@@ -275,12 +277,6 @@ export class SessionChannel implements ChannelHandle {
       this.resolveClosed();
     }
   }
-}
-
-/** The sftp subsystem, or an exec that runs the server side of `scp -O` (`scp -t` / `scp -f`). */
-export function isFileTransfer(kind: Kind, arg: string | undefined): boolean {
-  if (kind === 'subsystem') return arg === 'sftp';
-  return kind === 'exec' && arg !== undefined && parseScpCommand(arg) !== undefined;
 }
 
 function castSink(cast: CastWriter, write: (b: Buffer) => boolean): Sink {

@@ -1,30 +1,25 @@
 // The bastion's ChannelTap for file transfers: an SftpTracker on the `sftp` subsystem and an ScpTracker on
 // `scp -t` / `scp -f` execs of recorded hosts, writing what they report into the session's recording:
-// operations and transfers to the channel log (`type: 'sftp' | 'scp' | 'file_transfer'`), transfers to the manifest.
-import type { ChannelTap, ChannelTapContext, ChannelTapFactory } from '../ssh/taps.js';
+// operations and transfers to the channel log (`type: 'sftp' | 'scp' | 'file_transfer'`), transfers to the manifest,
+// and a `file_transfer` audit event per file. Every such channel, recorded or not, is declared file content.
+import type { ChannelTap, ChannelTapFactory } from '../channel-tap.js';
 import type { SessionRecording } from '../trail/recording.js';
 import { ScpTracker, parseScpCommand } from './scp.js';
 import { SftpTracker } from './sftp.js';
 import { FsCaptureSink, MetadataCaptureSink, type CaptureSink } from './sink.js';
 import type { TrackerOptions, TransferTracker } from './tracker.js';
-import type { TransferProtocol, TransferRecord } from './types.js';
+import type { TransferProtocol } from './types.js';
 
-export interface TransferTapOptions {
-  /** Each finished transfer, e.g. for the `file_transfer` audit event. Exceptions are swallowed. */
-  readonly onTransfer?: (ctx: ChannelTapContext, t: TransferRecord) => void;
-  /** @default TrackerOptions.highWaterMark's default */
-  readonly highWaterMark?: number;
-}
-
-/** A ChannelTapFactory for startBastion's `taps`. One capture sink per session, so `files/<n>-` numbers are unique. */
-export function transferTaps(opts: TransferTapOptions = {}): ChannelTapFactory {
+/** The taps `srec recorder` gives the bastion. One capture sink per session, so `files/<n>-` numbers are unique. */
+export function transferTaps(): ChannelTapFactory {
   const sinks = new WeakMap<SessionRecording, CaptureSink>();
   return (ctx) => {
-    const rec = ctx.recording;
-    if (rec === undefined) return undefined;
     const scp = ctx.kind === 'exec' && ctx.command !== undefined ? parseScpCommand(ctx.command) : undefined;
     const protocol: TransferProtocol | undefined = ctx.kind === 'subsystem' && ctx.subsystem === 'sftp' ? 'sftp' : scp ? 'scp' : undefined;
     if (protocol === undefined) return undefined;
+    const rec = ctx.recording;
+    // Transfers are followed on recorded hosts only; elsewhere the bytes are still files, not a terminal.
+    if (rec === undefined) return { suppressCast: scp !== undefined, suppressDataEvents: true };
     let sink = sinks.get(rec);
     if (sink === undefined) {
       sink = ctx.host.fileTransfers ? new FsCaptureSink({ dir: rec.dir }) : new MetadataCaptureSink();
@@ -32,7 +27,6 @@ export function transferTaps(opts: TransferTapOptions = {}): ChannelTapFactory {
     }
     const common: TrackerOptions = {
       sink,
-      ...(opts.highWaterMark !== undefined ? { highWaterMark: opts.highWaterMark } : {}),
       onOp: (op) => {
         rec.record({ ch: ctx.channel, type: protocol, ...op });
       },
@@ -50,7 +44,7 @@ export function transferTaps(opts: TransferTapOptions = {}): ChannelTapFactory {
           ...(t.note !== undefined ? { note: t.note } : {}),
         });
         rec.record({ ch: ctx.channel, type: 'file_transfer', ...t });
-        opts.onTransfer?.(ctx, t);
+        ctx.auditTransfer(t);
       },
     };
     const tracker: TransferTracker = scp ? new ScpTracker({ ...common, command: scp }) : new SftpTracker(common);
@@ -63,6 +57,7 @@ export function trackerTap(tracker: TransferTracker, suppressCast: boolean): Cha
   return {
     // An scp exec's stdin/stdout are the files themselves: no cast, or fileTransfers: false would leak content.
     suppressCast,
+    suppressDataEvents: true,
     fromClient: (data) => tracker.feed('client', data),
     fromServer: (data) => tracker.feed('server', data),
     // Asynchronous even when not behind: the relay pauses its source right after registering the callback.

@@ -11,13 +11,16 @@ import winston from 'winston';
 import { startProbeServer } from '../../../common/http.js';
 import { createLogger } from '../../../common/log.js';
 import { Registry } from '../../../common/metrics.js';
+import { createAudit, selectSensitiveEvents } from '../../src/audit/connection.js';
+import type { AuditSink } from '../../src/audit/emitter.js';
+import type { AuditEvent, AuditEventName, DetailValue, Exposure } from '../../src/audit/event.js';
+import type { ChannelTapFactory } from '../../src/channel-tap.js';
 import { loadRecorderConfig, type HostConfig, type RecorderConfig, type UserConfig } from '../../src/config.js';
-import type { AuditPort, BastionAuditEvent } from '../../src/ssh/audit-port.js';
 import { startBastion, type BastionOptions } from '../../src/ssh/bastion.js';
 import { createRecorderMetrics } from '../../src/ssh/metrics.js';
-import type { ChannelTapFactory } from '../../src/ssh/taps.js';
 import { mkdirOwner } from '../../src/trail/fsutil.js';
 import { TrailMover, type MoverOptions } from '../../src/trail/mover.js';
+import { transferTaps } from '../../src/transfer/tap.js';
 import { makeKey } from './keys.js';
 import { freePort, waitFor, waitForPort } from './ports.js';
 
@@ -36,7 +39,7 @@ export interface TestRecorderOptions {
   readonly bastion?: Partial<Pick<BastionOptions, 'loginGraceMs' | 'flushIntervalMs' | 'maxStartups' | 'target' | 'spoolHighWater'>>;
   /** inproc only: mover knobs (retryBaseMs, shareCheckIntervalMs...). */
   readonly mover?: Partial<Pick<MoverOptions, 'retryBaseMs' | 'retryMaxMs' | 'shareCheckIntervalMs'>>;
-  /** inproc only: where audit events go. @default they are collected in `audit` */
+  /** inproc only: the bastion's taps. @default transferTaps(), as `srec recorder` */
   readonly taps?: ChannelTapFactory;
   /** process only: `--grace` seconds. @default 10 */
   readonly graceSeconds?: number;
@@ -54,7 +57,7 @@ export interface TestRecorder {
   /** JSON log lines so far. */
   logs(): string;
   /** Audit events so far (inproc only). */
-  readonly audit: BastionAuditEvent[];
+  readonly audit: AuditedEvent[];
   metrics(): Promise<string>;
   /** One sample from /metrics, e.g. metric('srec_auth_failures_total{reason="unknown_key"}'); 0 when absent. */
   metric(series: string): Promise<number>;
@@ -63,6 +66,62 @@ export interface TestRecorder {
   stop(): Promise<number | null>;
   /** SIGKILL (process mode only). */
   kill(): Promise<void>;
+}
+
+/**
+ * An audit event as the bastion tests read it: the identity by the bastion's names (absent while unknown),
+ * the event's fields at the top, a data event's bytes as bytes, a request's name with its fields.
+ */
+export interface AuditedEvent {
+  readonly exposure: Exposure;
+  readonly event: AuditEventName;
+  readonly timestamp: string;
+  readonly connectionId: string;
+  readonly sessionId?: string;
+  readonly username?: string;
+  readonly targetUsername?: string;
+  readonly hostId?: string;
+  readonly hostAddress?: string;
+  readonly remoteAddress: string;
+  readonly channel?: number;
+  readonly data?: Buffer;
+  readonly request?: { readonly name: string; readonly [detail: string]: DetailValue };
+  readonly reason?: string;
+  readonly message?: string;
+  readonly recording?: boolean;
+  readonly recorder?: string;
+  readonly bytesIn?: number;
+  readonly bytesOut?: number;
+  readonly protocol?: 'sftp' | 'scp';
+  readonly direction?: 'upload' | 'download';
+  readonly path?: string;
+  readonly size?: number;
+  readonly sha256?: string;
+  readonly complete?: boolean;
+  readonly seq?: number;
+}
+
+function audited(e: AuditEvent): AuditedEvent {
+  const fields: Record<string, DetailValue> = { ...e.details };
+  const { data, encoding, request } = fields;
+  for (const k of ['data', 'encoding', 'part', 'parts', 'request']) delete fields[k];
+  const known = (k: string, v: string) => (v === '' ? {} : { [k]: v });
+  const view = {
+    exposure: e.exposure,
+    event: e.event,
+    timestamp: e.timestamp,
+    connectionId: e.connectionID,
+    ...known('sessionId', e.sessionID),
+    ...known('username', e.username),
+    ...known('targetUsername', e.targetUsername),
+    ...known('hostId', e.hostID),
+    ...known('hostAddress', e.hostAddress),
+    remoteAddress: e.remoteAddress,
+    ...(typeof data === 'string' ? { data: Buffer.from(data, encoding === 'base64' ? 'base64' : 'utf8') } : {}),
+  };
+  if (typeof request !== 'string') return { ...view, ...fields } as AuditedEvent;
+  const { channel, seq, ...requestFields } = fields;
+  return { ...view, ...(channel !== undefined ? { channel } : {}), request: { name: request, ...requestFields }, seq } as AuditedEvent;
 }
 
 /** Writes `<dir>/recorder.yaml` (+ host key) and returns its path. */
@@ -160,8 +219,10 @@ export async function startRecorder(opts: TestRecorderOptions): Promise<TestReco
       }),
     }),
   );
-  const events: BastionAuditEvent[] = [];
-  const audit: AuditPort = { emit: (e) => void events.push(e), close: async () => undefined };
+  const events: AuditedEvent[] = [];
+  // The front end `srec recorder` uses, its events collected instead of sent (emitJson: the data events' own way).
+  const collector: AuditSink = { emit: (e) => void events.push(audited(e)), emitJson: (e) => void events.push(audited(e)), close: async () => undefined };
+  const audit = createAudit(collector, { sensitiveEvents: selectSensitiveEvents(config.audit) });
   const registry = new Registry();
   const metrics = createRecorderMetrics(registry);
   await mkdirOwner(config.tempFolder);
@@ -187,7 +248,7 @@ export async function startRecorder(opts: TestRecorderOptions): Promise<TestReco
     recorderId: 'test-recorder',
     recordingClosed: (id) => mover.enqueue(id),
     flushIntervalMs: 200,
-    ...(opts.taps ? { taps: opts.taps } : {}),
+    taps: opts.taps ?? transferTaps(),
     ...opts.bastion,
   });
   let stopped = false;

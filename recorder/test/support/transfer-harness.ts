@@ -6,12 +6,12 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { ChannelTap } from '../../src/channel-tap.js';
 import { ScpTracker, parseScpCommand } from '../../src/transfer/scp.js';
 import { SftpTracker } from '../../src/transfer/sftp.js';
 import { MetadataCaptureSink, type CaptureSink } from '../../src/transfer/sink.js';
 import { trackerTap } from '../../src/transfer/tap.js';
 import type { TransferTracker } from '../../src/transfer/tracker.js';
-import type { ChannelTap } from '../../src/ssh/taps.js';
 import type { TransferOp, TransferRecord } from '../../src/transfer/types.js';
 
 export const TEE = fileURLToPath(new URL('./transfer-tee.mjs', import.meta.url));

@@ -1,0 +1,287 @@
+// The audit front end: what the bastion (and anything else that audits a connection) calls. createAudit()
+// decides which events exist (the sensitive ones selected by `audit.events`, and only with syslog) and stamps
+// the clock; Audit#open() gives each connection a ConnectionAudit that holds its identity, serialised once
+// for its data events, and numbers its events. Every event goes to the sink as it happens.
+import type { AuditSink } from './emitter.js';
+import {
+  dataEventJson,
+  encodeJsonChunks,
+  identityMembers,
+  makeEvent,
+  NO_SESSION,
+  SENSITIVE_AUDIT,
+  SENSITIVE_EVENTS,
+  type AuditEvent,
+  type AuditEventName,
+  type DataStream,
+  type DetailValue,
+  type SensitiveEventName,
+  type SessionIdentity,
+} from './event.js';
+
+/** Data bytes per event: rsyslog's maxMessageSize leaves room for this plus the common fields. */
+export const DEFAULT_MAX_DATA_BYTES = 8192;
+
+/** The part of the recorder's `audit` config that decides which sensitive events are sent. */
+export interface AuditSelection {
+  readonly enabled?: boolean;
+  readonly events?: Iterable<string>;
+  /** Present only when syslog is enabled. */
+  readonly syslog?: unknown;
+}
+
+/**
+ * Sensitive events to emit: those in `audit.events` when `audit.enabled` and syslog is configured;
+ * none otherwise (without syslog they would have nowhere to go but a log, as in PrivX).
+ */
+export function selectSensitiveEvents(audit: AuditSelection | undefined): SensitiveEventName[] {
+  if (!audit?.enabled || audit.syslog === undefined) return [];
+  const wanted = new Set(audit.events ?? SENSITIVE_EVENTS);
+  return SENSITIVE_EVENTS.filter((e) => wanted.has(e));
+}
+
+export interface AuditOptions {
+  /** From selectSensitiveEvents(config.audit). @default none */
+  readonly sensitiveEvents?: readonly SensitiveEventName[];
+  /** Encoded data bytes per event; larger data is split. @default 8192 */
+  readonly maxDataBytes?: number;
+  /** ms since the epoch. @default Date.now */
+  readonly now?: () => number;
+}
+
+export interface Audit {
+  /** The audit of one connection, with what is known of it so far (ConnectionAudit#identify adds the rest). */
+  open(identity?: Partial<SessionIdentity>): ConnectionAudit;
+  /** Closes the sink (it waits, bounded, for its queue to drain). */
+  close(): Promise<void>;
+}
+
+export interface SessionStartDetails {
+  readonly recording: boolean;
+  /** The replica's name. */
+  readonly recorder?: string;
+}
+
+export interface SessionEndDetails {
+  readonly reason?: string;
+  /** Bytes relayed from the person, and to them. */
+  readonly bytesIn?: number;
+  readonly bytesOut?: number;
+}
+
+/** What crossed a channel, never its content (non-sensitive). */
+export interface FileTransfer {
+  readonly protocol: 'sftp' | 'scp';
+  readonly direction: 'upload' | 'download';
+  /** The remote path. */
+  readonly path: string;
+  readonly size: number;
+  /** Absent when it cannot be known exactly (the manifest's `note` says why). */
+  readonly sha256?: string;
+  /** The transfer ended the normal way (SFTP close ok, SCP final ack ok). */
+  readonly complete: boolean;
+}
+
+/** What every connection of one Audit shares. */
+interface Pipeline {
+  readonly sink: AuditSink;
+  /** The sink's emitJson(): data events go to it as JSON made by concatenation (dataEventJson()). */
+  readonly emitJson: ((event: AuditEvent, json: string) => void) | undefined;
+  readonly sensitive: ReadonlySet<SensitiveEventName>;
+  readonly maxDataBytes: number;
+  readonly now: () => number;
+  /** now() as Date#toISOString(). */
+  timestamp(): string;
+}
+
+export function createAudit(sink: AuditSink, opts: AuditOptions = {}): Audit {
+  const maxDataBytes = opts.maxDataBytes ?? DEFAULT_MAX_DATA_BYTES;
+  encodeJsonChunks(new Uint8Array(0), maxDataBytes); // throws now, not on the first event, when it is unusable
+  const now = opts.now ?? Date.now;
+  // Events come in bursts within the same millisecond: the last one's timestamp is reused.
+  let lastMs = Number.NaN;
+  let lastIso = '';
+  const pipeline: Pipeline = {
+    sink,
+    emitJson: sink.emitJson?.bind(sink),
+    sensitive: new Set(opts.sensitiveEvents ?? []),
+    maxDataBytes,
+    now,
+    timestamp: () => {
+      const ms = now();
+      if (ms !== lastMs) {
+        lastIso = new Date(ms).toISOString();
+        lastMs = ms;
+      }
+      return lastIso;
+    },
+  };
+  return {
+    open: (identity = {}) => new ConnectionAudit(pipeline, identity),
+    close: () => sink.close(),
+  };
+}
+
+/**
+ * One connection's audit. Never throws and never blocks: the sink drops (and counts) what it cannot take.
+ * `seq` numbers the events from 1; a refusal or the session's end closes the numbering, so that whatever the
+ * connection sends after it starts again from 1.
+ */
+export class ConnectionAudit {
+  private identity: SessionIdentity;
+  /** identityMembers(identity), made again only when the identity changes. */
+  private members: string;
+  private seq = 0;
+
+  /** Made by Audit#open. */
+  constructor(
+    private readonly to: Pipeline,
+    identity: Partial<SessionIdentity>,
+  ) {
+    this.identity = { ...NO_SESSION, ...identity };
+    this.members = identityMembers(this.identity);
+  }
+
+  /** What became known of the connection (the person, the target, the session); on every later event. */
+  identify(more: Partial<SessionIdentity>): void {
+    this.identity = { ...this.identity, ...more };
+    this.members = identityMembers(this.identity);
+  }
+
+  /** Whether the event is sent at all: lets the caller skip the work for data nobody will see. */
+  wants(event: SensitiveEventName): boolean {
+    return this.to.sensitive.has(event);
+  }
+
+  sessionStart(d: SessionStartDetails): void {
+    this.send('session_start', { recording: d.recording, ...(d.recorder !== undefined ? { recorder: d.recorder } : {}) });
+  }
+
+  sessionEnd(d: SessionEndDetails = {}): void {
+    this.send('session_end', {
+      ...(d.reason !== undefined ? { reason: d.reason } : {}),
+      ...(d.bytesIn !== undefined ? { bytesIn: d.bytesIn } : {}),
+      ...(d.bytesOut !== undefined ? { bytesOut: d.bytesOut } : {}),
+    });
+  }
+
+  /** The connection, or the session it asked for, was refused: `reason` is the code, `message` what the person saw. */
+  refused(reason: string, message?: string): void {
+    this.send('connection_refused', { reason, ...(message !== undefined ? { message } : {}) });
+  }
+
+  fileTransfer(channel: number, t: FileTransfer): void {
+    this.send('file_transfer', {
+      channel,
+      protocol: t.protocol,
+      direction: t.direction,
+      path: t.path,
+      size: t.size,
+      ...(t.sha256 !== undefined ? { sha256: t.sha256 } : {}),
+      complete: t.complete,
+    });
+  }
+
+  /** A channel request (pty-req, shell, exec, subsystem, env, window-change, signal, ...) and its fields. */
+  channelRequest(channel: number, request: string, details: Readonly<Record<string, unknown>> = {}): void {
+    if (!this.wants('channel_request')) return;
+    this.send('channel_request', requestDetails({ channel }, request, details));
+  }
+
+  /** A global request (tcpip-forward, keepalive@openssh.com, ...) and its fields. */
+  globalRequest(request: string, details: Readonly<Record<string, unknown>> = {}): void {
+    if (!this.wants('global_request')) return;
+    this.send('global_request', requestDetails({}, request, details));
+  }
+
+  /**
+   * Bytes of a session channel as they pass, split into several events when large; nearly all of the traffic.
+   * Read before this returns: the caller may reuse the buffer.
+   */
+  data(channel: number, stream: DataStream, bytes: Uint8Array): void {
+    if (!this.wants(stream) || bytes.byteLength === 0) return;
+    try {
+      const chunks = encodeJsonChunks(bytes, this.to.maxDataBytes);
+      const parts = chunks.length;
+      const emitJson = this.to.emitJson;
+      if (emitJson === undefined) {
+        const at = new Date(this.to.now());
+        chunks.forEach((chunk, i) => {
+          this.to.sink.emit(
+            makeEvent(this.identity, stream, at, {
+              channel,
+              data: chunk.data,
+              encoding: chunk.encoding,
+              ...(parts > 1 ? { part: i + 1, parts } : {}),
+              seq: ++this.seq,
+            }),
+          );
+        });
+        return;
+      }
+      // The JSON by concatenation from the serialised identity; the event object beside it is what a CEF sink encodes.
+      const timestamp = this.to.timestamp();
+      const id = this.identity;
+      for (let i = 0; i < parts; i++) {
+        const chunk = chunks[i]!;
+        const seq = ++this.seq;
+        const details: Record<string, DetailValue> = { channel, data: chunk.data, encoding: chunk.encoding };
+        if (parts > 1) {
+          details.part = i + 1;
+          details.parts = parts;
+        }
+        details.seq = seq;
+        const event: AuditEvent = {
+          sessionID: id.sessionID,
+          connectionID: id.connectionID,
+          username: id.username,
+          targetUsername: id.targetUsername,
+          hostID: id.hostID,
+          hostAddress: id.hostAddress,
+          remoteAddress: id.remoteAddress,
+          exposure: SENSITIVE_AUDIT,
+          timestamp,
+          event: stream,
+          details,
+        };
+        emitJson(event, dataEventJson(this.members, stream, timestamp, { channel, chunk, part: i + 1, parts, seq }));
+      }
+    } catch {
+      // The sink counts what it drops; nothing may escape into the session.
+    }
+  }
+
+  private send(event: AuditEventName, details: Readonly<Record<string, DetailValue>>): void {
+    try {
+      this.to.sink.emit(makeEvent(this.identity, event, new Date(this.to.now()), { ...details, seq: ++this.seq }));
+    } catch {
+      // As in data().
+    }
+    if (event === 'session_end' || event === 'connection_refused') this.seq = 0;
+  }
+}
+
+/** `into`, then the request's fields as the wire can carry them (never replacing one already there), then `request`. */
+function requestDetails(into: Record<string, DetailValue>, request: string, details: Readonly<Record<string, unknown>>): Record<string, DetailValue> {
+  for (const [k, v] of Object.entries(details)) {
+    const d = detail(v);
+    if (d !== undefined && !(k in into)) into[k] = d;
+  }
+  into.request = request;
+  return into;
+}
+
+/** A detail as the wire can carry it: scalars and string lists as they are, bytes as base64, the rest as JSON. */
+function detail(v: unknown): DetailValue | undefined {
+  if (v === undefined || typeof v === 'function' || typeof v === 'symbol') return undefined;
+  if (v === null || typeof v === 'string' || typeof v === 'boolean') return v;
+  if (typeof v === 'number') return Number.isFinite(v) ? v : String(v);
+  if (typeof v === 'bigint') return v.toString();
+  if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64');
+  if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return v as string[];
+  try {
+    return JSON.stringify(v);
+  } catch {
+    return String(v);
+  }
+}
