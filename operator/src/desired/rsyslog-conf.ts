@@ -2,6 +2,8 @@
 // Sensitive events (SSH-PRIVX-SENSITIVE-AUDIT) are matched first and forwarded to the SIEM or discarded,
 // then `stop`; nothing in the config can put them in a file: no work directory, no queue files, no
 // disk-assisted queues, and the only omfile target is /dev/stdout (the container's log stream, a device).
+// Forwards retry forever, so that a down SIEM costs exactly what does not fit in its bounded queue, each
+// drop counted by impstats (which `srec syslog-run` turns into metrics and a siem_events_lost event).
 
 export const AUDIT_MARKER = 'SSH-PRIVX-AUDIT';
 export const SENSITIVE_MARKER = 'SSH-PRIVX-SENSITIVE-AUDIT';
