@@ -27,6 +27,10 @@ const commands: Record<string, Entry> = {
     summary: 'print the rsyslog.conf the syslog pod would run   -f CR.yaml',
     load: () => import('./operator/src/cmd/syslog-config.js'),
   },
+  'syslog-run': {
+    summary: "run the syslog pod: rsyslogd, its counters as metrics, a siem_events_lost event after a loss   --config F --stats-port N --listen-port N",
+    load: () => import('./syslog/src/cmd.js'),
+  },
   recorder: {
     summary: 'run the recording SSH bastion   --config F',
     load: () => import('./recorder/src/cmd/recorder.js'),

@@ -28,7 +28,7 @@ spec:
     expect(r.cr.spec.storage.nfs?.mountOptions).toEqual(['nfsvers=4.1', 'hard', 'timeo=600', 'retrans=2', 'noresvport']);
     expect(r.cr.spec.recorder).toMatchObject({ replicas: 2, port: 2222, tempSizeLimit: '10Gi', hosts: [] });
     expect(r.cr.spec.audit.sshEvents).toEqual({ enabled: false, events: ['stdout', 'stderr', 'channel_request', 'global_request'] });
-    expect(r.cr.spec.syslog).toEqual({ enabled: true, format: 'syslog', audit: { to: 'stdout', sensitive: { to: '/dev/null' } } });
+    expect(r.cr.spec.syslog).toEqual({ enabled: true, format: 'syslog', audit: { to: 'stdout', sensitive: { to: '/dev/null' } }, queue: { size: 10000 } });
     expect(r.cr.spec.retention).toEqual({ trailExpiryDays: 180, transferredFilesExpiryDays: 180 });
   });
 
@@ -38,6 +38,26 @@ spec:
     expect(r.ok).toBe(false);
     if (r.ok) return;
     expect(r.errors.map((e) => e.path)).toContain(f.expectedPath);
+  });
+
+  it.each([
+    [99, /greater than or equal to 100$/],
+    [100001, /less than or equal to 100000$/],
+    ['big', /must be of type integer$/],
+  ])('rejects spec.syslog.queue.size %j naming the field', (size, why) => {
+    // GIVEN a queue size outside the bounds WHEN validated THEN the error names the field and the bound
+    const r = parseAndValidate(`
+apiVersion: recording.privx.io/v1alpha1
+kind: SessionRecording
+metadata: { name: q }
+spec:
+  storage: { nfs: { server: nfs, path: /x } }
+  recorder: { usersSecret: users }
+  syslog: { queue: { size: ${JSON.stringify(size)} } }
+`);
+    const errors = r.ok ? [] : r.errors;
+    expect(errors.map((e) => e.path)).toEqual(['spec.syslog.queue.size']);
+    expect(errors[0]?.message).toMatch(why);
   });
 
   it('says why a sensitive file target is refused', () => {

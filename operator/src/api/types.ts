@@ -99,6 +99,13 @@ export interface SyslogSpec {
   };
   /** @default plain TCP */
   readonly tls?: SyslogTlsSpec;
+  readonly queue: SyslogQueueSpec;
+}
+
+/** What the syslog pod holds in memory for each forward while its target is down. */
+export interface SyslogQueueSpec {
+  /** Events per forward (sensitive, audit); when full, new ones are dropped, counted and reported. @default 10000 */
+  readonly size: number;
 }
 
 export interface RetentionSpec {

@@ -48,11 +48,16 @@ describe('renderRsyslogConf', () => {
     expect(renderRsyslogConf(forward)).toMatchSnapshot();
   });
 
+  it('renders the syslog pod\'s form: sensitive over TCP, impstats to srec syslog-run, a small queue', () => {
+    expect(renderRsyslogConf({ ...discard, sensitiveTo: '@@siem.internal:6514', statsPort: 5515, statsInterval: 10, queueSize: 500 })).toMatchSnapshot();
+  });
+
   it.each([
     ['discard', discard],
     ['forward with TLS', forward],
     ['forward plain TCP and UDP, syslog format', { ...discard, auditTo: '@@logs.internal:10514', sensitiveTo: '@[fd00::1]:514' }],
     ['disabled', { ...forward, enabled: false, tls: undefined }],
+    ['forward, stats to srec syslog-run', { ...discard, sensitiveTo: '@@siem.internal:6514', statsPort: 5515, queueSize: 100 }],
   ])('%s: real rsyslogd accepts it (rsyslogd -N1)', (_name, input) => {
     const r = rsyslogCheck(renderRsyslogConf(input));
     expect(r.output).toContain('End of config validation run');
@@ -91,12 +96,53 @@ describe('renderRsyslogConf', () => {
     expect(sensitive).toBeLessThan(audit);
     expect(audit).toBeLessThan(rest);
     const block = conf.slice(sensitive, audit);
-    expect(block).toMatch(/\n {2}stop\n\}/);
-    expect(block).toContain('name="sensitive-forward"');
+    expect(block).toMatch(/\n {2}call srec_sensitive_forward\n {2}stop\n\}/);
     expect(block).not.toContain('srec_stdout');
+    // AND the forward it calls is a ruleset with the SIEM's action and nothing else
+    const ruleset = statements(conf).find((s) => s.startsWith('ruleset(name="srec_sensitive_forward")')) ?? '';
+    expect(ruleset).not.toBe('');
+    expect(conf).toMatch(/ruleset\(name="srec_sensitive_forward"\) \{\n {2}action\(type="omfwd" name="sensitive-forward"\n[^}]*\)\n\}/);
   });
 
-  it('forwards sensitive events over TCP with TLS, octet counting for syslog, a bounded in-memory queue and bounded retries', () => {
+  it('routes srec syslog-run\'s loss reports (from loopback, never sensitive) to the SIEM too, then on to the audit rule', () => {
+    // GIVEN forwarding; WHEN rendered
+    const conf = renderRsyslogConf(forward);
+    const loss = conf.indexOf('if ($app-name == "srec-syslog" and $fromhost-ip == "127.0.0.1" and $msg contains "sensitive-forward"');
+    const sensitive = conf.indexOf('if ($rawmsg contains "SSH-PRIVX-SENSITIVE-AUDIT"');
+    // THEN the rule comes before the sensitive rule, excludes anything with the sensitive marker, and does not stop
+    expect(loss).toBeGreaterThan(0);
+    expect(loss).toBeLessThan(sensitive);
+    const block = conf.slice(loss, conf.indexOf('\n}\n', loss) + 2);
+    expect(block).toContain('and not ($rawmsg contains "SSH-PRIVX-SENSITIVE-AUDIT")) then {\n  call srec_sensitive_forward\n}');
+    expect(block).not.toContain('stop');
+    // AND with sensitive events discarded there is no such rule (the audit rule takes the report)
+    expect(renderRsyslogConf(discard)).not.toContain('srec-syslog');
+  });
+
+  it('holds spec.syslog.queue.size events per forward in memory, retrying forever, so that every drop is counted', () => {
+    // GIVEN both targets forwarded and a queue size WHEN rendered
+    const conf = renderRsyslogConf({ ...forward, queueSize: 2500 });
+    const fwds = statements(conf).filter((s) => s.startsWith('action(type="omfwd" name="'));
+    // THEN each forward queue has that size; retries never run out (a budget empties the queue uncounted)
+    expect(fwds).toHaveLength(2);
+    for (const f of fwds) {
+      expect(f).toContain('queue.type="LinkedList" queue.size="2500" queue.timeoutEnqueue="0"');
+      expect(f).toContain('action.resumeRetryCount="-1" action.resumeInterval="1" action.resumeIntervalMax="30"');
+    }
+    // AND a budget can still be asked for
+    expect(renderRsyslogConf({ ...forward, resumeRetryCount: 5 })).toContain('action.resumeRetryCount="5"');
+  });
+
+  it('sends impstats counters to srec syslog-run on loopback UDP instead of stdout when statsPort is set', () => {
+    const conf = renderRsyslogConf({ ...forward, statsPort: 5515, statsInterval: 10 });
+    expect(conf).toContain('module(load="impstats" interval="10" format="json" log.syslog="on" ruleset="srec_stats"');
+    expect(conf).toMatch(
+      /ruleset\(name="srec_stats"\) \{\n(?: {2}#.*\n)? {2}action\(type="omfwd" name="stats" target="127.0.0.1" port="5515" protocol="udp" template="srec_msg_line"\)\n\}/,
+    );
+    expect(conf.slice(conf.indexOf('ruleset(name="srec_stats")'))).not.toMatch(/^ruleset\(name="srec_stats"\) \{\n[^}]*srec_stdout/);
+  });
+
+  it('forwards sensitive events over TCP with TLS, octet counting for syslog, a bounded in-memory queue and endless retries', () => {
     const conf = renderRsyslogConf({ ...forward, format: 'syslog' });
     const fwd = statements(conf).find((s) => s.includes('name="sensitive-forward"')) ?? '';
     expect(fwd).toContain('target="siem.internal" port="6514" protocol="tcp"');
@@ -106,8 +152,7 @@ describe('renderRsyslogConf', () => {
     expect(fwd).toContain('StreamDriverPermittedPeers="siem.internal"');
     expect(fwd).toContain('StreamDriver.CAFile="/etc/srec/siem-tls/ca.crt"');
     expect(fwd).toContain('queue.type="LinkedList" queue.size="10000" queue.timeoutEnqueue="0"');
-    expect(fwd).toContain('action.resumeRetryCount="30"');
-    expect(fwd).not.toContain('resumeRetryCount="-1"');
+    expect(fwd).toContain('action.resumeRetryCount="-1"');
   });
 
   it('discards sensitive events when syslog is disabled, whatever sensitive.to says', () => {
@@ -163,6 +208,13 @@ describe('renderRsyslogConf: bad input', () => {
     expect(() => renderRsyslogConf({ ...forward, tls: { caFile: '/ca.crt', certFile: '/tls.crt' } })).toThrow(
       'tls: set both certFile and keyFile, or neither',
     );
+  });
+
+  it('rejects a queue size, stats port or retry count out of range, naming the field', () => {
+    expect(() => renderRsyslogConf({ ...discard, queueSize: 0 })).toThrow('spec.syslog.queue.size: 0 is not an integer from 1 to 1000000');
+    expect(() => renderRsyslogConf({ ...discard, queueSize: 2.5 })).toThrow('spec.syslog.queue.size: 2.5 is not an integer');
+    expect(() => renderRsyslogConf({ ...discard, statsPort: 70000 })).toThrow('statsPort: 70000 is not an integer from 1 to 65535');
+    expect(() => renderRsyslogConf({ ...discard, resumeRetryCount: -2 })).toThrow('resumeRetryCount: -2 is not an integer from -1 to 1000');
   });
 
   it('parses the accepted forms', () => {

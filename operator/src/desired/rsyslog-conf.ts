@@ -2,9 +2,15 @@
 // Sensitive events (SSH-PRIVX-SENSITIVE-AUDIT) are matched first and forwarded to the SIEM or discarded,
 // then `stop`; nothing in the config can put them in a file: no work directory, no queue files, no
 // disk-assisted queues, and the only omfile target is /dev/stdout (the container's log stream, a device).
+// Forwards retry forever, so that a down SIEM costs exactly what does not fit in its bounded queue, each
+// drop counted by impstats (which `srec syslog-run` turns into metrics and a siem_events_lost event).
 
 export const AUDIT_MARKER = 'SSH-PRIVX-AUDIT';
 export const SENSITIVE_MARKER = 'SSH-PRIVX-SENSITIVE-AUDIT';
+/** The omfwd actions' names, as impstats reports them (their queues: `<name> queue`). */
+export const FORWARD_ACTIONS = { sensitive: 'sensitive-forward', audit: 'audit-forward' } as const;
+/** APP-NAME of the loss reports `srec syslog-run` sends from loopback (syslog/src/notice.ts). */
+export const LOSS_NOTICE_APP_NAME = 'srec-syslog';
 
 export interface RsyslogTls {
   /** CA bundle that signs the SIEM's certificate (mounted from a Secret). */
@@ -35,16 +41,27 @@ export interface RsyslogInput {
   tls?: RsyslogTls;
   /** @default all addresses */
   listenAddress?: string;
-  /** Messages each forward action holds in memory while its target is down. @default 10000 */
+  /**
+   * Messages each forward action holds in memory while its target is down (spec.syslog.queue.size);
+   * when it is full, new ones are dropped and counted (impstats `discarded.full`). @default 10000
+   */
   queueSize?: number;
   /** Bytes per message; the recorder keeps its messages well under it. @default '64k' */
   maxMessageSize?: string;
-  /** Seconds between impstats reports on stdout. @default 60 */
+  /** Seconds between impstats reports. @default 60 */
   statsInterval?: number;
   /**
-   * Retries of a failed forward before rsyslog gives up on the messages it holds (counted as `failed`
-   * by impstats), so that a long SIEM outage does not pin memory. rsyslog waits 1 s between the first
-   * ten retries and longer after: 30 rides out about a minute. @default 30
+   * A UDP port on 127.0.0.1 where `srec syslog-run` takes the impstats reports (and serves them as
+   * metrics); they then go there instead of stdout. @default stdout
+   */
+  statsPort?: number;
+  /**
+   * Retries of a failed forward before rsyslog gives up on the messages it holds; -1: never. With a
+   * budget, rsyslog empties the whole queue when it runs out and counts only the batch in hand as
+   * `failed` (measured: 299 held, `failed` +9), a silent loss; without one the queue holds its
+   * `queueSize` newest-first-dropped events and counts every drop as `discarded.full`. Retries are
+   * 1 s apart for the first ten, then grow by 1 s every ten, up to 30 s (action.resumeIntervalMax).
+   * @default -1
    */
   resumeRetryCount?: number;
 }
@@ -158,7 +175,8 @@ function forwardAction(
   }
   lines.push(
     ...memoryQueue(queueSize, i2),
-    `${i2}action.resumeRetryCount=${q(retries)} action.resumeInterval="1" action.reportSuspension="on")`,
+    `${i2}action.resumeRetryCount=${q(retries)} action.resumeInterval="1" action.resumeIntervalMax="30"`,
+    `${i2}action.reportSuspension="on")`,
   );
   return lines;
 }
@@ -179,9 +197,10 @@ export function renderRsyslogConf(input: RsyslogInput): string {
     throw new Error(`spec.syslog.format: "${String(input.format)}" is not syslog or cef`);
   }
   const listenPort = checkInt(input.listenPort, 'listenPort', 1, 65535);
-  const queueSize = checkInt(input.queueSize ?? 10000, 'queueSize', 1, 1_000_000);
-  const retries = checkInt(input.resumeRetryCount ?? 30, 'resumeRetryCount', 0, 1000);
+  const queueSize = checkInt(input.queueSize ?? 10000, 'spec.syslog.queue.size', 1, 1_000_000);
+  const retries = checkInt(input.resumeRetryCount ?? -1, 'resumeRetryCount', -1, 1000);
   const statsInterval = checkInt(input.statsInterval ?? 60, 'statsInterval', 1, 86400);
+  const statsPort = input.statsPort === undefined ? undefined : checkInt(input.statsPort, 'statsPort', 1, 65535);
   const maxMessageSize = input.maxMessageSize ?? '64k';
   if (!/^\d+[km]?$/.test(maxMessageSize)) throw new Error(`maxMessageSize: "${maxMessageSize}" is not a size like 64k`);
   if (input.listenAddress !== undefined && !/^[0-9A-Fa-f.:]+$/.test(input.listenAddress)) {
@@ -220,7 +239,9 @@ export function renderRsyslogConf(input: RsyslogInput): string {
     '',
     'main_queue(queue.type="LinkedList" queue.size="100000" queue.saveOnShutdown="off")',
     '',
-    '# impstats: queue sizes, discarded.full, failed and suspended forwards, on stdout as JSON.',
+    statsPort === undefined
+      ? '# impstats: queue sizes, discarded.full, failed and suspended forwards, on stdout as JSON.'
+      : '# impstats: queue sizes, discarded.full, failed and suspended forwards, as JSON to srec syslog-run (metrics).',
     `module(load="impstats" interval=${q(statsInterval)} format="json" log.syslog="on" ruleset="srec_stats" resetCounters="off")`,
     'module(load="imtcp" maxSessions="1000")',
     'module(load="imudp")',
@@ -245,20 +266,43 @@ export function renderRsyslogConf(input: RsyslogInput): string {
     '}',
     '',
     'ruleset(name="srec_stats") {',
-    ...toStdout('srec_log_line', '  '),
+    ...(statsPort === undefined
+      ? toStdout('srec_log_line', '  ')
+      : [
+          '  # loopback UDP: never blocks, and counters carry no event content',
+          `  action(type="omfwd" name="stats" target="127.0.0.1" port=${q(statsPort)} protocol="udp" template="srec_msg_line")`,
+        ]),
     '}',
     '',
-    `# 1. Sensitive events first, then stop: no later rule ever sees them. $rawmsg also matches the marker`,
-    '#    in the MSGID and in rsyslog\'s own messages quoting an event.',
-    `if ($rawmsg contains "${SENSITIVE_MARKER}" or $msg contains "${SENSITIVE_MARKER}") then {`,
   ];
+  // Each forward in a ruleset of its own: the rules below call it, and so does rule 0 for its loss reports.
+  const sens = FORWARD_ACTIONS.sensitive;
   if (sensitive.kind === 'forward') {
-    out.push(...forwardAction('sensitive-forward', sensitive, input, queueSize, retries, '  '));
-  } else {
-    out.push('  # discarded, as PrivX does by default (/dev/null)');
+    out.push(`ruleset(name="srec_${sens.replace('-', '_')}") {`, ...forwardAction(sens, sensitive, input, queueSize, retries, '  '), '}', '');
   }
+  if (audit.kind === 'forward') {
+    const name = FORWARD_ACTIONS.audit;
+    out.push(`ruleset(name="srec_${name.replace('-', '_')}") {`, ...forwardAction(name, audit, input, queueSize, retries, '  '), '}', '');
+  }
+  if (sensitive.kind === 'forward') {
+    out.push(
+      '# 0. srec syslog-run\'s report of events the SIEM\'s forward lost (non-sensitive, from loopback): to that',
+      '#    SIEM too, so that it learns what it missed; then on to rule 2 like every audit event.',
+      `if ($app-name == "${LOSS_NOTICE_APP_NAME}" and $fromhost-ip == "127.0.0.1" and $msg contains "${sens}"`,
+      `    and not ($rawmsg contains "${SENSITIVE_MARKER}")) then {`,
+      `  call srec_${sens.replace('-', '_')}`,
+      '}',
+      '',
+    );
+  }
+  out.push(
+    `# 1. Sensitive events first, then stop: no later rule ever sees them. $rawmsg also matches the marker`,
+    "#    in the MSGID and in rsyslog's own messages quoting an event.",
+    `if ($rawmsg contains "${SENSITIVE_MARKER}" or $msg contains "${SENSITIVE_MARKER}") then {`,
+    sensitive.kind === 'forward' ? `  call srec_${sens.replace('-', '_')}` : '  # discarded, as PrivX does by default (/dev/null)',
+  );
   out.push('  stop', '}', '', `# 2. Non-sensitive audit events.`, `if ($msg contains "${AUDIT_MARKER}") then {`);
-  if (audit.kind === 'forward') out.push(...forwardAction('audit-forward', audit, input, queueSize, retries, '  '));
+  if (audit.kind === 'forward') out.push(`  call srec_${FORWARD_ACTIONS.audit.replace('-', '_')}`);
   else out.push(...toStdout('srec_msg_line', '  '));
   out.push('  stop', '}', '', '# 3. Everything else.', ...toStdout('srec_log_line', ''), '');
   return out.join('\n');

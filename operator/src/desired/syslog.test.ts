@@ -1,6 +1,6 @@
 import { example, IMAGES, withSpec } from '../../test/cr.js';
 import { renderRsyslogConf } from './rsyslog-conf.js';
-import { buildSyslog, rsyslogInput, sensitiveRouting, syslogSecretNames } from './syslog.js';
+import { buildSyslog, rsyslogInput, sensitiveRouting, syslogMemoryLimitMiB, syslogSecretNames } from './syslog.js';
 
 const build = (cr = example('nfs-forward', { uid: 'uid-9' })) => buildSyslog(cr, { images: IMAGES });
 const get = (kind: string, objs = build()) => objs.find((o) => o.kind === kind) as any;
@@ -17,7 +17,16 @@ describe('buildSyslog', () => {
 
   it('puts the rsyslog.conf of spec.syslog in the ConfigMap', () => {
     const cr = example('nfs-forward');
-    expect(rsyslogInput(cr)).toEqual({ enabled: true, format: 'cef', auditTo: '@logs.internal:514', sensitiveTo: '@@siem.internal:6514', listenPort: 5514 });
+    expect(rsyslogInput(cr)).toEqual({
+      enabled: true,
+      format: 'cef',
+      auditTo: '@logs.internal:514',
+      sensitiveTo: '@@siem.internal:6514',
+      listenPort: 5514,
+      queueSize: 10000,
+      statsPort: 5515,
+      statsInterval: 10,
+    });
     expect(get('ConfigMap').data['rsyslog.conf']).toBe(renderRsyslogConf(rsyslogInput(cr)));
   });
 
@@ -27,15 +36,55 @@ describe('buildSyslog', () => {
     const c = pod.containers[0];
     expect(d.spec.replicas).toBe(1);
     expect(c.image).toBe('rsyslog:test');
-    expect(c.command).toEqual(['rsyslogd']);
-    expect(c.args).toEqual(['-n', '-f', '/etc/rsyslog/rsyslog.conf', '-i', '/run/rsyslog/rsyslogd.pid']);
+    // srec syslog-run (the image's entrypoint is srec) starts rsyslogd with the mounted conf
+    expect(c.command).toBeUndefined();
+    expect(c.args).toEqual([
+      'syslog-run',
+      '--config', '/etc/rsyslog/rsyslog.conf',
+      '--pid-file', '/run/rsyslog/rsyslogd.pid',
+      '--stats-port', '5515',
+      '--listen-port', '5514',
+      '--probes', '0.0.0.0:9090',
+      '--format', 'cef',
+      '--queue-size', '10000',
+    ]);
+    expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 65532, fsGroup: 65532 });
     expect(c.securityContext).toMatchObject({ runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' } });
     // every volume is the config or a memory-backed emptyDir
     for (const v of pod.volumes) {
       if (v.name === 'config') expect(v.configMap.name).toBe('forward-syslog');
       else expect(v.emptyDir.medium).toBe('Memory');
     }
-    expect(c.readinessProbe.tcpSocket).toEqual({ port: 5514 });
+  });
+
+  it('exposes syslog-run\'s probes and metrics on 9090 and probes them over HTTP', () => {
+    const c = get('Deployment').spec.template.spec.containers[0];
+    expect(c.ports).toEqual([
+      { name: 'syslog-tcp', containerPort: 5514, protocol: 'TCP' },
+      { name: 'syslog-udp', containerPort: 5514, protocol: 'UDP' },
+      { name: 'probes', containerPort: 9090, protocol: 'TCP' },
+    ]);
+    expect(c.startupProbe.httpGet).toMatchObject({ path: '/readyz', port: 9090 });
+    expect(c.startupProbe.failureThreshold).toBe(30);
+    expect(c.readinessProbe.httpGet).toMatchObject({ path: '/readyz', port: 9090 });
+    expect(c.livenessProbe.httpGet).toMatchObject({ path: '/healthz', port: 9090 });
+    // the stats port is loopback only: neither a container port nor in the Service
+    expect(JSON.stringify(get('Service').spec.ports)).not.toContain('5515');
+  });
+
+  it('puts spec.syslog.queue.size in the conf and the args, and sizes the memory limit for full queues', () => {
+    // GIVEN the default queue WHEN rendered THEN 256Mi (what it always was)
+    const mem = (objs: any[]) => get('Deployment', objs).spec.template.spec.containers[0].resources.limits.memory;
+    expect(mem(build())).toBe('256Mi');
+    // GIVEN the largest queue WHEN rendered THEN the limit holds two full queues, and the conf says the size
+    const big = withSpec(example('nfs-forward', { uid: 'uid-9' }), (s) => {
+      (s.syslog as any).queue = { size: 100000 };
+    });
+    const objs = build(big);
+    expect(mem(objs)).toBe(`${syslogMemoryLimitMiB(100000)}Mi`);
+    expect(syslogMemoryLimitMiB(100000)).toBe(128 + Math.ceil((100000 * 11000) / 2 ** 20));
+    expect(get('ConfigMap', objs).data['rsyslog.conf']).toContain('queue.size="100000"');
+    expect(get('Deployment', objs).spec.template.spec.containers[0].args).toContain('100000');
   });
 
   it('serves 5514 over TCP and UDP', () => {

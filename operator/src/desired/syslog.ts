@@ -1,5 +1,6 @@
-// The syslog pipeline: ConfigMap (rsyslog.conf), Deployment (one rsyslogd, restricted, nothing persisted:
-// its runtime dirs are memory-backed emptyDirs) and a Service on 5514 (TCP and UDP).
+// The syslog pipeline: ConfigMap (rsyslog.conf), Deployment (`srec syslog-run`, which runs one rsyslogd and
+// serves its counters on :9090; restricted, nothing persisted: its runtime dirs are memory-backed
+// emptyDirs) and a Service on 5514 (TCP and UDP).
 // Not rendered when spec.syslog.enabled is false: the recorder then sends nothing to syslog.
 // With spec.syslog.tls, the Secret it names is mounted read-only for the ossl stream driver.
 import { App, Chart, Duration } from 'cdk8s';
@@ -21,6 +22,23 @@ export const SYSLOG_PATHS = {
   tlsDir: '/etc/srec/syslog-tls',
 } as const;
 
+/** /healthz, /readyz and /metrics of `srec syslog-run`, as on the recorder. */
+export const SYSLOG_PROBE_PORT = 9090;
+/** Loopback UDP port where rsyslogd's impstats reports reach `srec syslog-run` (not exposed). */
+export const SYSLOG_STATS_PORT = 5515;
+/** Seconds between impstats reports: how soon a loss shows on /metrics and a return is noticed. */
+export const SYSLOG_STATS_INTERVAL = 10;
+
+/**
+ * The container's memory limit for a queue size: rsyslogd and Node (~60 MiB idle together, measured; 128Mi
+ * leaves room) plus a
+ * full queue of 8 KiB output chunks (9.5 KB each in rsyslogd, measured) and of audit events (1.5 KB),
+ * so that a long outage fills the queues instead of getting the pod OOM-killed (which loses all of them).
+ */
+export function syslogMemoryLimitMiB(queueSize: number): number {
+  return Math.max(256, 128 + Math.ceil((queueSize * (9_500 + 1_500)) / 2 ** 20));
+}
+
 export interface SyslogOptions {
   /**
    * Keys of Secret spec.syslog.tls.secretName, when known (the controller observes them). With both
@@ -37,7 +55,16 @@ export function hasClientCert(keys: readonly string[] | undefined): boolean {
 
 export function rsyslogInput(cr: SessionRecording, opts: SyslogOptions = {}): RsyslogInput {
   const s = cr.spec.syslog;
-  const input: RsyslogInput = { enabled: s.enabled, format: s.format, auditTo: s.audit.to, sensitiveTo: s.audit.sensitive.to, listenPort: SYSLOG_PORT };
+  const input: RsyslogInput = {
+    enabled: s.enabled,
+    format: s.format,
+    auditTo: s.audit.to,
+    sensitiveTo: s.audit.sensitive.to,
+    listenPort: SYSLOG_PORT,
+    queueSize: s.queue.size,
+    statsPort: SYSLOG_STATS_PORT,
+    statsInterval: SYSLOG_STATS_INTERVAL,
+  };
   if (!s.tls) return input;
   const dir = SYSLOG_PATHS.tlsDir;
   return {
@@ -75,7 +102,7 @@ export function buildSyslog(cr: SessionRecording, opts: SyslogOptions & { readon
   const tls = cr.spec.syslog.tls;
   const configMap = new kplus.ConfigMap(chart, 'config', { metadata: { name: names.syslog }, data: { 'rsyslog.conf': conf } });
 
-  const tcp = kplus.Probe.fromTcpSocket({ port: SYSLOG_PORT });
+  const queueSize = cr.spec.syslog.queue.size;
   const deployment = new kplus.Deployment(chart, 'deployment', {
     metadata: { name: names.syslog },
     // One rsyslogd: the events are a stream, not state; a second replica would only split it.
@@ -93,20 +120,31 @@ export function buildSyslog(cr: SessionRecording, opts: SyslogOptions & { readon
         name: 'rsyslog',
         image: opts.images.syslog,
         imagePullPolicy: kplus.ImagePullPolicy.IF_NOT_PRESENT,
-        command: ['rsyslogd'],
-        args: ['-n', '-f', SYSLOG_PATHS.configFile, '-i', SYSLOG_PATHS.pidFile],
+        // The image's entrypoint is `srec`; syslog-run starts rsyslogd as its child and exits with it.
+        args: [
+          'syslog-run',
+          '--config', SYSLOG_PATHS.configFile,
+          '--pid-file', SYSLOG_PATHS.pidFile,
+          '--stats-port', String(SYSLOG_STATS_PORT),
+          '--listen-port', String(SYSLOG_PORT),
+          '--probes', `0.0.0.0:${SYSLOG_PROBE_PORT}`,
+          '--format', cr.spec.syslog.format,
+          '--queue-size', String(queueSize),
+        ],
         ports: [
           { name: 'syslog-tcp', number: SYSLOG_PORT, protocol: kplus.Protocol.TCP },
           { name: 'syslog-udp', number: SYSLOG_PORT, protocol: kplus.Protocol.UDP },
+          { name: 'probes', number: SYSLOG_PROBE_PORT, protocol: kplus.Protocol.TCP },
         ],
         securityContext: restrictedContainerSecurity(),
         resources: {
           cpu: { request: kplus.Cpu.millis(50) },
-          memory: { request: toSize('64Mi'), limit: toSize('256Mi') },
+          memory: { request: toSize('96Mi'), limit: toSize(`${syslogMemoryLimitMiB(queueSize)}Mi`) },
         },
-        startup: kplus.Probe.fromTcpSocket({ port: SYSLOG_PORT, failureThreshold: 30, periodSeconds: Duration.seconds(2) }),
-        readiness: tcp,
-        liveness: tcp,
+        startup: kplus.Probe.fromHttpGet('/readyz', { port: SYSLOG_PROBE_PORT, failureThreshold: 30, periodSeconds: Duration.seconds(2) }),
+        // ready: rsyslogd accepts on 5514; live: rsyslogd runs (syslog-run exits with it anyway)
+        readiness: kplus.Probe.fromHttpGet('/readyz', { port: SYSLOG_PROBE_PORT }),
+        liveness: kplus.Probe.fromHttpGet('/healthz', { port: SYSLOG_PROBE_PORT }),
       },
     ],
   });
