@@ -14,7 +14,7 @@ import { Registry } from '../../common/metrics.js';
 import { renderRsyslogConf } from '../../operator/src/desired/rsyslog-conf.js';
 import { createAuditSink } from '../../recorder/src/audit/emitter.js';
 import { SENSITIVE_EVENTS } from '../../recorder/src/audit/event.js';
-import { SessionAudit } from '../../recorder/src/audit/session.js';
+import { createAudit } from '../../recorder/src/audit/connection.js';
 import { filesContaining, freePort, jsonOf, rsyslogdPath, startTcpSiem, waitFor } from '../../recorder/test/support/rsyslog.js';
 
 const support = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../recorder/test/support');
@@ -107,10 +107,8 @@ describe('srec syslog-run with a real rsyslogd', () => {
     const sink = createAuditSink({ syslog: { address: `127.0.0.1:${listen}`, protocol: 'tcp', format: 'syslog' }, backoff: { initialMs: 50, maxMs: 200 } }, new Registry(), log);
     open.push(() => sink.close());
     const secret = `typed-secret-${randomUUID()}`;
-    const audit = new SessionAudit({
-      sink,
-      identity: { sessionID: randomUUID(), connectionID: randomUUID(), username: 'alice', targetUsername: 'root', hostID: 'db-1', hostAddress: '127.0.0.1', remoteAddress: '127.0.0.1:40000' },
-      sensitiveEvents: [...SENSITIVE_EVENTS],
+    const audit = createAudit(sink, { sensitiveEvents: [...SENSITIVE_EVENTS] }).open({
+      sessionID: randomUUID(), connectionID: randomUUID(), username: 'alice', targetUsername: 'root', hostID: 'db-1', hostAddress: '127.0.0.1', remoteAddress: '127.0.0.1:40000',
     });
     const seqsAtSiem = (): Set<number> => new Set(siem.messages.filter((m) => m.includes(MARKER)).map((m) => Number(jsonOf(m).seq)));
     const type = (n: number, tag: string): number[] => {
