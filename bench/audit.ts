@@ -11,7 +11,7 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { createLogger } from '../common/log.js';
-import { Registry } from '../common/metrics.js';
+import { Registry, total } from '../common/metrics.js';
 import { renderRsyslogConf } from '../operator/src/desired/rsyslog-conf.js';
 import { createBastionAudit } from '../recorder/src/audit/bastion-port.js';
 import { createAuditSink } from '../recorder/src/audit/emitter.js';
@@ -125,7 +125,7 @@ export async function run(): Promise<void> {
     await drained(siem);
     const c1 = await siem.counts();
     const got = c1.sensitive - s0;
-    const dropped = registry.render().split('\n').filter((l) => l.startsWith('srec_audit_events_dropped_total')).reduce((a, l) => a + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+    const dropped = total(registry, 'srec_audit_events_dropped_total');
     const rsDiscarded = discarded(rsyslogd) - r0;
     const delivered = got / ((c1.lastAt - t0) / 1000);
     const cpu = `emitter ${((100 * (cpuSelf.user + cpuSelf.system)) / 1e6 / genSeconds).toFixed(0)}% CPU (this process), rsyslogd ${((100 * rsCpu) / genSeconds).toFixed(0)}% CPU`;

@@ -1,7 +1,8 @@
 // The probe and metrics endpoint of every srec process: /healthz, /readyz, /metrics.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Registry } from './metrics.js';
+import { errorMessage } from './log.js';
+import { render, type Registry } from './metrics.js';
 
 export interface ProbeServerOptions {
   /** `host:port`; port 0 picks a free one. */
@@ -41,8 +42,11 @@ export async function startProbeServer(opts: ProbeServerOptions): Promise<ProbeS
     if (path === '/healthz') return answer(opts.healthy ?? ok);
     if (path === '/readyz') return answer(opts.ready ?? ok);
     if (path === '/metrics') {
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
-      return res.end(opts.registry.render());
+      render(opts.registry).then(
+        (text) => res.writeHead(200, { 'content-type': opts.registry.contentType }).end(text),
+        (err: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`cannot collect metrics: ${errorMessage(err)}\n`),
+      );
+      return;
     }
     res.writeHead(404).end();
   });
