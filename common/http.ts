@@ -1,6 +1,7 @@
 // The probe and metrics endpoint of every srec process: /healthz, /readyz, /metrics.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { listenAddress } from './host-port.js';
 import { errorMessage } from './log.js';
 import { render, type Registry } from './metrics.js';
 
@@ -19,18 +20,11 @@ export interface ProbeServer {
   close(): Promise<void>;
 }
 
-export function splitHostPort(listen: string, field = 'listen'): { host: string; port: number } {
-  const i = listen.lastIndexOf(':');
-  const host = i > 0 ? listen.slice(0, i).replace(/^\[|\]$/g, '') : '0.0.0.0';
-  const port = Number(i >= 0 ? listen.slice(i + 1) : listen);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new Error(`${field}: "${listen}" is not host:port with a port from 0 to 65535`);
-  }
-  return { host, port };
-}
+/** host-port.ts's listenAddress, by the name recorder/src/ssh/bastion.ts imports it. */
+export const splitHostPort = listenAddress;
 
 export async function startProbeServer(opts: ProbeServerOptions): Promise<ProbeServer> {
-  const { host, port } = splitHostPort(opts.listen, 'probes.listen');
+  const { host, port } = listenAddress(opts.listen, 'probes.listen');
   const ok = () => ({ ok: true });
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
