@@ -6,7 +6,10 @@ import path from 'node:path';
 import yaml from 'js-yaml';
 import ssh2 from 'ssh2';
 import type { ParsedKey } from 'ssh2';
-import { splitHostPort } from '../../common/http.js';
+import { listenAddress, requireHostPort } from '../../common/host-port.js';
+import { parseQuantity } from '../../common/quantity.js';
+
+export { parseQuantity };
 
 export type SshEventKind = 'stdin' | 'stdout' | 'stderr' | 'channel_request' | 'global_request';
 export const SSH_EVENT_KINDS: readonly SshEventKind[] = ['stdin', 'stdout', 'stderr', 'channel_request', 'global_request'];
@@ -183,7 +186,7 @@ export function resolveRecorderConfig(doc: unknown, opts: ResolveOptions): Resol
   const probes = optString(doc, 'probes', problems) ?? '0.0.0.0:9090';
   for (const [field, value] of [['listen', listen], ['probes', probes]] as const) {
     try {
-      splitHostPort(value, field);
+      listenAddress(value, field);
     } catch (err) {
       problems.push((err as Error).message);
     }
@@ -283,7 +286,7 @@ export function resolveRecorderConfig(doc: unknown, opts: ResolveOptions): Resol
           if (protocol !== 'tcp' && protocol !== 'udp') problems.push('audit.syslog.protocol: must be tcp or udp');
           if (format !== 'syslog' && format !== 'cef') problems.push('audit.syslog.format: must be syslog or cef');
           try {
-            splitHostPort(a.syslog.address, 'audit.syslog.address');
+            requireHostPort(a.syslog.address, 'audit.syslog.address');
           } catch (err) {
             problems.push((err as Error).message);
           }
@@ -440,14 +443,6 @@ function isPrivateKey(buf: Buffer): boolean {
   const parsed = ssh2.utils.parseKey(buf);
   const key = Array.isArray(parsed) ? parsed[0] : parsed;
   return key !== undefined && !(key instanceof Error) && key.isPrivateKey();
-}
-
-/** Kubernetes quantities (`10Gi`, `500M`, `1e9`) to bytes. */
-export function parseQuantity(q: string): number | undefined {
-  const m = /^\s*([0-9]+(?:\.[0-9]+)?(?:e[0-9]+)?)\s*(Ki|Mi|Gi|Ti|Pi|k|K|M|G|T|P)?\s*$/.exec(q);
-  if (!m) return undefined;
-  const unit: Record<string, number> = { Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, k: 1e3, K: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15 };
-  return Math.floor(Number(m[1]) * (m[2] ? (unit[m[2]] ?? 1) : 1));
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
