@@ -1,0 +1,40 @@
+// Waiting for a promise with a deadline. The timer is cleared when the promise settles and never keeps
+// the process alive, so a shutdown that waits "at most N seconds" ends as soon as the work does.
+
+/**
+ * Waits for `p` at most `ms`: true when it resolved in time, false when the time ran out (`p` goes on, no
+ * longer awaited). A rejection of `p` in time rejects this too.
+ */
+export async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+    timer.unref();
+  });
+  try {
+    return await Promise.race([p.then(() => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export class TimeoutError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TimeoutError';
+  }
+}
+
+/** `p`'s value, or a TimeoutError with `message` when it has not settled within `ms`. */
+export async function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new TimeoutError(message)), ms);
+    timer.unref();
+  });
+  try {
+    return await Promise.race([p, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
