@@ -4,7 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import yaml from 'js-yaml';
-import { ConfigError, loadRecorderConfig, parseQuantity } from '../src/config.js';
+import { SSH_EVENT_KINDS as CONTRACT_EVENT_KINDS } from '../../common/recorder-config/types.js';
+import { ConfigError, loadRecorderConfig, parseQuantity, SSH_EVENT_KINDS } from '../src/config.js';
 import { makeKey } from './support/index.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -135,6 +136,14 @@ describe('loadRecorderConfig', () => {
     expect(noHostKey).toEqual(["hostKeyFile: required; the recorder's own SSH host key, e.g. from `ssh-keygen -t ed25519 -N '' -f host_key`"]);
     const pub = problemsOf(await write('pubhk.yaml', { ...validDoc(), hostKeyFile: 'alice.pub' }));
     expect(pub[0]).toMatch(/^hostKeyFile: "alice.pub" is not an unencrypted OpenSSH\/PEM private key/);
+  });
+});
+
+describe('the recorder config contract', () => {
+  it('names the same audit event kinds as the recorder', () => {
+    // GIVEN the kinds audit.events may name (common/recorder-config) and those the recorder emits
+    // THEN they are the same list
+    expect([...CONTRACT_EVENT_KINDS]).toEqual([...SSH_EVENT_KINDS]);
   });
 });
 

@@ -2,7 +2,7 @@
 // paths where the recorder Deployment mounts the Secrets.
 import yaml from 'js-yaml';
 import { wholeMebibytes } from '../../../common/quantity.js';
-import type { RecorderConfig } from '../../../recorder/src/config.js';
+import type { RecorderConfig } from '../../../common/recorder-config/types.js';
 import type { SessionRecording } from '../api/types.js';
 import { childNames } from './meta.js';
 
