@@ -4,7 +4,7 @@
 import { withTimeout } from '../common/timeout.js';
 import { emit, percentile, progress, scaled, sleep, sortedCopy, tempDir } from './support/common.js';
 import { openEchoSession, type EchoSession } from './support/echo-session.js';
-import type { SshTarget } from './support/openssh.js';
+import type { SshTarget } from '../testing/openssh.js';
 import { startLab } from './support/recorder.js';
 import { prng } from './support/data.js';
 

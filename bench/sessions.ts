@@ -7,7 +7,7 @@ import { withTimeout } from '../common/timeout.js';
 import { MiB, atEnd, emit, progress, rssBytes, scaled, sleep, tempDir } from './support/common.js';
 import { prng } from './support/data.js';
 import { openEchoSession, type EchoSession } from './support/echo-session.js';
-import { sshArgs, type SshTarget } from './support/openssh.js';
+import { sshArgs, type SshTarget } from '../testing/openssh.js';
 import { startLab } from './support/recorder.js';
 
 const B = 'sessions';

@@ -9,7 +9,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { MiB, SCALE, atEnd, emit, progress, sleep, tempDir } from './support/common.js';
 import { logText, prng } from './support/data.js';
-import { sshArgs } from './support/openssh.js';
+import { sshArgs } from '../testing/openssh.js';
 import { startLab } from './support/recorder.js';
 
 const B = 'size';

@@ -4,7 +4,7 @@ import { createBastionAudit, type BastionAuditEvent } from '../src/audit/bastion
 import { createAuditSink, type AuditSink } from '../src/audit/emitter.js';
 import { toJson, type AuditEvent } from '../src/audit/event.js';
 import { encodeSyslog } from '../src/audit/syslog.js';
-import { startTcpSiem, waitFor } from './support/rsyslog.js';
+import { startTcpSiem, waitFor } from '../../testing/rsyslog.js';
 
 function collector(): AuditSink & { events: AuditEvent[] } {
   const events: AuditEvent[] = [];

@@ -6,7 +6,7 @@ import { Registry, sample } from '../../common/metrics.js';
 import { createAuditSink, type AuditSink, type AuditSinkConfig } from '../src/audit/emitter.js';
 import { makeEvent, type AuditEventName, type SessionIdentity } from '../src/audit/event.js';
 import { encodeSyslog, frameOctetCounted } from '../src/audit/syslog.js';
-import { freePort, jsonOf, startTcpSiem, startUdpSiem, waitFor, type Siem } from './support/rsyslog.js';
+import { freePort, jsonOf, startTcpSiem, startUdpSiem, waitFor, type Siem } from '../../testing/rsyslog.js';
 
 const log = createLogger({ component: 'test', silent: true });
 const who: SessionIdentity = {

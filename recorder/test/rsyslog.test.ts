@@ -21,7 +21,7 @@ import {
   waitFor,
   type Rsyslogd,
   type Siem,
-} from './support/rsyslog.js';
+} from '../../testing/rsyslog.js';
 
 /** Real processes and a real outage: more than jest's default 5 s. */
 const SLOW = 60_000;

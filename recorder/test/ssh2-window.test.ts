@@ -10,7 +10,7 @@ import path from 'node:path';
 import type { Logger } from '../../common/log.js';
 import { CHANNEL_WINDOW, checkChannelWindow, ssh2ChannelWindow } from '../src/ssh/window.js';
 import { collect, freePort, startLab, waitForPort, type Lab, type SshResult } from './support/index.js';
-import { SSHD } from './support/sshd.js';
+import { SSHD } from '../../testing/openssh.js';
 
 const require = createRequire(import.meta.url);
 const REPO = path.resolve(path.dirname(require.resolve('../../package.json')));
