@@ -234,6 +234,17 @@ export function createFrameParser(onMessage: (m: string) => void): (chunk: Buffe
   };
 }
 
+function siemHandle(port: () => number, messages: string[], start: () => Promise<void>, stop: () => Promise<void>): Siem {
+  return {
+    get port() {
+      return port();
+    },
+    messages,
+    stop,
+    start,
+  };
+}
+
 /** A TCP listener on 127.0.0.1 playing the SIEM. */
 export async function startTcpSiem(port = 0): Promise<Siem> {
   const messages: string[] = [];
@@ -261,14 +272,7 @@ export async function startTcpSiem(port = 0): Promise<Siem> {
     if (s) await new Promise<void>((resolve) => s.close(() => resolve()));
   };
   await start();
-  return {
-    get port() {
-      return boundPort;
-    },
-    messages,
-    stop,
-    start,
-  };
+  return siemHandle(() => boundPort, messages, start, stop);
 }
 
 /** A UDP listener on 127.0.0.1 playing the SIEM: one message per datagram. */
@@ -289,14 +293,7 @@ export async function startUdpSiem(port = 0): Promise<Siem> {
     if (u) await new Promise<void>((resolve) => u.close(() => resolve()));
   };
   await start();
-  return {
-    get port() {
-      return boundPort;
-    },
-    messages,
-    stop,
-    start,
-  };
+  return siemHandle(() => boundPort, messages, start, stop);
 }
 
 /** Every regular file under `roots` whose bytes contain `needle` (missing roots are skipped). */
