@@ -1,5 +1,6 @@
-// Waiting for a promise with a deadline. The timer is cleared when the promise settles and never keeps
-// the process alive, so a shutdown that waits "at most N seconds" ends as soon as the work does.
+// Waiting for a promise with a deadline. The timer is cleared as soon as the promise settles, so a
+// shutdown that waits "at most N seconds" ends when the work does, not N seconds later. (It is not
+// unref'd: a process whose last work is that wait must not exit in the middle of it.)
 
 /**
  * Waits for `p` at most `ms`: true when it resolved in time, false when the time ran out (`p` goes on, no
@@ -9,7 +10,6 @@ export async function settlesWithin(p: Promise<unknown>, ms: number): Promise<bo
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<boolean>((resolve) => {
     timer = setTimeout(() => resolve(false), ms);
-    timer.unref();
   });
   try {
     return await Promise.race([p.then(() => true), timeout]);
@@ -30,7 +30,6 @@ export async function withTimeout<T>(p: Promise<T>, ms: number, message: string)
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_resolve, reject) => {
     timer = setTimeout(() => reject(new TimeoutError(message)), ms);
-    timer.unref();
   });
   try {
     return await Promise.race([p, timeout]);
