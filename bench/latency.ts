@@ -1,9 +1,10 @@
 // latency: keystroke echo round trip in an interactive pty session, straight to sshd and through the
 // recorder (recording on), with one typing session and with 100 typing at once (each a keystroke every
 // ~100 ms, like fast typists). Added latency = recorder minus direct, at p50 and p99.
+import { withTimeout } from '../common/timeout.js';
 import { emit, percentile, progress, scaled, sleep, sortedCopy, tempDir } from './support/common.js';
 import { openEchoSession, type EchoSession } from './support/echo-session.js';
-import type { SshTarget } from './support/openssh.js';
+import type { SshTarget } from '../testing/openssh.js';
 import { startLab } from './support/recorder.js';
 import { prng } from './support/data.js';
 
@@ -26,7 +27,7 @@ async function typing(sessions: EchoSession[], gapMs: number, limit: { seconds?:
       await sleep((i * gapMs) / sessions.length); // spread the sessions over one gap
       for (let k = 0; Date.now() < until && (limit.keys === undefined || k < limit.keys); k++) {
         try {
-          rtts.push(await Promise.race([s.key(), sleep(10_000).then(() => Promise.reject(new Error('no echo in 10 s')))]));
+          rtts.push(await withTimeout(s.key(), 10_000, 'no echo in 10 s'));
         } catch {
           errors++;
           if (!s.alive) return;

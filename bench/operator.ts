@@ -11,7 +11,7 @@ import path from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import yaml from 'js-yaml';
 import { MiB, REPO, child, emit, exited, progress, rssBytes, scaled, sleep, stopChild, tempDir } from './support/common.js';
-import { freePort } from './support/openssh.js';
+import { freePort } from '../testing/openssh.js';
 
 const B = 'operator';
 const FLOW_SCHEMA = 'srec-bench-operator-writes';

@@ -3,10 +3,11 @@
 // (recorder RSS with every session open - RSS before the first) / sessions. Errors: sessions that failed
 // to open or died, keystrokes without an echo within 10 s.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { withTimeout } from '../common/timeout.js';
 import { MiB, atEnd, emit, progress, rssBytes, scaled, sleep, tempDir } from './support/common.js';
 import { prng } from './support/data.js';
 import { openEchoSession, type EchoSession } from './support/echo-session.js';
-import { sshArgs, type SshTarget } from './support/openssh.js';
+import { sshArgs, type SshTarget } from '../testing/openssh.js';
 import { startLab } from './support/recorder.js';
 
 const B = 'sessions';
@@ -94,7 +95,7 @@ export async function run(): Promise<void> {
       await sleep((i * 100) / active.length);
       while (Date.now() < until && s.alive) {
         try {
-          await Promise.race([s.key(), sleep(10_000).then(() => Promise.reject(new Error('timeout')))]);
+          await withTimeout(s.key(), 10_000, 'timeout');
           keys++;
         } catch {
           fail(s.alive ? 'echo_timeout' : 'active_died');

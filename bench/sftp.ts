@@ -5,7 +5,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { scanSessions } from '../recorder/src/trail/sessions.js';
 import { MiB, cpuSeconds, emit, median, progress, scaled, sleep, tempDir } from './support/common.js';
-import { hostOf, sftpArgs, sshArgs, type SshTarget } from './support/openssh.js';
+import { hostOf, sftpArgs, sshArgs, type SshTarget } from '../testing/openssh.js';
 import { startLab } from './support/recorder.js';
 import { cmdline, q, shOk } from './support/shell.js';
 

@@ -10,7 +10,7 @@ import zlib from 'node:zlib';
 import { castFiles, scanSessions, type StoredSession } from '../recorder/src/trail/sessions.js';
 import { MiB, SCALE, atEnd, emit, progress, sleep, tempDir } from './support/common.js';
 import { logText, prng } from './support/data.js';
-import { sshArgs } from './support/openssh.js';
+import { sshArgs } from '../testing/openssh.js';
 import { startLab } from './support/recorder.js';
 
 const B = 'size';

@@ -8,7 +8,7 @@
 import path from 'node:path';
 import { MiB, cpuSeconds, emit, median, progress, scaled, tempDir, threadCpuSeconds } from './support/common.js';
 import { writeLogFile } from './support/data.js';
-import { sshArgs, type SshTarget } from './support/openssh.js';
+import { sshArgs, type SshTarget } from '../testing/openssh.js';
 import { startLab } from './support/recorder.js';
 import { cmdline, q, shOk } from './support/shell.js';
 

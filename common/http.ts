@@ -1,7 +1,9 @@
 // The probe and metrics endpoint of every srec process: /healthz, /readyz, /metrics.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Registry } from './metrics.js';
+import { listenAddress } from './host-port.js';
+import { errorMessage } from './log.js';
+import { render, type Registry } from './metrics.js';
 
 export interface ProbeServerOptions {
   /** `host:port`; port 0 picks a free one. */
@@ -18,18 +20,11 @@ export interface ProbeServer {
   close(): Promise<void>;
 }
 
-export function splitHostPort(listen: string, field = 'listen'): { host: string; port: number } {
-  const i = listen.lastIndexOf(':');
-  const host = i > 0 ? listen.slice(0, i).replace(/^\[|\]$/g, '') : '0.0.0.0';
-  const port = Number(i >= 0 ? listen.slice(i + 1) : listen);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new Error(`${field}: "${listen}" is not host:port with a port from 0 to 65535`);
-  }
-  return { host, port };
-}
+/** host-port.ts's listenAddress, by the name recorder/src/ssh/bastion.ts imports it. */
+export const splitHostPort = listenAddress;
 
 export async function startProbeServer(opts: ProbeServerOptions): Promise<ProbeServer> {
-  const { host, port } = splitHostPort(opts.listen, 'probes.listen');
+  const { host, port } = listenAddress(opts.listen, 'probes.listen');
   const ok = () => ({ ok: true });
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
@@ -41,8 +36,11 @@ export async function startProbeServer(opts: ProbeServerOptions): Promise<ProbeS
     if (path === '/healthz') return answer(opts.healthy ?? ok);
     if (path === '/readyz') return answer(opts.ready ?? ok);
     if (path === '/metrics') {
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
-      return res.end(opts.registry.render());
+      render(opts.registry).then(
+        (text) => res.writeHead(200, { 'content-type': opts.registry.contentType }).end(text),
+        (err: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`cannot collect metrics: ${errorMessage(err)}\n`),
+      );
+      return;
     }
     res.writeHead(404).end();
   });

@@ -1,115 +1,64 @@
-// A small Prometheus text-format registry: counters, gauges and histograms with labels.
-// Enough for srec's handful of metrics without pulling a metrics library into both images.
+// Prometheus metrics for every srec process: prom-client, with one Registry per process (never
+// prom-client's global one, so that each test and each in-process operator counts only its own).
+// srec code takes the metric classes from here, so this file is the one owner of the dependency.
+import type { Counter, Gauge, Metric, Registry } from 'prom-client';
 
-type Labels = Readonly<Record<string, string>>;
+export { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
-function labelKey(labels: Labels): string {
-  const keys = Object.keys(labels).sort();
-  if (keys.length === 0) return '';
-  const escape = (v: string) => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
-  return '{' + keys.map((k) => `${k}="${escape(labels[k] ?? '')}"`).join(',') + '}';
+/**
+ * The exposition text served on /metrics. A counter or gauge with labels that has nothing counted yet
+ * still shows one `name 0` sample (prom-client would show none): srec's metrics always have, and a
+ * scrape of a standby operator (leader.e2e) reads its zero reconciles from it.
+ */
+export async function render(registry: Registry): Promise<string> {
+  const text = await registry.metrics();
+  return text.replace(/(^|\n)(# TYPE (\S+) (?:counter|gauge)\n)(?=\n|$)/g, (_m, start: string, type: string, name: string) => `${start}${type}${name} 0\n`);
 }
 
-abstract class Metric {
-  constructor(
-    readonly name: string,
-    readonly help: string,
-    readonly type: 'counter' | 'gauge' | 'histogram',
-  ) {}
-  abstract lines(): string[];
-  header(): string[] {
-    return [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} ${this.type}`];
-  }
+interface Series {
+  readonly value: number;
+  readonly labels: Readonly<Record<string, string | number>>;
 }
 
-export class Counter extends Metric {
-  private readonly values = new Map<string, number>();
-  constructor(name: string, help: string) {
-    super(name, help, 'counter');
+/**
+ * A counter's or gauge's series as they are now. prom-client hands them out only through the async
+ * get(); tests and benchmarks poll values between awaits, so this reads the map get() reads
+ * (metrics.test.ts pins it, so an upgrade that moves it fails there first).
+ */
+function seriesOf(metric: Metric): readonly Series[] {
+  const map = (metric as unknown as { hashMap?: Record<string, Series> }).hashMap;
+  const values = map === undefined ? [] : Object.values(map);
+  if (map === undefined || values.some((s) => typeof s.value !== 'number')) {
+    throw new Error(`${String((metric as unknown as { name?: string }).name)}: only counters and gauges can be read`);
   }
-  inc(labels: Labels = {}, by = 1): void {
-    const k = labelKey(labels);
-    this.values.set(k, (this.values.get(k) ?? 0) + by);
-  }
-  get(labels: Labels = {}): number {
-    return this.values.get(labelKey(labels)) ?? 0;
-  }
-  lines(): string[] {
-    if (this.values.size === 0) return [`${this.name} 0`];
-    return [...this.values].map(([k, v]) => `${this.name}${k} ${v}`);
-  }
+  return values;
 }
 
-export class Gauge extends Metric {
-  private readonly values = new Map<string, number>();
-  constructor(name: string, help: string) {
-    super(name, help, 'gauge');
-  }
-  set(value: number, labels: Labels = {}): void {
-    this.values.set(labelKey(labels), value);
-  }
-  inc(labels: Labels = {}, by = 1): void {
-    const k = labelKey(labels);
-    this.values.set(k, (this.values.get(k) ?? 0) + by);
-  }
-  dec(labels: Labels = {}, by = 1): void {
-    this.inc(labels, -by);
-  }
-  get(labels: Labels = {}): number {
-    return this.values.get(labelKey(labels)) ?? 0;
-  }
-  lines(): string[] {
-    if (this.values.size === 0) return [`${this.name} 0`];
-    return [...this.values].map(([k, v]) => `${this.name}${k} ${v}`);
-  }
+/** The value of one series of a counter or gauge, 0 when that series has not been counted yet. */
+export function valueOf(metric: Counter | Gauge, labels: Readonly<Record<string, string>> = {}): number {
+  const want = Object.entries(labels);
+  const match = (s: Series) => Object.keys(s.labels).length === want.length && want.every(([k, v]) => String(s.labels[k]) === v);
+  return seriesOf(metric).find(match)?.value ?? 0;
 }
 
-export class Histogram extends Metric {
-  private readonly counts: number[];
-  private sum = 0;
-  private count = 0;
-  constructor(
-    name: string,
-    help: string,
-    private readonly buckets: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-  ) {
-    super(name, help, 'histogram');
-    this.counts = buckets.map(() => 0);
-  }
-  observe(value: number): void {
-    this.sum += value;
-    this.count += 1;
-    this.buckets.forEach((b, i) => {
-      if (value <= b) this.counts[i] = (this.counts[i] ?? 0) + 1;
-    });
-  }
-  lines(): string[] {
-    return [
-      ...this.buckets.map((b, i) => `${this.name}_bucket{le="${b}"} ${this.counts[i] ?? 0}`),
-      `${this.name}_bucket{le="+Inf"} ${this.count}`,
-      `${this.name}_sum ${this.sum}`,
-      `${this.name}_count ${this.count}`,
-    ];
-  }
+/** The sum over every series of a counter or gauge; 0 when the registry has no such metric. */
+export function total(registry: Registry, name: string): number {
+  const metric = registry.getSingleMetric(name);
+  return metric === undefined ? 0 : seriesOf(metric).reduce((a, s) => a + s.value, 0);
 }
 
-export class Registry {
-  private readonly metrics: Metric[] = [];
-  counter(name: string, help: string): Counter {
-    return this.add(new Counter(name, help));
+/**
+ * One sample as it reads on /metrics, labels in any order: `sample(registry, 'srec_x_total{reason="a"}')`;
+ * 0 when the metric or the series does not exist yet.
+ */
+export function sample(registry: Registry, series: string): number {
+  const m = /^([A-Za-z_:][A-Za-z0-9_:]*)(?:\{(.*)\})?$/.exec(series);
+  if (!m) throw new Error(`"${series}" is not a series like name or name{label="value"}`);
+  const metric = registry.getSingleMetric(m[1]!);
+  if (metric === undefined) return 0;
+  const labels: Record<string, string> = {};
+  for (const [, k, v] of (m[2] ?? '').matchAll(/([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) {
+    labels[k!] = v!.replace(/\\(.)/g, (_e, c: string) => (c === 'n' ? '\n' : c));
   }
-  gauge(name: string, help: string): Gauge {
-    return this.add(new Gauge(name, help));
-  }
-  histogram(name: string, help: string, buckets?: readonly number[]): Histogram {
-    return this.add(new Histogram(name, help, buckets));
-  }
-  /** The exposition text served on /metrics. */
-  render(): string {
-    return this.metrics.flatMap((m) => [...m.header(), ...m.lines()]).join('\n') + '\n';
-  }
-  private add<M extends Metric>(m: M): M {
-    this.metrics.push(m);
-    return m;
-  }
+  return valueOf(metric as Counter | Gauge, labels);
 }

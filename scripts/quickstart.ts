@@ -13,6 +13,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import yaml from 'js-yaml';
 import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { settlesWithin } from '../common/timeout.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const STATE = process.env.SREC_QUICKSTART_DIR ?? path.join(REPO, '.srec-quickstart');
@@ -110,7 +111,7 @@ async function stopAll(): Promise<void> {
   for (const { proc } of [...children].reverse()) {
     if (proc.exitCode === null && proc.signalCode === null) {
       proc.kill('SIGTERM');
-      await Promise.race([new Promise((r) => proc.once('exit', r)), new Promise((r) => setTimeout(r, 5000))]);
+      await settlesWithin(new Promise((r) => proc.once('exit', r)), 5000);
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
     }
   }

@@ -3,7 +3,7 @@
 // resolves with the round trip in milliseconds.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { atEnd } from './common.js';
-import { sshArgs, type SshTarget } from './openssh.js';
+import { sshArgs, type SshTarget } from '../../testing/openssh.js';
 
 export interface EchoSession {
   key(): Promise<number>;

@@ -4,9 +4,9 @@ import { type ChildProcess } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import yaml from 'js-yaml';
-import type { HostConfig, RecorderConfig } from '../../recorder/src/config.js';
-import { REPO, child, exited, stopChild } from './common.js';
-import { freePort, makeKey, waitForPort, type KeyPair, type Sshd, type SshTarget } from './openssh.js';
+import type { HostConfig, RecorderConfig } from '../../common/recorder-config/types.js';
+import { freePort, makeKey, startSshd, waitForPort, type KeyPair, type Sshd, type SshTarget } from '../../testing/openssh.js';
+import { REPO, atEnd, child, exited, stopChild } from './common.js';
 
 export interface BenchRecorder {
   readonly pid: number;
@@ -69,7 +69,7 @@ export async function startRecorder(opts: RecorderOptions): Promise<BenchRecorde
   const dead = exited(proc).then((code) => {
     throw new Error(`the recorder exited with ${code}: ${out.slice(-2000)}`);
   });
-  await Promise.race([waitForPort(port, 30000), dead]);
+  await Promise.race([waitForPort(port, '127.0.0.1', 30000), dead]);
   dead.catch(() => undefined);
   const metrics = async () => (await fetch(`http://127.0.0.1:${probesPort}/metrics`)).text();
   return {
@@ -112,11 +112,17 @@ export interface LabOptions {
   readonly nodeArgs?: readonly string[];
 }
 
+/**
+ * The target sshd is sized for hundreds of concurrent logins (sessions bench), so that they are measured
+ * at the recorder, not throttled by the target.
+ */
+const BENCH_SSHD_CONFIG = ['UseDNS no', 'PrintMotd no', 'PrintLastLog no', 'MaxStartups 1000:30:2000', 'MaxSessions 1000'];
+
 export async function startLab(dir: string, opts: LabOptions = {}): Promise<Lab> {
-  const { startSshd } = await import('./openssh.js');
   const alice = await makeKey(dir, 'alice');
   const credentials = await makeKey(dir, 'target-credentials');
-  const sshd = await startSshd(path.join(dir, 'sshd'), [credentials.publicLine]);
+  const sshd = await startSshd({ dir: path.join(dir, 'sshd'), authorizedKeys: [credentials.publicLine], config: BENCH_SSHD_CONFIG });
+  atEnd(() => sshd.stop());
   const host = (name: string, recording: boolean): HostConfig => ({
     name,
     address: '127.0.0.1',
@@ -140,7 +146,7 @@ export async function startLab(dir: string, opts: LabOptions = {}): Promise<Lab>
     recorder,
     alice,
     credentials,
-    direct: { port: sshd.port, identity: credentials.privatePath, user: 'root@127.0.0.1' },
-    via: (h) => ({ port: recorder.port, identity: alice.privatePath, user: `root@${h}@127.0.0.1` }),
+    direct: { port: sshd.port, identity: credentials.privatePath, destination: 'root@127.0.0.1', connectTimeoutSeconds: 30 },
+    via: (h) => ({ port: recorder.port, identity: alice.privatePath, destination: `root@${h}@127.0.0.1`, connectTimeoutSeconds: 30 }),
   };
 }

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { errorMessage, type Logger } from '../../common/log.js';
 import { startProbeServer } from '../../common/http.js';
-import { Registry } from '../../common/metrics.js';
+import { Counter, Gauge, Histogram, Registry } from '../../common/metrics.js';
 import type { SessionRecording } from './api/types.js';
 import { type Caches, Controller } from './controller.js';
 import { generateEd25519HostKey, type HostKeyGenerator } from './desired/hostkey.js';
@@ -84,15 +84,17 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
 
   // ---- metrics ----
   const registry = new Registry();
-  const reconciles = registry.counter('srec_operator_reconciles_total', 'Reconciles by result (ok, requeue, error).');
-  const errors = registry.counter('srec_operator_reconcile_errors_total', 'Reconciles that failed and were retried with backoff.');
-  const duration = registry.histogram('srec_operator_reconcile_duration_seconds', 'Time of one reconcile.');
-  const depth = registry.gauge('srec_operator_queue_depth', 'Keys waiting in the work queue.');
-  const applies = registry.counter('srec_operator_applies_total', 'Server-side applies by kind.');
-  const deletes = registry.counter('srec_operator_deletes_total', 'Deletes by kind.');
-  const statusPatches = registry.counter('srec_operator_status_patches_total', 'SessionRecording status patches.');
-  const watchRestarts = registry.counter('srec_operator_watch_restarts_total', 'Watches restarted, by kind and reason.');
-  const leader = registry.gauge('srec_operator_leader', '1 while this instance is the leader.');
+  const registers = [registry];
+  const reconciles = new Counter({ name: 'srec_operator_reconciles_total', help: 'Reconciles by result (ok, requeue, error).', labelNames: ['result'], registers });
+  const errors = new Counter({ name: 'srec_operator_reconcile_errors_total', help: 'Reconciles that failed and were retried with backoff.', registers });
+  // prom-client's default buckets, 5 ms to 10 s.
+  const duration = new Histogram({ name: 'srec_operator_reconcile_duration_seconds', help: 'Time of one reconcile.', registers });
+  const depth = new Gauge({ name: 'srec_operator_queue_depth', help: 'Keys waiting in the work queue.', registers });
+  const applies = new Counter({ name: 'srec_operator_applies_total', help: 'Server-side applies by kind.', labelNames: ['kind'], registers });
+  const deletes = new Counter({ name: 'srec_operator_deletes_total', help: 'Deletes by kind.', labelNames: ['kind'], registers });
+  const statusPatches = new Counter({ name: 'srec_operator_status_patches_total', help: 'SessionRecording status patches.', registers });
+  const watchRestarts = new Counter({ name: 'srec_operator_watch_restarts_total', help: 'Watches restarted, by kind and reason.', labelNames: ['kind', 'reason'], registers });
+  const leader = new Gauge({ name: 'srec_operator_leader', help: '1 while this instance is the leader.', registers });
 
   // ---- caches; events only map to keys ----
   let queue: WorkQueue | undefined;

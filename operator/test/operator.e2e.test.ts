@@ -4,6 +4,7 @@
 import { ApiException, type KubeConfig } from '@kubernetes/client-node';
 import { deleteFreshNamespaces, freshNamespace, useCluster, waitFor } from '../../e2e/support/cluster.js';
 import { loadAndValidate } from '../src/api/load.js';
+import { render, total } from '../../common/metrics.js';
 import type { OperatorHandle } from '../src/operator.js';
 import { badFixtures } from './bad-fixtures.js';
 import { applyCrd, Cluster, loadYaml, runOperator } from './support.js';
@@ -85,8 +86,7 @@ describe('the operator', () => {
 
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
   const writes = (h: OperatorHandle) => {
-    const text = h.metrics.render();
-    const sum = (name: string) => [...text.matchAll(new RegExp(`^${name}(\\{[^}]*\\})? (\\d+)$`, 'gm'))].reduce((a, m) => a + Number(m[2]), 0);
+    const sum = (name: string) => total(h.metrics, name);
     return { applies: sum('srec_operator_applies_total'), statusPatches: sum('srec_operator_status_patches_total'), deletes: sum('srec_operator_deletes_total') };
   };
 
@@ -203,7 +203,7 @@ describe('the operator', () => {
       expect(writes(op)).toEqual({ applies: 0, statusPatches: 0, deletes: 0 });
       expect(await versions('prod')).toEqual(before);
       // AND silent watches were restarted
-      expect(op.metrics.render()).toMatch(/srec_operator_watch_restarts_total\{kind="SessionRecording",reason="stale"\} [1-9]/);
+      expect(await render(op.metrics)).toMatch(/srec_operator_watch_restarts_total\{kind="SessionRecording",reason="stale"\} [1-9]/);
       // AND it still reacts to changes after those restarts (and re-applies everything on resync)
       await c.patchCr(ns, 'prod', { spec: { recorder: { replicas: 3 } } });
       await waitFor('3 recorder replicas', async () => (await c.read('apps/v1', 'Deployment', 'prod-recorder', ns))?.spec.replicas === 3);

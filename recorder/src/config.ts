@@ -1,84 +1,21 @@
-// The recorder's configuration file (CONTRACT §2, docs/internals.md): its shape, and the loader that reads
-// it together with the files it names (host key, usersFile, credentials), gathering every problem into one
-// error whose lines each name the field and say what to change.
+// The recorder's side of recorder.yaml (CONTRACT §2, docs/internals.md): the loader that checks it against
+// the contract (common/recorder-config: shape, JSON Schema, validate) and reads the files it names (host
+// key, usersFile, credentials), gathering every problem into one error whose lines each name the field.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import yaml from 'js-yaml';
 import ssh2 from 'ssh2';
 import type { ParsedKey } from 'ssh2';
-import { splitHostPort } from '../../common/http.js';
-import { SENSITIVE_EVENTS, type SensitiveEventName } from './audit/event.js';
+import { parseQuantity } from '../../common/quantity.js';
+import { RECORDER_CONFIG_DEFAULTS as D } from '../../common/recorder-config/types.js';
+import { KEY_EXAMPLE, validateRecorderConfig, validateUsers } from '../../common/recorder-config/validate.js';
 
-export type SshEventKind = SensitiveEventName;
-export const SSH_EVENT_KINDS: readonly SshEventKind[] = SENSITIVE_EVENTS;
+export { parseQuantity };
+export type { AuditConfig, CredentialsConfig, HostConfig, RecorderConfig, RetentionConfig, UserConfig } from '../../common/recorder-config/types.js';
 
-export interface UserConfig {
-  readonly name: string;
-  /** authorized_keys lines without options: `ssh-ed25519 AAAA... comment`. */
-  readonly authorizedKeys: readonly string[];
-  /**
-   * Names of the hosts this person may reach. An addition to the documented shape for "a host with no
-   * access"; the operator does not render it.
-   * @default every host
-   */
-  readonly hosts?: readonly string[];
-}
+import { SSH_EVENT_KINDS, type SshEventKind } from '../../common/recorder-config/types.js';
 
-export interface CredentialsConfig {
-  readonly username?: string;
-  readonly usernameFile?: string;
-  readonly privateKeyFile?: string;
-  readonly passwordFile?: string;
-}
-
-export interface HostConfig {
-  readonly name: string;
-  readonly address: string;
-  /** @default 22 */
-  readonly port?: number;
-  /** Pinned host keys, `ssh-ed25519 AAAA...`; the target must present one of them. */
-  readonly hostKeys: readonly string[];
-  /** @default true */
-  readonly recording?: boolean;
-  /** @default false */
-  readonly fileTransfers?: boolean;
-  readonly credentials: CredentialsConfig;
-}
-
-export interface AuditConfig {
-  /** SSH events (sensitive) on/off. @default false */
-  readonly enabled?: boolean;
-  /** @default ['stdout','stderr','channel_request','global_request'] */
-  readonly events?: readonly SshEventKind[];
-  readonly syslog?: { readonly address: string; readonly protocol?: 'tcp' | 'udp'; readonly format?: 'syslog' | 'cef' };
-}
-
-export interface RetentionConfig {
-  /** @default 180 */
-  readonly trailExpiryDays?: number;
-  /** @default 180 */
-  readonly transferredFilesExpiryDays?: number;
-}
-
-/** The file as written (docs/internals.md "Recorder config file"). */
-export interface RecorderConfig {
-  /** @default '0.0.0.0:2222' */
-  readonly listen?: string;
-  /** /healthz /readyz /metrics. @default '0.0.0.0:9090' */
-  readonly probes?: string;
-  readonly hostKeyFile: string;
-  /** The share. @default '/var/privx/audit' */
-  readonly dataFolder?: string;
-  /** Spool for open sessions. @default '/tmp/srec' */
-  readonly tempFolder?: string;
-  /** Kubernetes quantity, e.g. `10Gi`; spool full -> new recorded sessions are refused. @default no limit */
-  readonly tempSizeLimit?: string;
-  readonly users?: readonly UserConfig[];
-  readonly usersFile?: string;
-  readonly hosts: readonly HostConfig[];
-  readonly audit?: AuditConfig;
-  readonly retention?: RetentionConfig;
-}
+export { SSH_EVENT_KINDS, type SshEventKind };
 
 /** A person who may connect, with their keys parsed once. */
 export interface ResolvedUser {
@@ -133,9 +70,6 @@ export class ConfigError extends Error {
   }
 }
 
-const KEY_EXAMPLE = '"ssh-ed25519 AAAA... comment"';
-const HOST_NAME = /^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$/;
-
 /** Reads the file at `file` and everything it names; throws ConfigError listing every problem. */
 export function loadRecorderConfig(file: string): ResolvedRecorderConfig {
   let text: string;
@@ -162,12 +96,16 @@ export interface ResolveOptions {
   readonly readFile?: (p: string) => Buffer;
 }
 
-/** Validates a parsed document and reads the files it names. */
+/**
+ * Checks a parsed document against the contract and reads the files it names. Every problem goes into one
+ * ConfigError: the contract's, then those only the files show (unreadable, not a key, a user twice, ...).
+ */
 export function resolveRecorderConfig(doc: unknown, opts: ResolveOptions): ResolvedRecorderConfig {
-  const problems: string[] = [];
+  if (!isObject(doc)) throw new ConfigError(opts.source, validateRecorderConfig(doc));
+  const problems = validateRecorderConfig(doc);
   const readFile = opts.readFile ?? ((p: string) => readFileSync(p));
   const abs = (p: string) => path.resolve(opts.baseDir, p);
-  const read = (field: string, p: string, what: string): Buffer | undefined => {
+  const read: Reader = (field, p, what) => {
     try {
       return readFile(abs(p));
     } catch (err) {
@@ -175,49 +113,24 @@ export function resolveRecorderConfig(doc: unknown, opts: ResolveOptions): Resol
       return undefined;
     }
   };
-
-  if (!isObject(doc)) throw new ConfigError(opts.source, ['the file must be a YAML mapping (listen, hostKeyFile, dataFolder, users, hosts, ...)']);
-  const known = new Set(['listen', 'probes', 'hostKeyFile', 'dataFolder', 'tempFolder', 'tempSizeLimit', 'users', 'usersFile', 'hosts', 'audit', 'retention']);
-  for (const k of Object.keys(doc)) if (!known.has(k)) problems.push(`${k}: unknown field; expected one of ${[...known].join(', ')}`);
-
-  const listen = optString(doc, 'listen', problems) ?? '0.0.0.0:2222';
-  const probes = optString(doc, 'probes', problems) ?? '0.0.0.0:9090';
-  for (const [field, value] of [['listen', listen], ['probes', probes]] as const) {
-    try {
-      splitHostPort(value, field);
-    } catch (err) {
-      problems.push((err as Error).message);
-    }
-  }
+  // From here on the contract has said what is wrong with the document's shape: what does not fit it
+  // is skipped (and the ConfigError thrown at the end), what fits it is resolved.
 
   let hostKey: Buffer | undefined;
-  const hostKeyFile = optString(doc, 'hostKeyFile', problems);
-  if (hostKeyFile === undefined) {
-    problems.push("hostKeyFile: required; the recorder's own SSH host key, e.g. from `ssh-keygen -t ed25519 -N '' -f host_key`");
-  } else {
+  const hostKeyFile = text(doc.hostKeyFile);
+  if (hostKeyFile !== undefined) {
     hostKey = read('hostKeyFile', hostKeyFile, 'the host key');
     if (hostKey !== undefined && !isPrivateKey(hostKey)) {
       problems.push(`hostKeyFile: "${hostKeyFile}" is not an unencrypted OpenSSH/PEM private key; generate one with \`ssh-keygen -t ed25519 -N '' -f ${hostKeyFile}\``);
       hostKey = undefined;
     }
   }
-
-  const dataFolder = abs(optString(doc, 'dataFolder', problems) ?? '/var/privx/audit');
-  const tempFolder = abs(optString(doc, 'tempFolder', problems) ?? '/tmp/srec');
-  let tempSizeLimit: number | undefined;
   const limit = doc.tempSizeLimit;
-  if (limit !== undefined) {
-    tempSizeLimit = parseQuantity(String(limit));
-    if (tempSizeLimit === undefined) problems.push(`tempSizeLimit: "${String(limit)}" is not a size; write e.g. 10Gi, 500Mi or a number of bytes`);
-  }
+  const tempSizeLimit = typeof limit === 'string' || typeof limit === 'number' ? parseQuantity(limit) : undefined;
 
-  // users + usersFile
   const users: ResolvedUser[] = [];
-  if (doc.users === undefined && doc.usersFile === undefined) {
-    problems.push('users: no one could connect; set users (a list of {name, authorizedKeys}) or usersFile');
-  }
-  if (doc.users !== undefined) resolveUsers(doc.users, 'users', problems, users);
-  const usersFile = optString(doc, 'usersFile', problems);
+  resolveUsers(doc.users, 'users', problems, users);
+  const usersFile = text(doc.usersFile);
   if (usersFile !== undefined) {
     const buf = read('usersFile', usersFile, 'the users file');
     if (buf !== undefined) {
@@ -229,7 +142,9 @@ export function resolveRecorderConfig(doc: unknown, opts: ResolveOptions): Resol
       }
       if (isObject(parsed) && 'users' in parsed) parsed = parsed.users;
       if (parsed === undefined || parsed === null) parsed = [];
-      resolveUsers(parsed, `usersFile(${usersFile})`, problems, users);
+      const field = `usersFile(${usersFile})`;
+      problems.push(...validateUsers(parsed, field));
+      resolveUsers(parsed, field, problems, users);
     }
   }
   const seenUsers = new Set<string>();
@@ -238,18 +153,11 @@ export function resolveRecorderConfig(doc: unknown, opts: ResolveOptions): Resol
     seenUsers.add(u.name);
   }
 
-  // hosts
   const hosts: ResolvedHost[] = [];
-  if (!Array.isArray(doc.hosts)) {
-    problems.push('hosts: required; a list of {name, address, port, hostKeys, recording, credentials}');
-  } else {
-    const seen = new Set<string>();
+  if (Array.isArray(doc.hosts)) {
     doc.hosts.forEach((h: unknown, i: number) => {
       const host = resolveHost(h, `hosts[${i}]`, problems, read);
-      if (host === undefined) return;
-      if (seen.has(host.name)) problems.push(`hosts[${i}].name: "${host.name}" is used by an earlier host; host names must be unique`);
-      seen.add(host.name);
-      hosts.push(host);
+      if (host !== undefined) hosts.push(host);
     });
   }
   for (const [i, u] of users.entries()) {
@@ -258,127 +166,72 @@ export function resolveRecorderConfig(doc: unknown, opts: ResolveOptions): Resol
     }
   }
 
-  // audit
-  let audit: ResolvedRecorderConfig['audit'] = { enabled: false, events: new Set<SshEventKind>(['stdout', 'stderr', 'channel_request', 'global_request']) };
-  if (doc.audit !== undefined) {
-    if (!isObject(doc.audit)) problems.push('audit: must be a mapping {enabled, events, syslog}');
-    else {
-      const a = doc.audit;
-      const enabled = a.enabled === undefined ? false : a.enabled;
-      if (typeof enabled !== 'boolean') problems.push('audit.enabled: must be true or false');
-      let events = audit.events;
-      if (a.events !== undefined) {
-        if (!Array.isArray(a.events)) problems.push(`audit.events: must be a list drawn from ${SSH_EVENT_KINDS.join(', ')}`);
-        else {
-          const bad = a.events.filter((e) => !SSH_EVENT_KINDS.includes(e as SshEventKind));
-          if (bad.length > 0) problems.push(`audit.events: ${bad.map((b) => JSON.stringify(b)).join(', ')} unknown; choose from ${SSH_EVENT_KINDS.join(', ')}`);
-          events = new Set(a.events.filter((e) => SSH_EVENT_KINDS.includes(e as SshEventKind)) as SshEventKind[]);
-        }
-      }
-      let syslog: ResolvedRecorderConfig['audit']['syslog'];
-      if (a.syslog !== undefined) {
-        if (!isObject(a.syslog) || typeof a.syslog.address !== 'string') problems.push('audit.syslog: must be {address: host:port, protocol: tcp|udp, format: syslog|cef}');
-        else {
-          const protocol = a.syslog.protocol ?? 'tcp';
-          const format = a.syslog.format ?? 'syslog';
-          if (protocol !== 'tcp' && protocol !== 'udp') problems.push('audit.syslog.protocol: must be tcp or udp');
-          if (format !== 'syslog' && format !== 'cef') problems.push('audit.syslog.format: must be syslog or cef');
-          try {
-            splitHostPort(a.syslog.address, 'audit.syslog.address');
-          } catch (err) {
-            problems.push((err as Error).message);
-          }
-          syslog = { address: a.syslog.address, protocol: protocol as 'tcp' | 'udp', format: format as 'syslog' | 'cef' };
-        }
-      }
-      audit = { enabled: enabled === true, events, ...(syslog ? { syslog } : {}) };
-    }
-  }
+  const a = isObject(doc.audit) ? doc.audit : {};
+  const events = Array.isArray(a.events) ? a.events.filter((e): e is SshEventKind => SSH_EVENT_KINDS.includes(e as SshEventKind)) : D.auditEvents;
+  const s = isObject(a.syslog) && typeof a.syslog.address === 'string' ? a.syslog : undefined;
+  const syslog = s && { address: s.address as string, protocol: s.protocol === 'udp' ? ('udp' as const) : ('tcp' as const), format: s.format === 'cef' ? ('cef' as const) : ('syslog' as const) };
+  const audit = { enabled: a.enabled === true, events: new Set<SshEventKind>(events), ...(syslog ? { syslog } : {}) };
 
-  // retention
-  const retention = { trailExpiryDays: 180, transferredFilesExpiryDays: 180 };
-  if (doc.retention !== undefined) {
-    if (!isObject(doc.retention)) problems.push('retention: must be a mapping {trailExpiryDays, transferredFilesExpiryDays}');
-    else {
-      for (const k of ['trailExpiryDays', 'transferredFilesExpiryDays'] as const) {
-        const v = doc.retention[k];
-        if (v === undefined) continue;
-        if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) problems.push(`retention.${k}: must be a whole number of days, at least 1`);
-        else retention[k] = v;
-      }
-    }
-  }
+  const r = isObject(doc.retention) ? doc.retention : {};
+  const days = (v: unknown, fallback: number) => (typeof v === 'number' && Number.isInteger(v) && v >= 1 ? v : fallback);
+  const retention = {
+    trailExpiryDays: days(r.trailExpiryDays, D.trailExpiryDays),
+    transferredFilesExpiryDays: days(r.transferredFilesExpiryDays, D.transferredFilesExpiryDays),
+  };
 
   if (problems.length > 0 || hostKey === undefined) throw new ConfigError(opts.source, problems);
-  return { listen, probes, hostKey, dataFolder, tempFolder, ...(tempSizeLimit !== undefined ? { tempSizeLimit } : {}), users, hosts, audit, retention };
+  return {
+    listen: text(doc.listen) ?? D.listen,
+    probes: text(doc.probes) ?? D.probes,
+    hostKey,
+    dataFolder: abs(text(doc.dataFolder) ?? D.dataFolder),
+    tempFolder: abs(text(doc.tempFolder) ?? D.tempFolder),
+    ...(tempSizeLimit !== undefined ? { tempSizeLimit } : {}),
+    users,
+    hosts,
+    audit,
+    retention,
+  };
 }
 
+type Reader = (field: string, p: string, what: string) => Buffer | undefined;
+
+/** The people of a list the contract has checked: their keys parsed (only a key line shows a bad key). */
 function resolveUsers(list: unknown, field: string, problems: string[], out: ResolvedUser[]): void {
-  if (!Array.isArray(list)) {
-    problems.push(`${field}: must be a list of {name, authorizedKeys}`);
-    return;
-  }
+  if (!Array.isArray(list)) return;
   list.forEach((u: unknown, i: number) => {
-    const f = `${field}[${i}]`;
-    if (!isObject(u)) return void problems.push(`${f}: must be a mapping {name, authorizedKeys}`);
-    const name = typeof u.name === 'string' ? u.name.trim() : '';
-    if (name === '') problems.push(`${f}.name: required; the person's name as it appears in recordings and audit events`);
+    if (!isObject(u)) return;
     const keys: ParsedKey[] = [];
-    if (!Array.isArray(u.authorizedKeys) || u.authorizedKeys.length === 0) {
-      problems.push(`${f}.authorizedKeys: at least one public key is required, e.g. ${KEY_EXAMPLE}`);
-    } else {
+    if (Array.isArray(u.authorizedKeys)) {
       u.authorizedKeys.forEach((k: unknown, j: number) => {
+        if (typeof k !== 'string' || k.trim() === '') return;
         const key = parsePublicKey(k);
-        if (typeof key === 'string') problems.push(`${f}.authorizedKeys[${j}]: ${key}`);
+        if (typeof key === 'string') problems.push(`${field}[${i}].authorizedKeys[${j}]: ${key}`);
         else keys.push(key);
       });
     }
-    let hosts: Set<string> | undefined;
-    if (u.hosts !== undefined) {
-      if (!Array.isArray(u.hosts) || u.hosts.some((h) => typeof h !== 'string')) problems.push(`${f}.hosts: must be a list of host names`);
-      else hosts = new Set(u.hosts as string[]);
-    }
-    out.push({ name, keys, ...(hosts ? { hosts } : {}) });
+    const hosts = Array.isArray(u.hosts) && u.hosts.every((h) => typeof h === 'string') ? new Set(u.hosts as string[]) : undefined;
+    out.push({ name: typeof u.name === 'string' ? u.name.trim() : '', keys, ...(hosts ? { hosts } : {}) });
   });
 }
 
-function resolveHost(
-  h: unknown,
-  f: string,
-  problems: string[],
-  read: (field: string, p: string, what: string) => Buffer | undefined,
-): ResolvedHost | undefined {
-  if (!isObject(h)) {
-    problems.push(`${f}: must be a mapping {name, address, port, hostKeys, recording, credentials}`);
-    return undefined;
-  }
-  const name = typeof h.name === 'string' ? h.name : '';
-  if (!HOST_NAME.test(name)) problems.push(`${f}.name: "${name}" is not a host name people can type after user@ (letters, digits, . _ -)`);
-  const address = typeof h.address === 'string' ? h.address : '';
-  if (address === '') problems.push(`${f}.address: required; the target's IP address or DNS name`);
-  const port = h.port ?? 22;
-  if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) problems.push(`${f}.port: must be a port number from 1 to 65535`);
+function resolveHost(h: unknown, f: string, problems: string[], read: Reader): ResolvedHost | undefined {
+  if (!isObject(h)) return undefined;
   const hostKeys: ParsedKey[] = [];
-  if (!Array.isArray(h.hostKeys) || h.hostKeys.length === 0) {
-    problems.push(
-      `${f}.hostKeys: at least one pinned host key is required; add the target's public host key, e.g. a line of \`ssh-keyscan -t ed25519 ${address || '<address>'}\` without the leading host name`,
-    );
-  } else {
+  if (Array.isArray(h.hostKeys)) {
     h.hostKeys.forEach((k: unknown, j: number) => {
+      if (typeof k !== 'string' || k.trim() === '') return;
       const key = parsePublicKey(k);
       if (typeof key === 'string') problems.push(`${f}.hostKeys[${j}]: ${key}`);
       else hostKeys.push(key);
     });
   }
-  for (const b of ['recording', 'fileTransfers'] as const) {
-    if (h[b] !== undefined && typeof h[b] !== 'boolean') problems.push(`${f}.${b}: must be true or false`);
-  }
   const credentials = resolveCredentials(h.credentials, `${f}.credentials`, problems, read);
   if (credentials === undefined) return undefined;
   return {
-    name,
-    address,
-    port: port as number,
+    name: typeof h.name === 'string' ? h.name : '',
+    address: typeof h.address === 'string' ? h.address : '',
+    port: typeof h.port === 'number' ? h.port : D.port,
     hostKeys,
     recording: h.recording !== false,
     fileTransfers: h.fileTransfers === true,
@@ -386,41 +239,25 @@ function resolveHost(
   };
 }
 
-function resolveCredentials(
-  c: unknown,
-  f: string,
-  problems: string[],
-  read: (field: string, p: string, what: string) => Buffer | undefined,
-): ResolvedCredentials | undefined {
-  if (!isObject(c)) {
-    problems.push(`${f}: required; {username | usernameFile, privateKeyFile | passwordFile} the recorder logs in to the target with`);
-    return undefined;
-  }
-  let username: string | undefined;
-  if (typeof c.username === 'string' && c.username !== '') username = c.username;
-  else if (typeof c.usernameFile === 'string') username = read(`${f}.usernameFile`, c.usernameFile, 'the username')?.toString('utf8').trim();
-  if (c.username !== undefined && c.usernameFile !== undefined) problems.push(`${f}: set username or usernameFile, not both`);
-  if (username === undefined || username === '') {
-    if (c.username === undefined && c.usernameFile === undefined) problems.push(`${f}: set username or usernameFile`);
-    else if (username === '') problems.push(`${f}: the username is empty`);
-    return undefined;
-  }
-  const hasKey = typeof c.privateKeyFile === 'string';
-  const hasPassword = typeof c.passwordFile === 'string';
-  if (hasKey === hasPassword) {
-    problems.push(`${f}: set exactly one of privateKeyFile or passwordFile`);
-    return undefined;
-  }
-  if (hasKey) {
-    const key = read(`${f}.privateKeyFile`, c.privateKeyFile as string, 'the private key');
+/** The username and the key or password, read from the files the credentials name. */
+function resolveCredentials(c: unknown, f: string, problems: string[], read: Reader): ResolvedCredentials | undefined {
+  if (!isObject(c)) return undefined;
+  const usernameFile = text(c.usernameFile);
+  const username = text(c.username) ?? (usernameFile !== undefined ? read(`${f}.usernameFile`, usernameFile, 'the username')?.toString('utf8').trim() : undefined);
+  if (username === '') problems.push(`${f}: the username is empty`);
+  const keyFile = text(c.privateKeyFile);
+  const passwordFile = text(c.passwordFile);
+  if (username === undefined || username === '' || (keyFile === undefined) === (passwordFile === undefined)) return undefined;
+  if (keyFile !== undefined) {
+    const key = read(`${f}.privateKeyFile`, keyFile, 'the private key');
     if (key === undefined) return undefined;
     if (!isPrivateKey(key)) {
-      problems.push(`${f}.privateKeyFile: "${String(c.privateKeyFile)}" is not an unencrypted OpenSSH/PEM private key`);
+      problems.push(`${f}.privateKeyFile: "${keyFile}" is not an unencrypted OpenSSH/PEM private key`);
       return undefined;
     }
     return { username, privateKey: key };
   }
-  const pw = read(`${f}.passwordFile`, c.passwordFile as string, 'the password');
+  const pw = read(`${f}.passwordFile`, passwordFile as string, 'the password');
   if (pw === undefined) return undefined;
   return { username, password: pw.toString('utf8').replace(/\r?\n$/, '') };
 }
@@ -443,24 +280,11 @@ function isPrivateKey(buf: Buffer): boolean {
   return key !== undefined && !(key instanceof Error) && key.isPrivateKey();
 }
 
-/** Kubernetes quantities (`10Gi`, `500M`, `1e9`) to bytes. */
-export function parseQuantity(q: string): number | undefined {
-  const m = /^\s*([0-9]+(?:\.[0-9]+)?(?:e[0-9]+)?)\s*(Ki|Mi|Gi|Ti|Pi|k|K|M|G|T|P)?\s*$/.exec(q);
-  if (!m) return undefined;
-  const unit: Record<string, number> = { Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, k: 1e3, K: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15 };
-  return Math.floor(Number(m[1]) * (m[2] ? (unit[m[2]] ?? 1) : 1));
-}
-
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-function optString(doc: Record<string, unknown>, key: string, problems: string[]): string | undefined {
-  const v = doc[key];
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'string' || v === '') {
-    problems.push(`${key}: must be a non-empty string`);
-    return undefined;
-  }
-  return v;
+/** A non-empty string, or undefined (the contract reports the rest). */
+function text(v: unknown): string | undefined {
+  return typeof v === 'string' && v !== '' ? v : undefined;
 }

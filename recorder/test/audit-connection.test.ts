@@ -4,7 +4,7 @@ import { createAudit, selectSensitiveEvents, type Audit } from '../src/audit/con
 import { createAuditSink, type AuditSink } from '../src/audit/emitter.js';
 import { SENSITIVE_EVENTS, toJson, type AuditEvent, type SessionIdentity } from '../src/audit/event.js';
 import { encodeSyslog } from '../src/audit/syslog.js';
-import { startTcpSiem, waitFor } from './support/rsyslog.js';
+import { startTcpSiem, waitFor } from '../../testing/rsyslog.js';
 
 /** Collects what the bastion would emit (the transport has its own tests). */
 function collector(): AuditSink & { events: AuditEvent[] } {

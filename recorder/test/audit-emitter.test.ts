@@ -2,11 +2,11 @@ import net from 'node:net';
 import os from 'node:os';
 import { PassThrough } from 'node:stream';
 import { createLogger } from '../../common/log.js';
-import { Registry } from '../../common/metrics.js';
+import { Registry, sample } from '../../common/metrics.js';
 import { createAuditSink, type AuditSink, type AuditSinkConfig } from '../src/audit/emitter.js';
 import { makeEvent, type AuditEventName, type SessionIdentity } from '../src/audit/event.js';
 import { encodeSyslog, frameOctetCounted } from '../src/audit/syslog.js';
-import { freePort, jsonOf, startTcpSiem, startUdpSiem, waitFor, type Siem } from './support/rsyslog.js';
+import { freePort, jsonOf, startTcpSiem, startUdpSiem, waitFor, type Siem } from '../../testing/rsyslog.js';
 
 const log = createLogger({ component: 'test', silent: true });
 const who: SessionIdentity = {
@@ -20,10 +20,7 @@ const who: SessionIdentity = {
 };
 const ev = (name: AuditEventName, n: number) => makeEvent(who, name, new Date(), { channel: 0, data: `line-${n}`, encoding: 'utf8', seq: n });
 
-function metric(r: Registry, series: string): number {
-  const line = r.render().split('\n').find((l) => l.startsWith(series + ' '));
-  return line ? Number(line.slice(series.length + 1)) : 0;
-}
+const metric = (r: Registry, series: string): number => sample(r, series);
 const dropped = (r: Registry, reason: string, exposure = 'SSH-PRIVX-SENSITIVE-AUDIT') =>
   metric(r, `srec_audit_events_dropped_total{exposure="${exposure}",reason="${reason}"}`);
 const sent = (r: Registry, exposure = 'SSH-PRIVX-SENSITIVE-AUDIT') => metric(r, `srec_audit_events_sent_total{exposure="${exposure}"}`);

@@ -154,7 +154,7 @@ describe('srec recorder --config', () => {
     (doc.hosts as Record<string, unknown>[])[0]!.hostKeys = [];
     const file = await write('cli-bad.yaml', doc);
     // WHEN the recorder is started with it
-    const r = spawnSync(process.execPath, ['--import', path.join(here, 'support/ts-register.mjs'), path.join(here, 'support/srec-main.ts'), 'recorder', '--config', file], {
+    const r = spawnSync(process.execPath, ['--import', path.join(here, '../../testing/ts-register.mjs'), path.join(here, 'support/srec-main.ts'), 'recorder', '--config', file], {
       encoding: 'utf8',
       timeout: 20000,
     });

@@ -13,11 +13,10 @@ import { loadRecorderConfig } from '../src/config.js';
 import { startBastion } from '../src/ssh/bastion.js';
 import { createRecorderMetrics } from '../src/ssh/metrics.js';
 import { transferTaps } from '../src/transfer/tap.js';
-import { makeKey } from './support/keys.js';
+import { makeKey, sshArgs, startSshd } from '../../testing/openssh.js';
+import { filesContaining, freePort, jsonOf, startRsyslogd, startTcpSiem, waitFor } from '../../testing/rsyslog.js';
 import { writeRecorderConfig } from './support/recorder.js';
-import { filesContaining, freePort, jsonOf, startRsyslogd, startTcpSiem, waitFor } from './support/rsyslog.js';
-import { collect, spawnSsh, sshArgs } from './support/ssh.js';
-import { startSshd } from './support/sshd.js';
+import { collect, spawnSsh } from './support/ssh.js';
 
 const MARKER = 'SSH-PRIVX-SENSITIVE-AUDIT';
 const cleanup: (() => Promise<unknown>)[] = [];

@@ -16,7 +16,7 @@ import { rsyslogInput, SYSLOG_PATHS } from '../../operator/src/desired/syslog.js
 import { createAudit } from '../src/audit/connection.js';
 import { createAuditSink } from '../src/audit/emitter.js';
 import { SENSITIVE_EVENTS } from '../src/audit/event.js';
-import { createFrameParser, filesContaining, freePort, jsonOf, rsyslogdPath, startRsyslogd, waitFor } from './support/rsyslog.js';
+import { createFrameParser, filesContaining, freePort, jsonOf, rsyslogdPath, startRsyslogd, waitFor } from '../../testing/rsyslog.js';
 
 const SLOW = 60_000;
 const MARKER = 'SSH-PRIVX-SENSITIVE-AUDIT';

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createLogger } from '../../common/log.js';
-import { Registry } from '../../common/metrics.js';
+import { Registry, sample } from '../../common/metrics.js';
 import { renderRsyslogConf, type RsyslogInput } from '../../operator/src/desired/rsyslog-conf.js';
 import { createAudit, type ConnectionAudit } from '../src/audit/connection.js';
 import { createAuditSink, type AuditSink } from '../src/audit/emitter.js';
@@ -21,7 +21,7 @@ import {
   waitFor,
   type Rsyslogd,
   type Siem,
-} from './support/rsyslog.js';
+} from '../../testing/rsyslog.js';
 
 /** Real processes and a real outage: more than jest's default 5 s. */
 const SLOW = 60_000;
@@ -97,10 +97,7 @@ function sensitiveSeqs(messages: readonly string[]): Set<number> {
   return new Set(messages.filter((m) => m.includes(MARKER)).map((m) => Number(jsonOf(m).seq)));
 }
 
-function metric(r: Registry, series: string): number {
-  const line = r.render().split('\n').find((l) => l.startsWith(series + ' '));
-  return line ? Number(line.slice(series.length + 1)) : 0;
-}
+const metric = (r: Registry, series: string): number => sample(r, series);
 
 /** Sends `n` keystroke events and `n` output events; returns their sequence numbers. */
 function typeAndPrint(p: Pipeline, n: number, tag: string): number[] {

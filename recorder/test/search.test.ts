@@ -139,7 +139,7 @@ describe('searchSessions', () => {
   it('builds the missing indexes of several sessions in worker threads, with the same results', async () => {
     // GIVEN three sessions never searched
     for (let i = 0; i < 3; i++) writeSession({ dataFolder: data.dir, start: new Date(Date.UTC(2025, 2, 1 + i)), channels: [{ id: 0, events: sudoSession() }] });
-    const tsLoader = fileURLToPath(new URL('./support/ts-register.mjs', import.meta.url));
+    const tsLoader = fileURLToPath(new URL('../../testing/ts-register.mjs', import.meta.url));
     expect(existsSync(tsLoader)).toBe(true);
     // WHEN searching with two worker threads (running the TypeScript sources through the loader)
     const pool = { workers: 2, workerUrl: new URL('../src/search/index-worker.ts', import.meta.url), execArgv: ['--import', tsLoader] };
@@ -156,7 +156,7 @@ describe('searchSessions', () => {
   it('builds many sessions on few workers without piling up listeners on a worker', async () => {
     // GIVEN 24 sessions never searched, for two workers (a dozen jobs each)
     for (let i = 0; i < 24; i++) writeSession({ dataFolder: data.dir, start: new Date(Date.UTC(2025, 2, 1, i)), channels: [{ id: 0, events: sudoSession() }] });
-    const tsLoader = fileURLToPath(new URL('./support/ts-register.mjs', import.meta.url));
+    const tsLoader = fileURLToPath(new URL('../../testing/ts-register.mjs', import.meta.url));
     const workerUrl = new URL('../src/search/index-worker.ts', import.meta.url).href;
     const query = new URL('../src/search/query.ts', import.meta.url).href;
     // WHEN searching in a process of its own (Node's warnings go to the real process, not to Jest's)

@@ -10,8 +10,8 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from '../../common/log.js';
 import { CHANNEL_WINDOW, channelWindowProblem, checkChannelWindow, ssh2ChannelWindow } from '../src/ssh/window.js';
-import { collect, freePort, makeKey, startLab, startRecorder, waitForPort, type Lab, type SshResult } from './support/index.js';
-import { SSHD } from './support/sshd.js';
+import { collect, freePort, startLab, startRecorder, waitForPort, type Lab, type SshResult } from './support/index.js';
+import { makeKey, SSHD } from '../../testing/openssh.js';
 
 const require = createRequire(import.meta.url);
 const REPO = path.resolve(path.dirname(require.resolve('../../package.json')));

@@ -2,7 +2,7 @@ import { promises as fsp, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createLogger } from '../../common/log.js';
-import { Registry } from '../../common/metrics.js';
+import { Counter, Gauge, Registry, valueOf } from '../../common/metrics.js';
 import type { SessionIdentity } from '../src/trail/manifest.js';
 import { TrailMover } from '../src/trail/mover.js';
 import { shareSessionDir, spoolSessionDir } from '../src/trail/paths.js';
@@ -123,7 +123,7 @@ describe('TrailMover', () => {
     const { rec } = await recordExec(tempFolder, id, clock(id.start));
     await rec.close({ complete: true });
     const registry = new Registry();
-    const pending = registry.gauge('srec_recordings_pending', 'p');
+    const pending = new Gauge({ name: 'srec_recordings_pending', help: 'p', registers: [registry] });
     const mover = new TrailMover({ tempFolder, dataFolder, recorderId: 'rec-a', log, pendingGauge: pending, retryBaseMs: 20 });
     // WHEN the mover starts
     await mover.start();
@@ -138,7 +138,7 @@ describe('TrailMover', () => {
     expect(await fsp.readdir(path.join(dataFolder, '.incoming'))).toEqual([]);
     expect(statSync(path.join(dataFolder, '2024')).mode & 0o777).toBe(0o700);
     expect(statSync(path.join(final, 'manifest.json')).mode & 0o777).toBe(0o600);
-    expect(pending.get()).toBe(0);
+    expect(valueOf(pending)).toBe(0);
   });
 
   it('keeps recordings spooled while the share is unwritable, reports not ready, and moves them once it is back', async () => {
@@ -150,11 +150,11 @@ describe('TrailMover', () => {
     const { rec } = await recordExec(tempFolder, id, clock(id.start));
     await rec.close({ complete: true });
     const registry = new Registry();
-    const failures = registry.counter('srec_recording_move_failures_total', 'f');
+    const failures = new Counter({ name: 'srec_recording_move_failures_total', help: 'f', registers: [registry] });
     const mover = new TrailMover({ tempFolder, dataFolder, recorderId: 'rec-a', log, failureCounter: failures, retryBaseMs: 20, retryMaxMs: 50, shareCheckIntervalMs: 30 });
     // WHEN the mover starts
     await mover.start();
-    await waitFor(() => failures.get() >= 2);
+    await waitFor(() => valueOf(failures) >= 2);
     // THEN it is not ready, says why, and the session is still in the spool
     expect(mover.ready()).toMatchObject({ ok: false, reason: expect.stringContaining('is not writable') });
     expect(mover.pendingCount).toBe(1);

@@ -7,7 +7,7 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import { startProbeServer, type ProbeServer } from '../../common/http.js';
 import { errorMessage, type Logger } from '../../common/log.js';
-import type { Registry } from '../../common/metrics.js';
+import { Counter, Gauge, type Registry } from '../../common/metrics.js';
 import { FORWARD_ACTIONS } from '../../operator/src/desired/rsyslog-conf.js';
 import { LossTracker, parseStats, queueOf, type LossReport, type StatsRecord } from './impstats.js';
 import { encodeLossEvent } from './notice.js';
@@ -47,21 +47,22 @@ export interface SyslogRun {
 const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
 
 function metricsOf(registry: Registry) {
+  const registers = [registry];
   return {
-    lost: registry.counter('srec_syslog_forward_events_lost_total', 'Events a forward lost: dropped from its full in-memory queue or given up (discarded.full + discarded.nf + failed)'),
-    discarded: registry.counter('srec_syslog_queue_discarded_total', 'Messages an rsyslog queue dropped, by reason (full: queue full; nf: discard mark)'),
-    failed: registry.counter('srec_syslog_action_failed_total', 'Messages an rsyslog action gave up on'),
-    suspended: registry.counter('srec_syslog_action_suspended_total', 'Times an rsyslog action was suspended (its target unreachable)'),
-    resumed: registry.counter('srec_syslog_action_resumed_total', 'Times a suspended rsyslog action resumed'),
-    size: registry.gauge('srec_syslog_queue_size', 'Messages held in an rsyslog queue (memory)'),
-    maxSize: registry.gauge('srec_syslog_queue_max_size', 'Most messages an rsyslog queue has held since rsyslogd started'),
-    capacity: registry.gauge('srec_syslog_queue_capacity', 'Messages a forward queue holds before it drops (spec.syslog.queue.size)'),
-    outage: registry.gauge('srec_syslog_forward_losing', '1 from the first report of a loss until the forward delivers again and the loss is reported'),
-    reports: registry.counter('srec_syslog_loss_events_total', 'siem_events_lost events sent, by action'),
-    stats: registry.counter('srec_syslog_stats_reports_total', 'impstats records received from rsyslogd'),
-    lastStats: registry.gauge('srec_syslog_stats_last_timestamp_seconds', 'When the last impstats record arrived (unix time)'),
-    maxRss: registry.gauge('srec_syslog_rsyslogd_max_rss_bytes', "rsyslogd's peak resident memory (impstats resource-usage maxrss)"),
-    up: registry.gauge('srec_syslog_rsyslogd_up', '1 while rsyslogd runs'),
+    lost: new Counter({ name: 'srec_syslog_forward_events_lost_total', help: 'Events a forward lost: dropped from its full in-memory queue or given up (discarded.full + discarded.nf + failed)', labelNames: ['action'], registers }),
+    discarded: new Counter({ name: 'srec_syslog_queue_discarded_total', help: 'Messages an rsyslog queue dropped, by reason (full: queue full; nf: discard mark)', labelNames: ['queue', 'reason'], registers }),
+    failed: new Counter({ name: 'srec_syslog_action_failed_total', help: 'Messages an rsyslog action gave up on', labelNames: ['action'], registers }),
+    suspended: new Counter({ name: 'srec_syslog_action_suspended_total', help: 'Times an rsyslog action was suspended (its target unreachable)', labelNames: ['action'], registers }),
+    resumed: new Counter({ name: 'srec_syslog_action_resumed_total', help: 'Times a suspended rsyslog action resumed', labelNames: ['action'], registers }),
+    size: new Gauge({ name: 'srec_syslog_queue_size', help: 'Messages held in an rsyslog queue (memory)', labelNames: ['queue'], registers }),
+    maxSize: new Gauge({ name: 'srec_syslog_queue_max_size', help: 'Most messages an rsyslog queue has held since rsyslogd started', labelNames: ['queue'], registers }),
+    capacity: new Gauge({ name: 'srec_syslog_queue_capacity', help: 'Messages a forward queue holds before it drops (spec.syslog.queue.size)', labelNames: ['queue'], registers }),
+    outage: new Gauge({ name: 'srec_syslog_forward_losing', help: '1 from the first report of a loss until the forward delivers again and the loss is reported', labelNames: ['action'], registers }),
+    reports: new Counter({ name: 'srec_syslog_loss_events_total', help: 'siem_events_lost events sent, by action', labelNames: ['action'], registers }),
+    stats: new Counter({ name: 'srec_syslog_stats_reports_total', help: 'impstats records received from rsyslogd', registers }),
+    lastStats: new Gauge({ name: 'srec_syslog_stats_last_timestamp_seconds', help: 'When the last impstats record arrived (unix time)', registers }),
+    maxRss: new Gauge({ name: 'srec_syslog_rsyslogd_max_rss_bytes', help: "rsyslogd's peak resident memory (impstats resource-usage maxrss)", registers }),
+    up: new Gauge({ name: 'srec_syslog_rsyslogd_up', help: '1 while rsyslogd runs', registers }),
   };
 }
 
@@ -109,7 +110,7 @@ export async function startSyslogRun(opts: SyslogRunOptions): Promise<SyslogRun>
   const tracker = new LossTracker(forwards);
   /** Last size of each forward queue: what rsyslogd holds in memory, lost if it exits now. */
   const held = new Map<string, number>();
-  if (opts.queueSize !== undefined) for (const a of forwards) m.capacity.set(opts.queueSize, { queue: queueOf(a) });
+  if (opts.queueSize !== undefined) for (const a of forwards) m.capacity.set({ queue: queueOf(a) }, opts.queueSize);
 
   const report = async (r: LossReport): Promise<void> => {
     const at = now();
@@ -139,8 +140,8 @@ export async function startSyslogRun(opts: SyslogRunOptions): Promise<SyslogRun>
     m.lastStats.set(at.getTime() / 1000);
     const v = rec.values;
     if (rec.origin === 'core.queue') {
-      m.size.set(v.size ?? 0, { queue: rec.name });
-      m.maxSize.set(v.maxqsize ?? 0, { queue: rec.name });
+      m.size.set({ queue: rec.name }, v.size ?? 0);
+      m.maxSize.set({ queue: rec.name }, v.maxqsize ?? 0);
       const action = forwards.find((a) => queueOf(a) === rec.name);
       if (action) held.set(action, v.size ?? 0);
     }
@@ -156,7 +157,7 @@ export async function startSyslogRun(opts: SyslogRunOptions): Promise<SyslogRun>
       if (d.resumed) m.resumed.inc({ action }, d.resumed);
       const lost = d.discardedFull + d.discardedNf + d.failed;
       if (lost) m.lost.inc({ action }, lost);
-      m.outage.set(tracker.inOutage(action) ? 1 : 0, { action });
+      m.outage.set({ action }, tracker.inOutage(action) ? 1 : 0);
       if (step.report) void report(step.report);
     }
   };

@@ -15,7 +15,7 @@ import { renderRsyslogConf } from '../../operator/src/desired/rsyslog-conf.js';
 import { createAuditSink } from '../../recorder/src/audit/emitter.js';
 import { SENSITIVE_EVENTS } from '../../recorder/src/audit/event.js';
 import { createAudit } from '../../recorder/src/audit/connection.js';
-import { filesContaining, freePort, jsonOf, rsyslogdPath, startTcpSiem, waitFor } from '../../recorder/test/support/rsyslog.js';
+import { filesContaining, freePort, jsonOf, rsyslogdPath, startTcpSiem, waitFor } from '../../testing/rsyslog.js';
 
 const support = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../recorder/test/support');
 const MARKER = 'SSH-PRIVX-SENSITIVE-AUDIT';

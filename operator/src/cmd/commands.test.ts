@@ -1,3 +1,6 @@
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { jest } from '@jest/globals';
 import yaml from 'js-yaml';
 import { badFixtures } from '../../test/bad-fixtures.js';
@@ -59,5 +62,28 @@ describe('srec render', () => {
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr).toContain('spec.syslog.audit.sensitive.to: sensitive session content may never be written to disk');
+  });
+});
+
+describe('srec operator', () => {
+  const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+  /** How many of ssh2's files a fresh node has loaded after importing `module` from the sources. */
+  const ssh2FilesLoadedBy = (module: string): string => {
+    const code = [
+      "import { createRequire } from 'node:module';",
+      `await import(${JSON.stringify(pathToFileURL(path.join(root, module)).href)});`,
+      "const cache = Object.keys(createRequire(import.meta.url).cache);",
+      "process.stdout.write(String(cache.filter((k) => k.includes('/node_modules/ssh2/')).length));",
+    ].join('\n');
+    const r = spawnSync(process.execPath, ['--import', path.join(root, 'testing/ts-register.mjs'), '--input-type=module', '-e', code], { cwd: root, encoding: 'utf8', timeout: 60_000 });
+    if (r.status !== 0) throw new Error(`node exited with ${r.status}: ${r.stderr}`);
+    return r.stdout;
+  };
+
+  it('does not load ssh2, as cli.ts promises (the recorder does)', () => {
+    // GIVEN a fresh node WHEN it loads the operator's command, and for comparison the recorder's
+    // THEN the operator has loaded none of ssh2 and the recorder has
+    expect(ssh2FilesLoadedBy('operator/src/cmd/operator.ts')).toBe('0');
+    expect(Number(ssh2FilesLoadedBy('recorder/src/cmd/recorder.ts'))).toBeGreaterThan(0);
   });
 });

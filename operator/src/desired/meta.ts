@@ -1,6 +1,7 @@
 // Names, labels and owner references of every child object (docs/internals.md, "Object names").
 import { createHash } from 'node:crypto';
 import { Size } from 'cdk8s';
+import { wholeMebibytes } from '../../../common/quantity.js';
 import { API_VERSION, KIND, type SessionRecording } from '../api/types.js';
 
 export type Component = 'recorder' | 'syslog' | 'storage';
@@ -95,12 +96,11 @@ export function hashOf(v: unknown): string {
   return createHash('sha256').update(canonicalJson(v)).digest('hex').slice(0, 16);
 }
 
-/** A CRD quantity (`10Gi`, `2Ti`, `512Mi`; the schema allows only these) as a cdk8s Size. */
+/** A CRD quantity (`10Gi`, `2Ti`, `512Mi`; the schema allows only whole Mi, Gi and Ti) as a cdk8s Size. */
 export function toSize(quantity: string): Size {
-  const m = /^([1-9][0-9]*)(Mi|Gi|Ti)$/.exec(quantity);
-  if (!m) throw new Error(`"${quantity}" is not a whole Mi, Gi or Ti quantity`);
-  const n = Number(m[1]);
-  return m[2] === 'Mi' ? Size.mebibytes(n) : m[2] === 'Gi' ? Size.gibibytes(n) : Size.tebibytes(n);
+  const mi = wholeMebibytes(quantity);
+  if (mi === undefined || mi === 0) throw new Error(`"${quantity}" is not a whole Mi, Gi or Ti quantity`);
+  return Size.mebibytes(mi);
 }
 
 /** Add the desired-hash annotation (computed over everything else) to a rendered object. */

@@ -1,6 +1,6 @@
 import yaml from 'js-yaml';
-import ssh2 from 'ssh2';
-import { resolveRecorderConfig } from '../../../recorder/src/config.js';
+import type { RecorderConfig } from '../../../common/recorder-config/types.js';
+import { validateRecorderConfig } from '../../../common/recorder-config/validate.js';
 import { example, withSpec } from '../../test/cr.js';
 import { buildRecorderConfig, renderRecorderYaml, spoolLimit } from './recorder-config.js';
 
@@ -51,29 +51,18 @@ describe('buildRecorderConfig', () => {
     expect(spoolLimit('1Ti')).toBe('943718Mi');
   });
 
-  it('is a file the recorder loads', () => {
-    // GIVEN the rendered recorder.yaml and the files the Secrets provide
-    const text = renderRecorderYaml(buildRecorderConfig(example('nfs-forward')));
-    const hostKey = ssh2.utils.generateKeyPairSync('ed25519');
-    const userKey = ssh2.utils.generateKeyPairSync('ed25519');
-    const files: Record<string, string> = {
-      '/etc/srec/hostkey/host_key': hostKey.private,
-      '/etc/srec/users/users.yaml': yaml.dump([{ name: 'alice', authorizedKeys: [userKey.public] }]),
-      '/etc/srec/creds/web-1/username': 'root\n',
-      '/etc/srec/creds/web-1/privateKey': hostKey.private,
-    };
-    const readFile = (p: string) => {
-      const f = files[p];
-      if (f === undefined) throw Object.assign(new Error(`ENOENT ${p}`), { code: 'ENOENT' });
-      return Buffer.from(f);
-    };
-    // WHEN the recorder resolves it THEN it has the spec's host, users and audit routing
-    const resolved = resolveRecorderConfig(yaml.load(text), { source: 'recorder.yaml', baseDir: '/etc/srec/config', readFile });
-    expect(resolved.listen).toBe('0.0.0.0:2222');
-    expect(resolved.hosts.map((h) => [h.name, h.address, h.port, h.credentials.username])).toEqual([['web-1', 'web-1.internal', 22, 'root']]);
-    expect(resolved.users.map((u) => u.name)).toEqual(['alice']);
-    expect(resolved.audit.enabled).toBe(true);
-    expect(resolved.audit.syslog).toEqual({ address: 'forward-syslog:5514', protocol: 'tcp', format: 'cef' });
-    expect([...resolved.audit.events]).toEqual(['stdin', 'stdout', 'stderr', 'channel_request', 'global_request']);
+  it('is a file the recorder accepts: the recorder config contract finds nothing to change', () => {
+    // GIVEN the rendered recorder.yaml, read back as the recorder reads it
+    const doc = yaml.load(renderRecorderYaml(buildRecorderConfig(example('nfs-forward'))));
+    // WHEN the contract validates it THEN there is no problem
+    expect(validateRecorderConfig(doc)).toEqual([]);
+    // AND it has the spec's host, the mounted users and credentials, and the audit routing
+    const cfg = doc as RecorderConfig;
+    expect(cfg.listen).toBe('0.0.0.0:2222');
+    expect(cfg.hosts.map((h) => [h.name, h.address, h.port, h.credentials.usernameFile])).toEqual([['web-1', 'web-1.internal', 22, '/etc/srec/creds/web-1/username']]);
+    expect(cfg.usersFile).toBe('/etc/srec/users/users.yaml');
+    expect(cfg.audit?.enabled).toBe(true);
+    expect(cfg.audit?.syslog).toEqual({ address: 'forward-syslog:5514', protocol: 'tcp', format: 'cef' });
+    expect(cfg.audit?.events).toEqual(['stdin', 'stdout', 'stderr', 'channel_request', 'global_request']);
   });
 });

@@ -1,7 +1,8 @@
 // The recorder's recorder.yaml (CONTRACT §2, docs/internals.md) for a SessionRecording, pointing at the
 // paths where the recorder Deployment mounts the Secrets.
 import yaml from 'js-yaml';
-import type { RecorderConfig } from '../../../recorder/src/config.js';
+import { wholeMebibytes } from '../../../common/quantity.js';
+import type { RecorderConfig } from '../../../common/recorder-config/types.js';
 import type { SessionRecording } from '../api/types.js';
 import { childNames } from './meta.js';
 
@@ -35,9 +36,8 @@ export interface RecorderConfigOptions {
  * emptyDir outgrows its sizeLimit, and that would cut every open session.
  */
 export function spoolLimit(tempSizeLimit: string): string {
-  const m = /^([1-9][0-9]*)(Mi|Gi|Ti)$/.exec(tempSizeLimit);
-  if (!m) return tempSizeLimit;
-  const mi = Number(m[1]) * (m[2] === 'Mi' ? 1 : m[2] === 'Gi' ? 1024 : 1024 * 1024);
+  const mi = wholeMebibytes(tempSizeLimit);
+  if (mi === undefined) return tempSizeLimit;
   return `${Math.max(1, Math.floor(mi * 0.9))}Mi`;
 }
 

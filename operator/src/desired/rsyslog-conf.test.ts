@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { rsyslogdPath } from '../../../recorder/test/support/rsyslog.js';
+import { rsyslogdPath } from '../../../testing/rsyslog.js';
 import { parseSensitiveTo, renderRsyslogConf, type RsyslogInput } from './rsyslog-conf.js';
 
 const discard: RsyslogInput = { enabled: true, format: 'syslog', auditTo: 'stdout', sensitiveTo: '/dev/null', listenPort: 5514 };

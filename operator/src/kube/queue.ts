@@ -1,6 +1,7 @@
 // The work queue, keyed by `namespace/name` (client-go's semantics): a key is queued at most once,
 // never runs twice at the same time (an add while it runs re-queues it once it is done), failures
 // back off exponentially with jitter, and `requeueAfter` schedules a later run.
+import { backoffDelay } from '../../../common/backoff.js';
 import type { Clock, Random, Timer } from './clock.js';
 
 export interface Result {
@@ -77,10 +78,8 @@ export class WorkQueue {
 
   /** The delay before retry `attempt` (1-based): base * 2^(attempt-1), capped, with jitter. */
   backoff(attempt: number): number {
-    const base = this.opts.baseDelayMs ?? 500;
-    const max = this.opts.maxDelayMs ?? 300_000;
-    const raw = Math.min(max, base * 2 ** Math.min(attempt - 1, 30));
-    return Math.round(raw * (1 + (this.opts.jitter ?? 0.2) * this.opts.random()));
+    const jitter = this.opts.jitter ?? 0.2;
+    return backoffDelay(attempt, { baseMs: this.opts.baseDelayMs ?? 500, maxMs: this.opts.maxDelayMs ?? 300_000, jitter: [1, 1 + jitter] }, this.opts.random);
   }
 
   /** Stop taking keys; resolves when runs in progress have finished. */

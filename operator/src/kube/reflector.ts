@@ -2,6 +2,7 @@
 // relist; when the watch ends, re-watch from the last resourceVersion seen; when it is silent for too
 // long (the client-node informer is known to go quiet), restart it with a relist. Every change calls
 // `onChange` with the object (new, or last known when deleted); handlers only map it to keys.
+import { backoffDelay, type BackoffPolicy } from '../../../common/backoff.js';
 import type { Logger } from '../../../common/log.js';
 import type { KubeObject } from '../desired/meta.js';
 import { type Clock, type Random, sleep, type Timer } from './clock.js';
@@ -24,6 +25,9 @@ export interface ReflectorOptions {
   readonly watchTimeoutSeconds?: number;
   readonly onRestart?: (reason: 'gone' | 'stale' | 'closed' | 'error') => void;
 }
+
+/** A failed watch is retried after 0.5 s, doubling up to 30 s, and up to 20% later. */
+const WATCH_BACKOFF: BackoffPolicy = { baseMs: 500, maxMs: 30_000, jitter: [1, 1.2] };
 
 export function objectKey(obj: { metadata: { namespace?: string; name: string } }): string {
   return obj.metadata.namespace ? `${obj.metadata.namespace}/${obj.metadata.name}` : obj.metadata.name;
@@ -97,8 +101,8 @@ export class Reflector {
         if (code === 410) needList = true;
         else if (failures > 1) needList = true;
         this.opts.onRestart?.(code === 410 ? 'gone' : 'error');
-        const delay = Math.min(30_000, 500 * 2 ** Math.min(failures - 1, 6)) * (1 + 0.2 * this.opts.random());
-        this.opts.log.warn('watch failed', { kind: this.kind, error: apiMessage(err), code, retryInMs: Math.round(delay) });
+        const delay = backoffDelay(failures, WATCH_BACKOFF, this.opts.random);
+        this.opts.log.warn('watch failed', { kind: this.kind, error: apiMessage(err), code, retryInMs: delay });
         if (!this.stopped) await sleep(this.opts.clock, delay);
       }
     }

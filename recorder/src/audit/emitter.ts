@@ -6,7 +6,7 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import os from 'node:os';
 import { errorMessage, type Logger } from '../../../common/log.js';
-import type { Counter, Gauge, Registry } from '../../../common/metrics.js';
+import { Counter, Gauge, type Registry } from '../../../common/metrics.js';
 import { makeEvent, NO_SESSION, toJson, type AuditEvent, type Exposure } from './event.js';
 import { frameOctetCounted, syslogEncoder, type AuditFormat } from './syslog.js';
 
@@ -76,8 +76,8 @@ const MAX_SOCKET_BUFFER = 1024 * 1024;
 type DropReason = 'queue_full' | 'oversize' | 'encode_error' | 'send_error' | 'shutdown' | 'no_syslog' | 'closed';
 
 interface Metrics {
-  readonly sent: Counter;
-  readonly dropped: Counter;
+  readonly sent: Counter<'exposure'>;
+  readonly dropped: Counter<'reason' | 'exposure'>;
   readonly depth: Gauge;
   readonly bytes: Gauge;
   readonly linkUp: Gauge;
@@ -86,12 +86,12 @@ interface Metrics {
 
 function metrics(r: Registry): Metrics {
   return {
-    sent: r.counter('srec_audit_events_sent_total', 'Audit events handed to syslog (or stdout), by exposure.'),
-    dropped: r.counter('srec_audit_events_dropped_total', 'Audit events dropped, by reason and exposure.'),
-    depth: r.gauge('srec_audit_queue_depth', 'Audit events waiting in memory for the syslog link.'),
-    bytes: r.gauge('srec_audit_queue_bytes', 'Bytes of audit events waiting in memory for the syslog link.'),
-    linkUp: r.gauge('srec_audit_link_up', '1 while the syslog link is connected (TCP) or open (UDP).'),
-    connects: r.counter('srec_audit_connects_total', 'Syslog connections made (the first and every reconnect).'),
+    sent: new Counter({ name: 'srec_audit_events_sent_total', help: 'Audit events handed to syslog (or stdout), by exposure.', labelNames: ['exposure'], registers: [r] }),
+    dropped: new Counter({ name: 'srec_audit_events_dropped_total', help: 'Audit events dropped, by reason and exposure.', labelNames: ['reason', 'exposure'], registers: [r] }),
+    depth: new Gauge({ name: 'srec_audit_queue_depth', help: 'Audit events waiting in memory for the syslog link.', registers: [r] }),
+    bytes: new Gauge({ name: 'srec_audit_queue_bytes', help: 'Bytes of audit events waiting in memory for the syslog link.', registers: [r] }),
+    linkUp: new Gauge({ name: 'srec_audit_link_up', help: '1 while the syslog link is connected (TCP) or open (UDP).', registers: [r] }),
+    connects: new Counter({ name: 'srec_audit_connects_total', help: 'Syslog connections made (the first and every reconnect).', registers: [r] }),
   };
 }
 

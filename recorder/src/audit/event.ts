@@ -1,6 +1,7 @@
 // The audit event model (CONTRACT §5): what a SIEM learns about a session as it happens.
 // Pure: builders take the clock from the caller; nothing here does I/O.
 import { isUtf8 } from 'node:buffer';
+import { SSH_EVENT_KINDS, type SshEventKind } from '../../../common/recorder-config/types.js';
 
 /** Marker of events that carry no session content (start, end, refusals, transfers, drops). */
 export const AUDIT = 'SSH-PRIVX-AUDIT';
@@ -9,32 +10,24 @@ export const SENSITIVE_AUDIT = 'SSH-PRIVX-SENSITIVE-AUDIT';
 export type Exposure = typeof AUDIT | typeof SENSITIVE_AUDIT;
 
 /**
- * Every audit event there is, with its exposure: the one list of event names. `audit.events` in the
- * recorder's config selects among the sensitive ones, which its errors list in this order.
+ * Every audit event there is, with its exposure. The sensitive ones are the SSH events that `audit.events`
+ * in the recorder's config selects among: their names are the config contract's (common/recorder-config),
+ * in its order; the others are named here. Each name is written once.
  */
-const EVENTS = {
-  session_start: AUDIT,
-  session_end: AUDIT,
-  connection_refused: AUDIT,
-  file_transfer: AUDIT,
-  events_dropped: AUDIT,
-  stdin: SENSITIVE_AUDIT,
-  stdout: SENSITIVE_AUDIT,
-  stderr: SENSITIVE_AUDIT,
-  channel_request: SENSITIVE_AUDIT,
-  global_request: SENSITIVE_AUDIT,
-} as const satisfies Record<string, Exposure>;
+const NON_SENSITIVE = ['session_start', 'session_end', 'connection_refused', 'file_transfer', 'events_dropped'] as const;
 
-export type AuditEventName = keyof typeof EVENTS;
-export type SensitiveEventName = { [K in AuditEventName]: (typeof EVENTS)[K] extends typeof SENSITIVE_AUDIT ? K : never }[AuditEventName];
+export type SensitiveEventName = SshEventKind;
+export type AuditEventName = (typeof NON_SENSITIVE)[number] | SensitiveEventName;
 export type DataStream = 'stdin' | 'stdout' | 'stderr';
 
 /** The events `audit.events` can select; every one of them is sensitive. */
-export const SENSITIVE_EVENTS: readonly SensitiveEventName[] = (Object.keys(EVENTS) as AuditEventName[]).filter(
-  (e): e is SensitiveEventName => EVENTS[e] === SENSITIVE_AUDIT,
-);
+export const SENSITIVE_EVENTS: readonly SensitiveEventName[] = SSH_EVENT_KINDS;
 
-/** Who, from where, to which host: the PrivX SSH bastion attributes every event carries. */
+const EXPOSURE: ReadonlyMap<AuditEventName, Exposure> = new Map<AuditEventName, Exposure>([
+  ...NON_SENSITIVE.map((e) => [e, AUDIT] as const),
+  ...SSH_EVENT_KINDS.map((e) => [e, SENSITIVE_AUDIT] as const),
+]);
+
 export interface SessionIdentity {
   readonly sessionID: string;
   readonly connectionID: string;
@@ -84,7 +77,7 @@ export function makeEvent(identity: SessionIdentity, event: AuditEventName, at: 
     hostID: identity.hostID,
     hostAddress: identity.hostAddress,
     remoteAddress: identity.remoteAddress,
-    exposure: EVENTS[event],
+    exposure: EXPOSURE.get(event) ?? AUDIT,
     timestamp: at.toISOString(),
     event,
     details,

@@ -3,11 +3,10 @@
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { makeKey, sshArgs, startSshd, type KeyPair, type Sshd } from '../../../testing/openssh.js';
 import type { HostConfig, UserConfig } from '../../src/config.js';
-import { makeKey, type KeyPair } from './keys.js';
 import { startRecorder, type TestRecorder, type TestRecorderOptions } from './recorder.js';
-import { runSsh, sshArgs, type RunOptions, type SshResult } from './ssh.js';
-import { startSshd, type Sshd } from './sshd.js';
+import { runSsh, type RunOptions, type SshResult } from './ssh.js';
 
 export interface LabOptions {
   /** Overrides for host `db-1` (e.g. `{ fileTransfers: true }`). */

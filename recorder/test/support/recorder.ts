@@ -21,8 +21,8 @@ import { createRecorderMetrics } from '../../src/ssh/metrics.js';
 import { mkdirOwner } from '../../src/trail/fsutil.js';
 import { TrailMover, type MoverOptions } from '../../src/trail/mover.js';
 import { transferTaps } from '../../src/transfer/tap.js';
-import { makeKey } from './keys.js';
-import { freePort, waitFor, waitForPort } from './ports.js';
+import { freePort, makeKey, waitForPort } from '../../../testing/openssh.js';
+import { waitFor } from './ports.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -176,7 +176,7 @@ export async function startRecorder(opts: TestRecorderOptions): Promise<TestReco
     let out = '';
     const child: ChildProcess = spawn(
       process.execPath,
-      [...(opts.nodeArgs ?? []), '--import', path.join(here, 'ts-register.mjs'), path.join(here, 'srec-main.ts'), 'recorder', '--config', configFile, '--grace', String(opts.graceSeconds ?? 10)],
+      [...(opts.nodeArgs ?? []), '--import', path.join(here, '../../../testing/ts-register.mjs'), path.join(here, 'srec-main.ts'), 'recorder', '--config', configFile, '--grace', String(opts.graceSeconds ?? 10)],
       { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, POD_NAME: 'test-recorder' } },
     );
     child.stdout?.on('data', (c: Buffer) => (out += c.toString()));

@@ -1,36 +1,6 @@
-// The real OpenSSH client, run the way a person would, with nothing from ~/.ssh leaking in.
+// The real OpenSSH client, run the way a person would, with nothing from ~/.ssh leaking in (the
+// arguments: sshArgs in testing/openssh.ts).
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-
-export interface SshTarget {
-  /** The recorder's SSH port. */
-  readonly port: number;
-  /** Private key file (-i). */
-  readonly identity: string;
-  /** e.g. `root@db-1@127.0.0.1`. */
-  readonly destination: string;
-  /** @default /dev/null (no host key is remembered; StrictHostKeyChecking=no) */
-  readonly knownHostsFile?: string;
-}
-
-/**
- * `ssh` options for one connection, followed by the destination; append a command if wanted. `extra` comes
- * first because ssh keeps the first value it sees of an option (so `-o LogLevel=INFO` there wins).
- */
-export function sshArgs(t: SshTarget, extra: readonly string[] = []): string[] {
-  return [
-    ...extra,
-    '-F', '/dev/null',
-    '-o', `UserKnownHostsFile=${t.knownHostsFile ?? '/dev/null'}`,
-    '-o', 'StrictHostKeyChecking=no',
-    '-o', 'BatchMode=yes',
-    '-o', 'IdentitiesOnly=yes',
-    '-o', 'LogLevel=ERROR',
-    '-o', 'ConnectTimeout=10',
-    '-i', t.identity,
-    '-p', String(t.port),
-    t.destination,
-  ];
-}
 
 export interface SshResult {
   readonly code: number | null;

@@ -1,6 +1,6 @@
-// Test support for the audit pipeline: a real rsyslogd (foreground, generated config, loopback, private
-// directory, stdout kept in memory) and listeners playing the SIEM. Also a byte-wise search of file trees,
-// to show that no sensitive event ever reached a disk.
+// The audit pipeline's real parts for the tests and the benchmarks: a real rsyslogd (foreground, generated
+// config, loopback, private directory, stdout kept in memory only) and listeners playing the SIEM. Also a
+// byte-wise search of file trees, to show that no sensitive event ever reached a disk.
 import { spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
 import fs from 'node:fs';
@@ -66,8 +66,14 @@ export interface Rsyslogd {
   readonly port: number;
   /** rsyslogd's working directory (cwd): config and pid file, nothing else. */
   readonly dir: string;
-  /** Everything rsyslogd printed on stdout since the first start (kept in memory, never on disk). */
+  /** rsyslogd's own pid (not the shell's), for CPU accounting. */
+  readonly pid: number;
+  /** Everything rsyslogd printed on stdout since the first start ('' with keepStdout false). */
   stdout(): string;
+  /** How many bytes rsyslogd printed on stdout since the first start. */
+  stdoutBytes(): number;
+  /** The latest impstats counters (format="json") per queue or action name, e.g. "sensitive-forward queue". */
+  stats(): Record<string, Record<string, number>>;
   stderr(): string;
   readonly running: boolean;
   /** SIGTERM and wait for the exit. */
@@ -76,18 +82,30 @@ export interface Rsyslogd {
   start(): Promise<void>;
 }
 
+export interface RsyslogdOptions {
+  readonly conf: string;
+  readonly dir: string;
+  readonly port: number;
+  /** Keep stdout in memory for stdout(); a benchmark printing gigabytes counts it instead. @default true */
+  readonly keepStdout?: boolean;
+}
+
 /**
  * Writes `conf` to `<dir>/rsyslog.conf` and runs `rsyslogd -n -f <conf> -i <dir>/rsyslogd.pid` with cwd
  * `dir`; resolves once the TCP listener on `port` accepts connections.
  */
-export async function startRsyslogd(opts: { conf: string; dir: string; port: number }): Promise<Rsyslogd> {
+export async function startRsyslogd(opts: RsyslogdOptions): Promise<Rsyslogd> {
   const bin = rsyslogdPath();
   fs.mkdirSync(opts.dir, { recursive: true });
   const confFile = path.join(opts.dir, 'rsyslog.conf');
   fs.writeFileSync(confFile, opts.conf);
   let out = '';
+  let outBytes = 0;
   let err = '';
+  const stats: Record<string, Record<string, number>> = {};
+  const onStdout = stdoutReader(opts.keepStdout ?? true, stats);
   let child: ChildProcess | undefined;
+  let pid = 0;
   let exited: Promise<void> = Promise.resolve();
 
   const pidFile = path.join(opts.dir, 'rsyslogd.pid');
@@ -108,12 +126,18 @@ export async function startRsyslogd(opts: { conf: string; dir: string; port: num
         resolve();
       }),
     );
-    c.stdout?.on('data', (b: Buffer) => (out += b.toString('utf8')));
+    c.stdout?.on('data', (b: Buffer) => {
+      outBytes += b.length;
+      out += onStdout(b);
+    });
     c.stderr?.on('data', (b: Buffer) => (err += b.toString('utf8')));
     const until = Date.now() + 10_000;
     for (;;) {
       if (gone) throw new Error(`rsyslogd exited during start-up:\n${err}${out}`);
-      if ((await canConnect(opts.port)) && fs.existsSync(pidFile)) return;
+      if ((await canConnect(opts.port)) && fs.existsSync(pidFile)) {
+        pid = Number(fs.readFileSync(pidFile, 'utf8').trim());
+        return;
+      }
       if (Date.now() > until) throw new Error(`rsyslogd did not listen on ${opts.port} within 10 s:\n${err}`);
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -123,8 +147,8 @@ export async function startRsyslogd(opts: { conf: string; dir: string; port: num
   const stop = async (): Promise<void> => {
     const c = child;
     if (!c) return;
-    const pid = Number(fs.readFileSync(pidFile, 'utf8').trim());
-    if (Number.isInteger(pid) && pid > 0) process.kill(pid, 'SIGTERM');
+    const current = Number(fs.readFileSync(pidFile, 'utf8').trim());
+    if (Number.isInteger(current) && current > 0) process.kill(current, 'SIGTERM');
     const t = setTimeout(() => {
       if (c.pid !== undefined) process.kill(-c.pid, 'SIGKILL');
     }, 10_000);
@@ -136,13 +160,43 @@ export async function startRsyslogd(opts: { conf: string; dir: string; port: num
   return {
     port: opts.port,
     dir: opts.dir,
+    get pid() {
+      return pid;
+    },
     stdout: () => out,
+    stdoutBytes: () => outBytes,
+    stats: () => structuredClone(stats),
     stderr: () => err,
     get running() {
       return child !== undefined;
     },
     stop,
     start,
+  };
+}
+
+/**
+ * Reads rsyslogd's stdout: keeps impstats counters (lines tagged `rsyslogd-pstats:`) in `stats` and
+ * returns the text to keep ('' when not kept: every other line is dropped here, in memory).
+ */
+function stdoutReader(keep: boolean, stats: Record<string, Record<string, number>>): (b: Buffer) => string {
+  let partial = '';
+  return (b) => {
+    const text = b.toString('utf8');
+    const lines = (partial + text).split('\n');
+    partial = (lines.pop() ?? '').slice(-100_000);
+    for (const line of lines) {
+      const tag = line.indexOf('rsyslogd-pstats:');
+      const i = tag < 0 ? -1 : line.indexOf('{', tag);
+      if (i < 0) continue;
+      try {
+        const o = JSON.parse(line.slice(i)) as Record<string, unknown>;
+        stats[String(o.name)] = Object.fromEntries(Object.entries(o).filter(([, v]) => typeof v === 'number')) as Record<string, number>;
+      } catch {
+        // not a stats line after all
+      }
+    }
+    return keep ? text : '';
   };
 }
 
@@ -180,6 +234,17 @@ export function createFrameParser(onMessage: (m: string) => void): (chunk: Buffe
   };
 }
 
+function siemHandle(port: () => number, messages: string[], start: () => Promise<void>, stop: () => Promise<void>): Siem {
+  return {
+    get port() {
+      return port();
+    },
+    messages,
+    stop,
+    start,
+  };
+}
+
 /** A TCP listener on 127.0.0.1 playing the SIEM. */
 export async function startTcpSiem(port = 0): Promise<Siem> {
   const messages: string[] = [];
@@ -207,14 +272,7 @@ export async function startTcpSiem(port = 0): Promise<Siem> {
     if (s) await new Promise<void>((resolve) => s.close(() => resolve()));
   };
   await start();
-  return {
-    get port() {
-      return boundPort;
-    },
-    messages,
-    stop,
-    start,
-  };
+  return siemHandle(() => boundPort, messages, start, stop);
 }
 
 /** A UDP listener on 127.0.0.1 playing the SIEM: one message per datagram. */
@@ -235,20 +293,18 @@ export async function startUdpSiem(port = 0): Promise<Siem> {
     if (u) await new Promise<void>((resolve) => u.close(() => resolve()));
   };
   await start();
-  return {
-    get port() {
-      return boundPort;
-    },
-    messages,
-    stop,
-    start,
-  };
+  return siemHandle(() => boundPort, messages, start, stop);
 }
 
 /** Every regular file under `roots` whose bytes contain `needle` (missing roots are skipped). */
 export function filesContaining(roots: readonly string[], needle: string): string[] {
+  return occurrencesIn(roots, needle).map((h) => h.file);
+}
+
+/** Every regular file under `roots` holding `needle`: its size and how often it holds it. */
+export function occurrencesIn(roots: readonly string[], needle: string): Array<{ file: string; bytes: number; occurrences: number }> {
   const want = Buffer.from(needle, 'utf8');
-  const hits: string[] = [];
+  const hits: Array<{ file: string; bytes: number; occurrences: number }> = [];
   const walk = (p: string): void => {
     let st: fs.Stats;
     try {
@@ -259,11 +315,15 @@ export function filesContaining(roots: readonly string[], needle: string): strin
     if (st.isDirectory()) {
       for (const name of fs.readdirSync(p)) walk(path.join(p, name));
     } else if (st.isFile()) {
+      let data: Buffer;
       try {
-        if (fs.readFileSync(p).includes(want)) hits.push(p);
+        data = fs.readFileSync(p);
       } catch {
-        // unreadable (e.g. removed meanwhile): not a hit
+        return; // unreadable (e.g. removed meanwhile): not a hit
       }
+      let n = 0;
+      for (let i = data.indexOf(want); i >= 0; i = data.indexOf(want, i + want.length)) n++;
+      if (n > 0) hits.push({ file: p, bytes: st.size, occurrences: n });
     }
   };
   for (const r of roots) walk(r);

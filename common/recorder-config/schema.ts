@@ -1,0 +1,100 @@
+// recorder.yaml in JSON Schema (draft 2020-12), the checkable half of the contract in types.ts. Two
+// formats are srec's own and registered by validate.ts: `listen-address` (host:port, :port or port;
+// port 0 picks a free one) and `host-port` (host:port or [v6]:port, port 1-65535).
+// The loader takes null for an optional field as "not set", so those fields allow null.
+import { QUANTITY_PATTERN } from '../quantity.js';
+import { RECORDER_CONFIG_DEFAULTS as D, SSH_EVENT_KINDS } from './types.js';
+
+/** What people type after `user@`. */
+export const HOST_NAME_PATTERN = '^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$';
+
+const optionalString = { type: ['string', 'null'], minLength: 1 } as const;
+const keyLine = { type: 'string', pattern: '\\S', description: 'ssh-ed25519 AAAA... comment (no authorized_keys options)' } as const;
+
+/** The people who may connect: recorder.yaml's `users`, and the whole of a `usersFile`. */
+export const usersSchema = {
+  type: 'array',
+  items: {
+    type: 'object',
+    required: ['name', 'authorizedKeys'],
+    properties: {
+      name: { type: 'string', pattern: '\\S', description: 'as it appears in recordings and audit events' },
+      authorizedKeys: { type: 'array', minItems: 1, items: keyLine },
+      hosts: { type: 'array', items: { type: 'string' }, description: 'the hosts this person may reach; default every host' },
+    },
+  },
+} as const;
+
+const credentialsSchema = {
+  type: 'object',
+  properties: {
+    username: { type: 'string', minLength: 1 },
+    usernameFile: { type: 'string', minLength: 1 },
+    privateKeyFile: { type: 'string', minLength: 1, description: 'an unencrypted OpenSSH or PEM private key' },
+    passwordFile: { type: 'string', minLength: 1 },
+  },
+  allOf: [
+    { oneOf: [{ required: ['username'] }, { required: ['usernameFile'] }] },
+    { oneOf: [{ required: ['privateKeyFile'] }, { required: ['passwordFile'] }] },
+  ],
+} as const;
+
+const hostSchema = {
+  type: 'object',
+  required: ['name', 'address', 'hostKeys', 'credentials'],
+  properties: {
+    name: { type: 'string', pattern: HOST_NAME_PATTERN, description: 'unique among the hosts' },
+    address: { type: 'string', minLength: 1 },
+    port: { type: ['integer', 'null'], minimum: 1, maximum: 65535, default: D.port },
+    hostKeys: { type: 'array', minItems: 1, items: keyLine, description: 'pinned: the target must present one of them' },
+    recording: { type: 'boolean', default: D.recording },
+    fileTransfers: { type: 'boolean', default: D.fileTransfers },
+    credentials: credentialsSchema,
+  },
+} as const;
+
+export const recorderConfigSchema = {
+  $schema: 'https://json-schema.org/draft/2020-12/schema',
+  title: 'srec recorder.yaml',
+  type: 'object',
+  required: ['hostKeyFile', 'hosts'],
+  // Only the top level is closed, as the loader always had it: a typo there loses a whole setting.
+  additionalProperties: false,
+  // users, usersFile or both.
+  if: { not: { required: ['usersFile'] } },
+  then: { required: ['users'] },
+  properties: {
+    listen: { ...optionalString, format: 'listen-address', default: D.listen },
+    probes: { ...optionalString, format: 'listen-address', default: D.probes, description: '/healthz /readyz /metrics' },
+    hostKeyFile: { type: 'string', minLength: 1, description: "the recorder's own SSH host key (unencrypted private key)" },
+    dataFolder: { ...optionalString, default: D.dataFolder, description: 'the share' },
+    tempFolder: { ...optionalString, default: D.tempFolder, description: 'spool for open sessions' },
+    tempSizeLimit: { type: ['string', 'number'], pattern: QUANTITY_PATTERN, minimum: 0, description: 'Kubernetes quantity or bytes; default no limit' },
+    users: usersSchema,
+    usersFile: optionalString,
+    hosts: { type: 'array', items: hostSchema },
+    audit: {
+      type: 'object',
+      properties: {
+        enabled: { type: 'boolean', default: D.auditEnabled },
+        events: { type: 'array', items: { enum: [...SSH_EVENT_KINDS] }, default: [...D.auditEvents] },
+        syslog: {
+          type: 'object',
+          required: ['address'],
+          properties: {
+            address: { type: 'string', format: 'host-port' },
+            protocol: { enum: ['tcp', 'udp', null], default: D.syslogProtocol },
+            format: { enum: ['syslog', 'cef', null], default: D.syslogFormat },
+          },
+        },
+      },
+    },
+    retention: {
+      type: 'object',
+      properties: {
+        trailExpiryDays: { type: 'integer', minimum: 1, default: D.trailExpiryDays },
+        transferredFilesExpiryDays: { type: 'integer', minimum: 1, default: D.transferredFilesExpiryDays },
+      },
+    },
+  },
+} as const;

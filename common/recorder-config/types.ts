@@ -1,0 +1,106 @@
+// recorder.yaml as written (docs/internals.md, "Recorder config file"): the contract between the
+// operator, which renders it, and the recorder, which loads it. schema.ts says the same in JSON Schema and
+// validate.ts checks a document against it; neither wing imports the other, both import this.
+
+/** The SSH events `audit.events` may name (the sensitive ones: they carry session content). */
+export const SSH_EVENT_KINDS = ['stdin', 'stdout', 'stderr', 'channel_request', 'global_request'] as const;
+export type SshEventKind = (typeof SSH_EVENT_KINDS)[number];
+
+/** What the recorder takes for a field the file leaves out. */
+export const RECORDER_CONFIG_DEFAULTS = {
+  listen: '0.0.0.0:2222',
+  probes: '0.0.0.0:9090',
+  dataFolder: '/var/privx/audit',
+  tempFolder: '/tmp/srec',
+  port: 22,
+  recording: true,
+  fileTransfers: false,
+  auditEnabled: false,
+  auditEvents: ['stdout', 'stderr', 'channel_request', 'global_request'],
+  syslogProtocol: 'tcp',
+  syslogFormat: 'syslog',
+  trailExpiryDays: 180,
+  transferredFilesExpiryDays: 180,
+} as const;
+
+export interface UserConfig {
+  readonly name: string;
+  /** authorized_keys lines without options: `ssh-ed25519 AAAA... comment`. */
+  readonly authorizedKeys: readonly string[];
+  /**
+   * Names of the hosts this person may reach. An addition to the documented shape for "a host with no
+   * access"; the operator does not render it.
+   * @default every host
+   */
+  readonly hosts?: readonly string[];
+}
+
+/** username | usernameFile, and privateKeyFile | passwordFile: exactly one of each pair. */
+export interface CredentialsConfig {
+  readonly username?: string;
+  readonly usernameFile?: string;
+  readonly privateKeyFile?: string;
+  readonly passwordFile?: string;
+}
+
+export interface HostConfig {
+  /** What people type after `user@`: letters, digits, `.`, `_`, `-`; unique among the hosts. */
+  readonly name: string;
+  readonly address: string;
+  /** @default 22 */
+  readonly port?: number;
+  /** Pinned host keys, `ssh-ed25519 AAAA...`; the target must present one of them. */
+  readonly hostKeys: readonly string[];
+  /** @default true */
+  readonly recording?: boolean;
+  /** @default false */
+  readonly fileTransfers?: boolean;
+  readonly credentials: CredentialsConfig;
+}
+
+export interface SyslogConfig {
+  /** `host:port` of the syslog service. */
+  readonly address: string;
+  /** @default 'tcp' */
+  readonly protocol?: 'tcp' | 'udp';
+  /** @default 'syslog' */
+  readonly format?: 'syslog' | 'cef';
+}
+
+export interface AuditConfig {
+  /** SSH events (sensitive) on/off. @default false */
+  readonly enabled?: boolean;
+  /** @default ['stdout','stderr','channel_request','global_request'] */
+  readonly events?: readonly SshEventKind[];
+  /** Omitted when syslog is disabled: non-sensitive events then go to stdout, sensitive ones nowhere. */
+  readonly syslog?: SyslogConfig;
+}
+
+export interface RetentionConfig {
+  /** Whole days, at least 1. @default 180 */
+  readonly trailExpiryDays?: number;
+  /** Whole days, at least 1. @default 180 */
+  readonly transferredFilesExpiryDays?: number;
+}
+
+/** The file as written. Relative paths are taken from the file's folder. */
+export interface RecorderConfig {
+  /** @default '0.0.0.0:2222' */
+  readonly listen?: string;
+  /** /healthz /readyz /metrics. @default '0.0.0.0:9090' */
+  readonly probes?: string;
+  readonly hostKeyFile: string;
+  /** The share. @default '/var/privx/audit' */
+  readonly dataFolder?: string;
+  /** Spool for open sessions. @default '/tmp/srec' */
+  readonly tempFolder?: string;
+  /** Kubernetes quantity, e.g. `10Gi`; spool full -> new recorded sessions are refused. @default no limit */
+  readonly tempSizeLimit?: string;
+  /** Inline people; `usersFile` adds more (at least one of the two). */
+  readonly users?: readonly UserConfig[];
+  /** A YAML file with the same list (or `{users: [...]}`), e.g. a mounted Secret. */
+  readonly usersFile?: string;
+  readonly hosts: readonly HostConfig[];
+  readonly audit?: AuditConfig;
+  readonly retention?: RetentionConfig;
+}
