@@ -50,7 +50,7 @@ async function syslogRun(dir: string, conf: string, ports: { listen: number; sta
   const confFile = path.join(dir, 'rsyslog.conf');
   fs.writeFileSync(confFile, conf);
   const args = [
-    '--import', path.join(support, 'ts-register.mjs'), path.join(support, 'srec-main.ts'),
+    '--import', path.join(support, '../../../testing/ts-register.mjs'), path.join(support, 'srec-main.ts'),
     'syslog-run', '--config', confFile, '--pid-file', path.join(dir, 'rsyslogd.pid'), '--rsyslogd', rsyslogdPath(),
     '--stats-port', String(ports.stats), '--listen-port', String(ports.listen), '--probes', `127.0.0.1:${ports.probes}`,
     '--queue-size', String(QUEUE),
