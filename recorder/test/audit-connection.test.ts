@@ -3,7 +3,7 @@ import { Registry } from '../../common/metrics.js';
 import { createAudit, selectSensitiveEvents, type Audit } from '../src/audit/connection.js';
 import { createAuditSink, type AuditSink } from '../src/audit/emitter.js';
 import { SENSITIVE_EVENTS, toJson, type AuditEvent, type SessionIdentity } from '../src/audit/event.js';
-import { encodeSyslog } from '../src/audit/syslog.js';
+import { syslogEncoder } from '../src/audit/syslog.js';
 import { startTcpSiem, waitFor } from '../../testing/rsyslog.js';
 
 /** Collects what the bastion would emit (the transport has its own tests). */
@@ -326,7 +326,7 @@ describe('the data-event fast path', () => {
       if (j !== undefined) expect(j).toBe(toJson(general.events[i]!));
     });
     // and CEF, which encodes the event object, gets the same object
-    fast.events.forEach((e, i) => expect(encodeSyslog(e, 'cef', { hostname: 'h', procId: '1' })).toBe(encodeSyslog(general.events[i]!, 'cef', { hostname: 'h', procId: '1' })));
+    fast.events.forEach((e, i) => expect(syslogEncoder('cef', { hostname: 'h', procId: '1' })(e)).toBe(syslogEncoder('cef', { hostname: 'h', procId: '1' })(general.events[i]!)));
   });
 
   it('puts the same bytes on the syslog wire as the general mapping', async () => {

@@ -5,7 +5,7 @@ import { createLogger } from '../../common/log.js';
 import { Registry, sample } from '../../common/metrics.js';
 import { createAuditSink, type AuditSink, type AuditSinkConfig } from '../src/audit/emitter.js';
 import { makeEvent, type AuditEventName, type SessionIdentity } from '../src/audit/event.js';
-import { encodeSyslog, frameOctetCounted } from '../src/audit/syslog.js';
+import { frameOctetCounted, syslogEncoder } from '../src/audit/syslog.js';
 import { freePort, jsonOf, startTcpSiem, startUdpSiem, waitFor, type Siem } from '../../testing/rsyslog.js';
 
 const log = createLogger({ component: 'test', silent: true });
@@ -156,7 +156,7 @@ describe('audit sink over TCP', () => {
     await waitFor('connected', () => metric(registry, 'srec_audit_link_up') === 1);
     // WHEN events of one size are emitted in bursts until the kernel's buffers are full and drops begin
     const event = () => makeEvent(who, 'stdout', new Date(), { channel: 0, data: 'z'.repeat(2000), encoding: 'utf8', seq: 1 });
-    const size = frameOctetCounted(encodeSyslog(event(), 'syslog', { hostname: 'h' })).length;
+    const size = frameOctetCounted(syslogEncoder('syslog', { hostname: 'h' })(event())).length;
     for (let burst = 0; burst < 400 && dropped(registry, 'queue_full') === 0; burst++) {
       for (let i = 0; i < 500; i++) sink.emit(event());
       await new Promise((r) => setTimeout(r, 2));
@@ -189,7 +189,7 @@ describe('audit sink over TCP', () => {
     for (let i = 1; emitted < 1024 * 1024; i = ++n + 1) {
       const e = makeEvent(who, 'stdout', new Date(), { channel: 0, data, encoding: 'utf8', seq: i });
       sink.emit(e);
-      emitted += frameOctetCounted(encodeSyslog(e, 'syslog', { hostname: os.hostname() })).length;
+      emitted += frameOctetCounted(syslogEncoder('syslog', { hostname: os.hostname() })(e)).length;
     }
     // THEN at most one batch (256 KiB) waits in the queue when the turn ends; the rest is with the socket
     expect(metric(registry, 'srec_audit_queue_bytes')).toBeLessThanOrEqual(256 * 1024 + 1200);

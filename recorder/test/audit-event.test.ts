@@ -1,6 +1,6 @@
 import { toCef } from '../src/audit/cef.js';
 import { AUDIT, encodeChunks, makeEvent, SENSITIVE_AUDIT, toJson, toWireObject, type SessionIdentity } from '../src/audit/event.js';
-import { encodeSyslog, frameOctetCounted } from '../src/audit/syslog.js';
+import { frameOctetCounted, syslogEncoder } from '../src/audit/syslog.js';
 
 const who: SessionIdentity = {
   sessionID: 'b2c6a0a4-1f7e-4c36-9a55-0d3c1d1c0e11',
@@ -95,7 +95,7 @@ describe('RFC 5424 encoding', () => {
     // GIVEN a sensitive event
     const e = makeEvent(who, 'stdin', at, { channel: 0, data: 'secret\n', encoding: 'utf8' });
     // WHEN encoded
-    const msg = encodeSyslog(e, 'syslog', { hostname: 'recorder-0', procId: '42' });
+    const msg = syslogEncoder('syslog', { hostname: 'recorder-0', procId: '42' })(e);
     // THEN the header is RFC 5424 and MSG is the JSON
     expect(msg).toBe(
       `<182>1 2026-01-02T03:04:05.678Z recorder-0 srec-recorder 42 SSH-PRIVX-SENSITIVE-AUDIT - ${toJson(e)}`,
@@ -104,12 +104,12 @@ describe('RFC 5424 encoding', () => {
   });
 
   it('uses warning for dropped events and notice for refusals', () => {
-    expect(encodeSyslog(makeEvent(who, 'events_dropped', at), 'syslog', { hostname: 'h' })).toMatch(/^<180>1 /);
-    expect(encodeSyslog(makeEvent(who, 'connection_refused', at), 'syslog', { hostname: 'h' })).toMatch(/^<181>1 /);
+    expect(syslogEncoder('syslog', { hostname: 'h' })(makeEvent(who, 'events_dropped', at))).toMatch(/^<180>1 /);
+    expect(syslogEncoder('syslog', { hostname: 'h' })(makeEvent(who, 'connection_refused', at))).toMatch(/^<181>1 /);
   });
 
   it('keeps header fields printable ASCII without spaces', () => {
-    const msg = encodeSyslog(makeEvent(who, 'session_start', at), 'syslog', { hostname: 'bad host\n', appName: '' });
+    const msg = syslogEncoder('syslog', { hostname: 'bad host\n', appName: '' })(makeEvent(who, 'session_start', at));
     expect(msg.split(' ').slice(0, 6)).toEqual(['<182>1', '2026-01-02T03:04:05.678Z', 'badhost', '-', String(process.pid), 'SSH-PRIVX-AUDIT']);
   });
 
@@ -150,7 +150,7 @@ describe('CEF encoding', () => {
   });
 
   it('carries the marker in MSG when wrapped in syslog', () => {
-    const msg = encodeSyslog(makeEvent(who, 'stdin', at, { channel: 0, data: 'x', encoding: 'utf8' }), 'cef', { hostname: 'h' });
+    const msg = syslogEncoder('cef', { hostname: 'h' })(makeEvent(who, 'stdin', at, { channel: 0, data: 'x', encoding: 'utf8' }));
     expect(msg).toMatch(/ SSH-PRIVX-SENSITIVE-AUDIT - CEF:0\|.*cs1=SSH-PRIVX-SENSITIVE-AUDIT /);
   });
 });

@@ -24,7 +24,6 @@ export function check<I>(name: string, fn: (input: I) => Verdict | undefined): C
 
 export const isFalse = (reason: string, message: string): Verdict => ({ status: 'False', reason, message });
 export const isTrue = (reason: string, message: string): Verdict => ({ status: 'True', reason, message });
-export const isUnknown = (reason: string, message: string): Verdict => ({ status: 'Unknown', reason, message });
 
 /** The first verdict of the chain, or `fallback` when every check passes. */
 export function firstVerdict<I>(chain: readonly Check<I>[], input: I, fallback: (input: I) => Verdict): Verdict {

@@ -49,10 +49,6 @@ export class Reflector {
     return this.opts.resource.kind;
   }
 
-  get hasSynced(): boolean {
-    return this.synced;
-  }
-
   get(namespace: string | undefined, name: string): KubeObject | undefined {
     return this.items.get(namespace ? `${namespace}/${name}` : name);
   }

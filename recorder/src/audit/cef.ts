@@ -1,5 +1,6 @@
 // ArcSight Common Event Format for audit events (the `format: cef` of the CR, as PrivX offers).
 // The marker is the first extension (cs1), so a truncated record still carries it.
+import { parseHostPort } from '../../../common/host-port.js';
 import { toWireObject, type AuditEvent, type AuditEventName, type DetailValue } from './event.js';
 
 const NAMES: Record<AuditEventName, { name: string; severity: number }> = {
@@ -25,9 +26,9 @@ function ext(v: string): string {
 
 /** `ip:port` or `[ip]:port` into CEF's src and spt. */
 function splitAddress(a: string): { src?: string; spt?: number } {
-  const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(a);
-  if (!m) return a ? { src: a } : {};
-  return { src: m[1], spt: Number(m[2]) };
+  const hp = parseHostPort(a, { minPort: 0 });
+  if (!hp) return a ? { src: a } : {};
+  return { src: hp.host, spt: hp.port };
 }
 
 /** Control characters other than CR/LF would be rewritten by syslog relays (#033): send such data as base64. */

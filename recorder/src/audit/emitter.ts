@@ -5,6 +5,8 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import os from 'node:os';
+import { backoffDelay } from '../../../common/backoff.js';
+import { requireHostPort } from '../../../common/host-port.js';
 import { errorMessage, type Logger } from '../../../common/log.js';
 import { Counter, Gauge, type Registry } from '../../../common/metrics.js';
 import { makeEvent, NO_SESSION, toJson, type AuditEvent, type Exposure } from './event.js';
@@ -218,7 +220,7 @@ class SyslogSink implements AuditSink {
     private readonly m: Metrics,
     private readonly log: Logger,
   ) {
-    const { host, port } = splitAddress(target.address);
+    const { host, port } = requireHostPort(target.address, 'audit.syslog.address');
     this.host = host;
     this.port = port;
     this.protocol = target.protocol ?? 'tcp';
@@ -401,8 +403,7 @@ class SyslogSink implements AuditSink {
   private scheduleReconnect(): void {
     if (this.closed || this.reconnectTimer) return;
     const { initialMs, maxMs } = this.config.backoff ?? { initialMs: 100, maxMs: 5000 };
-    const base = Math.min(maxMs, initialMs * 2 ** Math.min(this.attempt, 20));
-    const delay = Math.round(base / 2 + (base / 2) * this.random());
+    const delay = backoffDelay(this.attempt + 1, { baseMs: initialMs, maxMs, jitter: [0.5, 1] }, this.random);
     this.attempt += 1;
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;
@@ -504,14 +505,4 @@ class SyslogSink implements AuditSink {
       setImmediate(() => this.pump());
     });
   }
-}
-
-function splitAddress(address: string): { host: string; port: number } {
-  const i = address.lastIndexOf(':');
-  const host = address.slice(0, i).replace(/^\[|\]$/g, '');
-  const port = Number(address.slice(i + 1));
-  if (i <= 0 || host === '' || !Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new Error(`audit.syslog.address: "${address}" is not host:port with a port from 1 to 65535`);
-  }
-  return { host, port };
 }

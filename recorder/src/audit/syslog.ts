@@ -33,14 +33,10 @@ function headerField(value: string, max: number): string {
   return clean === '' ? '-' : clean;
 }
 
-/** One RFC 5424 message (no trailing newline); MSG is the JSON object, or the CEF record. */
-export function encodeSyslog(e: AuditEvent, format: AuditFormat, h: SyslogHeader): string {
-  return syslogEncoder(format, h)(e);
-}
-
 /**
- * encodeSyslog() for one sender: the header fields that do not change are cleaned once, and `json`, when
- * the caller already has toJson(e) (the bastion's data events), is used as MSG instead of encoding e again.
+ * The RFC 5424 encoder of one sender: returns one message (no trailing newline) per event, MSG the JSON
+ * object or the CEF record. The header fields that do not change are cleaned once, and `json`, when the
+ * caller already has toJson(e) (the bastion's data events), is used as MSG instead of encoding e again.
  */
 export function syslogEncoder(format: AuditFormat, h: SyslogHeader): (e: AuditEvent, json?: string) => string {
   const middle = [
