@@ -63,6 +63,13 @@ describe('the CRD and srec validate agree', () => {
   }, T);
 });
 
+/** Everything a test namespace holds, the operator that ran there, and the volumes it made. */
+async function tearDown(ns: string, op: OperatorHandle | undefined): Promise<void> {
+  await c.forceDeleteAll(ns);
+  await op?.stop();
+  await c.deleteVolumesOf(ns);
+}
+
 describe('the operator', () => {
   let ns: string;
   let op: OperatorHandle;
@@ -97,11 +104,7 @@ describe('the operator', () => {
     await op.synced();
   }, T);
 
-  afterAll(async () => {
-    await c.forceDeleteAll(ns);
-    await op?.stop();
-    await c.deleteVolumesOf(ns);
-  }, T);
+  afterAll(() => tearDown(ns, op), T);
 
   it(
     'creates the share, recorder and syslog objects and reaches Ready=True',
@@ -352,11 +355,7 @@ describe('an operator that cannot render a spec', () => {
   let op: OperatorHandle | undefined;
   let renders = 0;
 
-  afterAll(async () => {
-    await c.forceDeleteAll(ns);
-    await op?.stop();
-    await c.deleteVolumesOf(ns);
-  }, T);
+  afterAll(() => tearDown(ns, op), T);
 
   it(
     'says so in Ready=False RenderFailed with an Event, once, applies nothing and does not retry the same spec',

@@ -1,5 +1,6 @@
 // `srec syslog-run --config F --stats-port N --listen-port N [...]`: the syslog pod's entry point (see run.ts).
 import os from 'node:os';
+import { parseOptions } from '../../common/args.js';
 import { createLogger, errorMessage } from '../../common/log.js';
 import { Registry } from '../../common/metrics.js';
 import { projectVersion } from '../../operator/src/paths.js';
@@ -26,42 +27,46 @@ function port(v: string, flag: string): number {
   return n;
 }
 
+const OPTIONS = {
+  config: { type: 'string' },
+  'pid-file': { type: 'string' },
+  rsyslogd: { type: 'string' },
+  'stats-port': { type: 'string' },
+  'listen-port': { type: 'string' },
+  probes: { type: 'string' },
+  format: { type: 'string' },
+  'queue-size': { type: 'string' },
+} as const;
+
 /** The arguments, or the message that says what is wrong ('' for --help). */
 export function parseSyslogRunArgs(argv: readonly string[]): SyslogRunArgs | string {
-  const a: { -readonly [K in keyof SyslogRunArgs]?: SyslogRunArgs[K] } = { rsyslogd: 'rsyslogd', probes: '0.0.0.0:9090', format: 'syslog' };
+  const parsed = parseOptions(argv, OPTIONS, false);
+  if ('error' in parsed) return parsed.error;
+  if (parsed.help) return '';
+  const v = parsed.values;
   try {
-    for (let i = 0; i < argv.length; i++) {
-      const flag = argv[i] ?? '';
-      if (flag === '-h' || flag === '--help') return '';
-      const value = (): string => {
-        const v = argv[++i];
-        if (v === undefined) throw new Error(`${flag} needs a value`);
-        return v;
-      };
-      if (flag === '--config') a.config = value();
-      else if (flag === '--pid-file') a.pidFile = value();
-      else if (flag === '--rsyslogd') a.rsyslogd = value();
-      else if (flag === '--stats-port') a.statsPort = port(value(), flag);
-      else if (flag === '--listen-port') a.listenPort = port(value(), flag);
-      else if (flag === '--probes') a.probes = value();
-      else if (flag === '--format') {
-        const f = value();
-        if (f !== 'syslog' && f !== 'cef') throw new Error(`--format: "${f}" is not syslog or cef`);
-        a.format = f;
-      } else if (flag === '--queue-size') {
-        const v = value();
-        const n = Number(v);
-        if (!Number.isInteger(n) || n < 1) throw new Error(`--queue-size: "${v}" is not a positive integer`);
-        a.queueSize = n;
-      } else throw new Error(`unknown argument "${flag}"`);
+    if (v.format !== undefined && v.format !== 'syslog' && v.format !== 'cef') throw new Error(`--format: "${v.format}" is not syslog or cef`);
+    let queueSize: number | undefined;
+    if (v['queue-size'] !== undefined) {
+      queueSize = Number(v['queue-size']);
+      if (!Number.isInteger(queueSize) || queueSize < 1) throw new Error(`--queue-size: "${v['queue-size']}" is not a positive integer`);
     }
+    if (v.config === undefined) return '--config is required';
+    if (v['stats-port'] === undefined) return '--stats-port is required (the statsPort of the rendered rsyslog.conf)';
+    if (v['listen-port'] === undefined) return "--listen-port is required (rsyslogd's TCP input)";
+    return {
+      config: v.config,
+      ...(v['pid-file'] !== undefined ? { pidFile: v['pid-file'] } : {}),
+      rsyslogd: v.rsyslogd ?? 'rsyslogd',
+      statsPort: port(v['stats-port'], '--stats-port'),
+      listenPort: port(v['listen-port'], '--listen-port'),
+      probes: v.probes ?? '0.0.0.0:9090',
+      format: v.format ?? 'syslog',
+      ...(queueSize !== undefined ? { queueSize } : {}),
+    };
   } catch (err) {
     return errorMessage(err);
   }
-  if (a.config === undefined) return '--config is required';
-  if (a.statsPort === undefined) return '--stats-port is required (the statsPort of the rendered rsyslog.conf)';
-  if (a.listenPort === undefined) return "--listen-port is required (rsyslogd's TCP input)";
-  return a as SyslogRunArgs;
 }
 
 export async function run(argv: string[]): Promise<number> {

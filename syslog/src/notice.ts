@@ -10,6 +10,20 @@ export const LOSS_EVENT = 'siem_events_lost';
 /** local6 (as every audit event), severity warning: (22 << 3) | 4. */
 const PRI = 180;
 
+/** What a loss report says: the fields of the event, and of the log line that goes with it. */
+export function lossFields(r: LossReport): Record<string, string | number> {
+  return {
+    action: r.action,
+    count: r.count,
+    discardedFull: r.discardedFull,
+    discardedNf: r.discardedNf,
+    failed: r.failed,
+    since: r.since.toISOString(),
+    until: r.until.toISOString(),
+    resumedAt: r.resumedAt.toISOString(),
+  };
+}
+
 /** The event's JSON, with the common fields of every audit event (identity fields empty: no session). */
 export function lossEventObject(r: LossReport, at: Date, syslogPod: string): Record<string, string | number> {
   return {
@@ -24,14 +38,7 @@ export function lossEventObject(r: LossReport, at: Date, syslogPod: string): Rec
     remoteAddress: '',
     connectionType: 'SSH',
     event: LOSS_EVENT,
-    action: r.action,
-    count: r.count,
-    discardedFull: r.discardedFull,
-    discardedNf: r.discardedNf,
-    failed: r.failed,
-    since: r.since.toISOString(),
-    until: r.until.toISOString(),
-    resumedAt: r.resumedAt.toISOString(),
+    ...lossFields(r),
     syslogPod,
   };
 }

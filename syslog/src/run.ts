@@ -10,7 +10,7 @@ import { errorMessage, type Logger } from '../../common/log.js';
 import { Counter, Gauge, type Registry } from '../../common/metrics.js';
 import { FORWARD_ACTIONS } from '../../operator/src/desired/rsyslog-conf.js';
 import { LossTracker, parseStats, queueOf, type LossReport, type StatsRecord } from './impstats.js';
-import { encodeLossEvent } from './notice.js';
+import { encodeLossEvent, lossFields } from './notice.js';
 
 export interface SyslogRunOptions {
   /** rsyslogd and its arguments, e.g. `['rsyslogd', '-n', '-f', conf, '-i', pidFile]`. */
@@ -114,17 +114,7 @@ export async function startSyslogRun(opts: SyslogRunOptions): Promise<SyslogRun>
 
   const report = async (r: LossReport): Promise<void> => {
     const at = now();
-    const fields = {
-      action: r.action,
-      count: r.count,
-      discardedFull: r.discardedFull,
-      discardedNf: r.discardedNf,
-      failed: r.failed,
-      since: r.since.toISOString(),
-      until: r.until.toISOString(),
-      resumedAt: r.resumedAt.toISOString(),
-    };
-    log.warn('forward lost events', fields);
+    log.warn('forward lost events', lossFields(r));
     try {
       await sendToRsyslogd(opts.sendPort, encodeLossEvent(r, { at, hostname: opts.hostname, format: opts.format, ...(opts.version ? { version: opts.version } : {}) }));
       m.reports.inc({ action: r.action });

@@ -2,6 +2,16 @@ import { join } from 'node:path';
 import { BAD_DIR as BAD, badFixtures } from '../../test/bad-fixtures.js';
 import { loadAndValidate, parseAndValidate } from './load.js';
 
+/** The smallest valid SessionRecording named `name`, as YAML text that more spec lines may follow. */
+const minimal = (name: string) => `
+apiVersion: recording.privx.io/v1alpha1
+kind: SessionRecording
+metadata: { name: ${name} }
+spec:
+  storage: { nfs: { server: nfs, path: /x } }
+  recorder: { usersSecret: users }
+`;
+
 describe('loadAndValidate', () => {
   it.each(['efs', 'nfs', 'existing-claim', 'nfs-forward'])('accepts examples/%s.yaml', (name) => {
     // GIVEN an example WHEN it is validated THEN it is valid
@@ -11,14 +21,7 @@ describe('loadAndValidate', () => {
 
   it('applies the CRD defaults, nested ones included', () => {
     // GIVEN a minimal CR
-    const r = parseAndValidate(`
-apiVersion: recording.privx.io/v1alpha1
-kind: SessionRecording
-metadata: { name: min }
-spec:
-  storage: { nfs: { server: nfs, path: /x } }
-  recorder: { usersSecret: users }
-`);
+    const r = parseAndValidate(minimal('min'));
     // WHEN loaded THEN every default the CRD declares is filled in
     if (!r.ok) throw new Error(JSON.stringify(r.errors));
     expect(r.cr.metadata.namespace).toBe('default');
@@ -46,15 +49,7 @@ spec:
     ['big', /must be of type integer$/],
   ])('rejects spec.syslog.queue.size %j naming the field', (size, why) => {
     // GIVEN a queue size outside the bounds WHEN validated THEN the error names the field and the bound
-    const r = parseAndValidate(`
-apiVersion: recording.privx.io/v1alpha1
-kind: SessionRecording
-metadata: { name: q }
-spec:
-  storage: { nfs: { server: nfs, path: /x } }
-  recorder: { usersSecret: users }
-  syslog: { queue: { size: ${JSON.stringify(size)} } }
-`);
+    const r = parseAndValidate(`${minimal('q')}  syslog: { queue: { size: ${JSON.stringify(size)} } }\n`);
     const errors = r.ok ? [] : r.errors;
     expect(errors.map((e) => e.path)).toEqual(['spec.syslog.queue.size']);
     expect(errors[0]?.message).toMatch(why);
@@ -68,15 +63,7 @@ spec:
   });
 
   it('reports unknown fields, YAML errors and missing files with a clear message', () => {
-    const unknown = parseAndValidate(`
-apiVersion: recording.privx.io/v1alpha1
-kind: SessionRecording
-metadata: { name: x }
-spec:
-  storage: { nfs: { server: nfs, path: /x } }
-  recorder: { usersSecret: users }
-  syslog: { audit: { sensitve: { to: /var/log/x } } }
-`);
+    const unknown = parseAndValidate(`${minimal('x')}  syslog: { audit: { sensitve: { to: /var/log/x } } }\n`);
     expect(unknown).toEqual({ ok: false, errors: [{ path: 'spec.syslog.audit.sensitve', message: 'unknown field' }] });
     const broken = parseAndValidate('a: [', 'cr.yaml');
     expect(broken.ok ? '' : broken.errors[0]?.message).toMatch(/^cr.yaml: not valid YAML/);

@@ -4,7 +4,7 @@ import { createLogger, errorMessage } from '../../../common/log.js';
 import type { ClusterAccess } from '../kube/http.js';
 import { loadClusterAccess } from '../kube/kubeconfig.js';
 import { startOperator } from '../operator.js';
-import { parseArgs } from './args.js';
+import { parseCommand } from '../../../common/args.js';
 
 export { startOperator } from '../operator.js';
 export type { OperatorHandle, OperatorOptions } from '../operator.js';
@@ -12,27 +12,30 @@ export type { OperatorHandle, OperatorOptions } from '../operator.js';
 const USAGE = 'usage: srec operator [--kubeconfig F] [--namespace N] [--leader-elect] [--probes HOST:PORT]\n';
 
 export async function run(args: string[]): Promise<number> {
-  const parsed = parseArgs(args, ['kubeconfig', 'namespace', 'probes'], ['leader-elect']);
-  if ('error' in parsed || parsed.positional.length > 0) {
-    process.stderr.write(`srec operator: ${'error' in parsed ? parsed.error : `unexpected argument ${parsed.positional[0]}`}\n${USAGE}`);
-    return 2;
-  }
+  const parsed = parseCommand('operator', USAGE, args, {
+    kubeconfig: { type: 'string' },
+    namespace: { type: 'string' },
+    probes: { type: 'string' },
+    'leader-elect': { type: 'boolean' },
+  }, false);
+  if (typeof parsed === 'number') return parsed;
+  const opts = parsed.values;
   const log = createLogger({ component: 'operator' });
   let kubeConfig: ClusterAccess;
   try {
-    kubeConfig = await loadClusterAccess(parsed.values.get('kubeconfig'));
+    kubeConfig = await loadClusterAccess(opts.kubeconfig);
   } catch (err) {
     process.stderr.write(`srec operator: cannot load the kubeconfig: ${errorMessage(err)}\n`);
     return 2;
   }
   const handle = await startOperator({
     kubeConfig,
-    namespace: parsed.values.get('namespace'),
-    leaderElect: parsed.flags.has('leader-elect'),
-    probes: parsed.values.get('probes'),
+    namespace: opts.namespace,
+    leaderElect: opts['leader-elect'] === true,
+    probes: opts.probes,
     log,
   });
-  log.info('operator started', { namespace: parsed.values.get('namespace') ?? '(all)', leaderElect: parsed.flags.has('leader-elect'), probePort: handle.probePort });
+  log.info('operator started', { namespace: opts.namespace ?? '(all)', leaderElect: opts['leader-elect'] === true, probePort: handle.probePort });
   const onSignal = (signal: NodeJS.Signals) => {
     log.info('signal received', { signal });
     void handle.stop();

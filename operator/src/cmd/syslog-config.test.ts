@@ -48,7 +48,7 @@ describe('srec syslog-config', () => {
     expect(missing.code).toBe(2);
     expect(missing.err).toContain('cannot read');
     expect(await srecSyslogConfig()).toMatchObject({ code: 2, err: expect.stringContaining('-f CR.yaml is required') });
-    expect(await srecSyslogConfig('-x')).toMatchObject({ code: 2, err: expect.stringContaining('unexpected argument "-x"') });
+    expect(await srecSyslogConfig('-x')).toMatchObject({ code: 2, err: expect.stringContaining("Unknown option '-x'") });
     fs.rmSync(dir, { recursive: true, force: true });
   });
 });

@@ -2,7 +2,7 @@
 // the terminal with its real timing, or prints its plain transcript.
 import { play, textTranscript } from '../search/play.js';
 import { formatProblem, resolveSession, scanSessions, type StoredSession } from '../trail/sessions.js';
-import { parseCommand, usageError } from './args.js';
+import { parseCommand, usageError } from '../../../common/args.js';
 
 const USAGE = 'usage: srec play --data DIR ID [--speed X] [--idle-limit S] [--channel N] [--text [--timestamps]]\n';
 

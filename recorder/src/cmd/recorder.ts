@@ -4,6 +4,7 @@
 // File transfers (SFTP, SCP) are captured by the taps it gives the bastion (transfer/tap.ts transferTaps).
 import os from 'node:os';
 import { startProbeServer } from '../../../common/http.js';
+import { parseCommand, usageError } from '../../../common/args.js';
 import { createLogger, errorMessage } from '../../../common/log.js';
 import { Registry } from '../../../common/metrics.js';
 import { ConfigError, loadRecorderConfig } from '../config.js';
@@ -19,45 +20,13 @@ import { transferTaps } from '../transfer/tap.js';
 
 const USAGE = 'usage: srec recorder --config FILE [--probes host:port] [--grace SECONDS]\n';
 
-interface Args {
-  readonly config: string;
-  readonly probes?: string;
-  readonly graceSeconds: number;
-}
-
-function parseArgs(args: string[]): Args | string {
-  let config: string | undefined;
-  let probes: string | undefined;
-  let grace = 10;
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    const value = () => {
-      const v = args[++i];
-      if (v === undefined) throw new Error(`${a} needs a value`);
-      return v;
-    };
-    try {
-      if (a === '--config' || a === '-c') config = value();
-      else if (a === '--probes') probes = value();
-      else if (a === '--grace') {
-        grace = Number(value());
-        if (!Number.isFinite(grace) || grace < 0) return '--grace: a number of seconds, 0 or more';
-      } else if (a === '-h' || a === '--help') return '';
-      else return `unknown argument "${a}"`;
-    } catch (err) {
-      return errorMessage(err);
-    }
-  }
-  if (config === undefined) return '--config is required';
-  return { config, graceSeconds: grace, ...(probes ? { probes } : {}) };
-}
-
 export async function run(argv: string[]): Promise<number> {
-  const args = parseArgs(argv);
-  if (typeof args === 'string') {
-    process.stderr.write(args === '' ? USAGE : `srec recorder: ${args}\n${USAGE}`);
-    return args === '' ? 0 : 2;
-  }
+  const parsed = parseCommand('recorder', USAGE, argv, { config: { type: 'string', short: 'c' }, probes: { type: 'string' }, grace: { type: 'string' } }, false);
+  if (typeof parsed === 'number') return parsed;
+  const { config: configFile, probes: probesListen, grace = '10' } = parsed.values;
+  if (configFile === undefined) return usageError('recorder', USAGE, '--config is required');
+  const graceSeconds = Number(grace);
+  if (!Number.isFinite(graceSeconds) || graceSeconds < 0) return usageError('recorder', USAGE, '--grace: a number of seconds, 0 or more');
   // Everything the recorder creates (spool, share, probes) is for its own user only.
   process.umask(0o077);
   const log = createLogger({ component: 'recorder' });
@@ -66,7 +35,7 @@ export async function run(argv: string[]): Promise<number> {
 
   let config;
   try {
-    config = loadRecorderConfig(args.config);
+    config = loadRecorderConfig(configFile);
   } catch (err) {
     process.stderr.write(`srec recorder: ${err instanceof ConfigError ? err.message : errorMessage(err)}\n`);
     return 2;
@@ -89,7 +58,7 @@ export async function run(argv: string[]): Promise<number> {
   });
   await mover.start();
 
-  const probes = await startProbeServer({ listen: args.probes ?? config.probes, registry, ready: () => (windowProblem !== undefined ? { ok: false, reason: windowProblem } : mover.ready()) });
+  const probes = await startProbeServer({ listen: probesListen ?? config.probes, registry, ready: () => (windowProblem !== undefined ? { ok: false, reason: windowProblem } : mover.ready()) });
   let bastion;
   try {
     bastion = await startBastion({ config, log, metrics, audit, taps: transferTaps(), recorderId, recordingClosed: (id) => mover.enqueue(id) });
@@ -113,9 +82,9 @@ export async function run(argv: string[]): Promise<number> {
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.once('SIGINT', () => resolve('SIGINT'));
   });
-  log.info('shutting down', { signal, graceSeconds: args.graceSeconds, sessions: bastion.connections });
+  log.info('shutting down', { signal, graceSeconds, sessions: bastion.connections });
   // A retention pass in flight finishes (it holds the lock) while the sessions wind down.
-  await Promise.all([retention.stop(), bastion.close(args.graceSeconds * 1000)]);
+  await Promise.all([retention.stop(), bastion.close(graceSeconds * 1000)]);
   await mover.flush(10000);
   if (mover.pendingCount > 0) log.warn('recordings left in the spool; the next start moves them', { pending: mover.pendingCount });
   mover.close();

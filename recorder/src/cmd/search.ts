@@ -2,7 +2,7 @@
 // a line. Exit 0 with hits, 1 without, 2 on bad usage.
 import { searchSessions, SearchUsageError } from '../search/query.js';
 import { formatProblem } from '../trail/sessions.js';
-import { parseCommand, usageError } from './args.js';
+import { parseCommand, usageError } from '../../../common/args.js';
 
 const USAGE =
   'usage: srec search --data DIR [--session ID] [--stream input|output] [--case-sensitive] [--context N] [--limit N] WORDS...\n' +

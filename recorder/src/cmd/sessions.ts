@@ -1,7 +1,7 @@
 // `srec sessions --data DIR [--json]`: the recorded sessions, who, target, when, how long, how big.
 import { listSessions, type SessionSummary } from '../search/sessions.js';
 import { formatProblem } from '../trail/sessions.js';
-import { parseCommand, usageError } from './args.js';
+import { parseCommand, usageError } from '../../../common/args.js';
 
 const USAGE = 'usage: srec sessions --data DIR [--json]\n';
 

@@ -2,7 +2,7 @@
 // Exit 0 when everything is intact, 1 naming each missing, changed or unlisted file, 2 on bad usage.
 import { verifySessions, type VerifyResult } from '../search/verify.js';
 import { formatProblem } from '../trail/sessions.js';
-import { parseCommand, usageError } from './args.js';
+import { parseCommand, usageError } from '../../../common/args.js';
 
 const USAGE = 'usage: srec verify --data DIR [--json] [ID]\n';
 
