@@ -8,9 +8,9 @@ import path from 'node:path';
 import { createLogger } from '../../common/log.js';
 import { Registry, sample } from '../../common/metrics.js';
 import { renderRsyslogConf, type RsyslogInput } from '../../operator/src/desired/rsyslog-conf.js';
-import { createAudit, type ConnectionAudit } from '../src/audit/connection.js';
-import { createAuditSink, type AuditSink } from '../src/audit/emitter.js';
-import { SENSITIVE_EVENTS, type SessionIdentity } from '../src/audit/event.js';
+import { createAudit, type ConnectionAudit } from '../../recorder/src/audit/connection.js';
+import { createAuditSink, type AuditSink } from '../../recorder/src/audit/emitter.js';
+import { SENSITIVE_EVENTS, type SessionIdentity } from '../../recorder/src/audit/event.js';
 import {
   filesContaining,
   freePort,

@@ -13,9 +13,9 @@ import { Registry } from '../../common/metrics.js';
 import { parseAndValidate } from '../../operator/src/api/load.js';
 import { renderRsyslogConf, type RsyslogInput } from '../../operator/src/desired/rsyslog-conf.js';
 import { rsyslogInput, SYSLOG_PATHS } from '../../operator/src/desired/syslog.js';
-import { createAudit } from '../src/audit/connection.js';
-import { createAuditSink } from '../src/audit/emitter.js';
-import { SENSITIVE_EVENTS } from '../src/audit/event.js';
+import { createAudit } from '../../recorder/src/audit/connection.js';
+import { createAuditSink } from '../../recorder/src/audit/emitter.js';
+import { SENSITIVE_EVENTS } from '../../recorder/src/audit/event.js';
 import { createFrameParser, filesContaining, freePort, jsonOf, rsyslogdPath, startRsyslogd, waitFor } from '../../testing/rsyslog.js';
 
 const SLOW = 60_000;
