@@ -3,7 +3,7 @@
 // port 0 picks a free one) and `host-port` (host:port or [v6]:port, port 1-65535).
 // The loader takes null for an optional field as "not set", so those fields allow null.
 import { QUANTITY_PATTERN } from '../quantity.js';
-import { RECORDER_CONFIG_DEFAULTS as D, SSH_EVENT_KINDS } from './types.js';
+import { FORWARDING_KINDS, RECORDER_CONFIG_DEFAULTS as D, SSH_EVENT_KINDS } from './types.js';
 
 /** What people type after `user@`. */
 export const HOST_NAME_PATTERN = '^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$';
@@ -39,6 +39,14 @@ const credentialsSchema = {
   ],
 } as const;
 
+/** Closed: a misspelt kind (`ssh-agent: true`) would otherwise leave that forwarding off without a word. */
+const forwardingSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: Object.fromEntries(FORWARDING_KINDS.map((k) => [k, { type: 'boolean', default: D.forwarding[k] }])) as Record<(typeof FORWARDING_KINDS)[number], { type: 'boolean'; default: boolean }>,
+  description: 'local: direct-tcpip (ssh -L, -D, -W, -J); remote: tcpip-forward (ssh -R); agent: ssh -A; x11: ssh -X; unixSockets: streamlocal both ways',
+} as const;
+
 const hostSchema = {
   type: 'object',
   required: ['name', 'address', 'hostKeys', 'credentials'],
@@ -49,6 +57,7 @@ const hostSchema = {
     hostKeys: { type: 'array', minItems: 1, items: keyLine, description: 'pinned: the target must present one of them' },
     recording: { type: 'boolean', default: D.recording },
     fileTransfers: { type: 'boolean', default: D.fileTransfers },
+    forwarding: forwardingSchema,
     credentials: credentialsSchema,
   },
 } as const;

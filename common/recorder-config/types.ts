@@ -15,6 +15,8 @@ export const RECORDER_CONFIG_DEFAULTS = {
   port: 22,
   recording: true,
   fileTransfers: false,
+  /** Every kind of forwarding is off unless a host turns it on. */
+  forwarding: { local: false, remote: false, agent: false, x11: false, unixSockets: false },
   auditEnabled: false,
   auditEvents: ['stdout', 'stderr', 'channel_request', 'global_request'],
   syslogProtocol: 'tcp',
@@ -43,6 +45,17 @@ export interface CredentialsConfig {
   readonly passwordFile?: string;
 }
 
+/** The kinds of forwarding a host allows (CONTRACT §6); each one off by default. */
+export const FORWARDING_KINDS = ['local', 'remote', 'agent', 'x11', 'unixSockets'] as const;
+export type ForwardingKind = (typeof FORWARDING_KINDS)[number];
+
+/**
+ * Per host: which forwarding the recorder relays to it. `local`: direct-tcpip channels (ssh -L, -D, -W, -J),
+ * relayed and recorded; `remote`: tcpip-forward (ssh -R); `agent`: ssh -A; `x11`: ssh -X/-Y; `unixSockets`:
+ * streamlocal both ways. Only `local` is relayed when allowed; the others are refused either way for now.
+ */
+export type ForwardingConfig = { readonly [K in ForwardingKind]?: boolean };
+
 export interface HostConfig {
   /** What people type after `user@`: letters, digits, `.`, `_`, `-`; unique among the hosts. */
   readonly name: string;
@@ -55,6 +68,8 @@ export interface HostConfig {
   readonly recording?: boolean;
   /** @default false */
   readonly fileTransfers?: boolean;
+  /** @default every kind false */
+  readonly forwarding?: ForwardingConfig;
   readonly credentials: CredentialsConfig;
 }
 

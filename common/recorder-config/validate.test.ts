@@ -1,5 +1,5 @@
 import { recorderConfigSchema } from './schema.js';
-import { RECORDER_CONFIG_DEFAULTS, SSH_EVENT_KINDS, type RecorderConfig } from './types.js';
+import { FORWARDING_KINDS, RECORDER_CONFIG_DEFAULTS, SSH_EVENT_KINDS, type RecorderConfig } from './types.js';
 import { isRecorderConfig, validateRecorderConfig, validateUsers } from './validate.js';
 
 const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGJ0b2V4YW1wbGVob3N0a2V5Zm9yZGJvbmVvbmx5MDE= db-1';
@@ -9,7 +9,7 @@ function valid(): Record<string, unknown> {
     listen: '0.0.0.0:2222',
     hostKeyFile: '/etc/srec/hostkey/host_key',
     usersFile: '/etc/srec/users/users.yaml',
-    hosts: [{ name: 'db-1', address: '10.0.0.5', port: 22, hostKeys: [KEY], credentials: { usernameFile: 'u', privateKeyFile: 'k' } }],
+    hosts: [{ name: 'db-1', address: '10.0.0.5', port: 22, hostKeys: [KEY], forwarding: { local: true }, credentials: { usernameFile: 'u', privateKeyFile: 'k' } }],
     audit: { enabled: true, events: ['stdin', 'stdout'], syslog: { address: 'prod-syslog:5514', protocol: 'tcp', format: 'cef' } },
     retention: { trailExpiryDays: 30, transferredFilesExpiryDays: 7 },
   };
@@ -64,6 +64,9 @@ describe('validateRecorderConfig', () => {
       "hosts[0].hostKeys: at least one pinned host key is required; add the target's public host key, e.g. a line of `ssh-keyscan -t ed25519 10.0.0.5` without the leading host name",
     ],
     ['recording as a word', (d) => (d.hosts[0].recording = 'yes'), 'hosts[0].recording: must be true or false'],
+    ['forwarding as a switch', (d) => (d.hosts[0].forwarding = true), 'hosts[0].forwarding: must be a mapping of local, remote, agent, x11, unixSockets to true or false'],
+    ['a forwarding kind as a word', (d) => (d.hosts[0].forwarding = { local: 'yes' }), 'hosts[0].forwarding.local: must be true or false'],
+    ['a misspelt forwarding kind', (d) => (d.hosts[0].forwarding = { dynamic: true }), 'hosts[0].forwarding.dynamic: unknown field; expected one of local, remote, agent, x11, unixSockets'],
     ['no credentials', (d) => delete d.hosts[0].credentials, 'hosts[0].credentials: required; {username | usernameFile, privateKeyFile | passwordFile} the recorder logs in to the target with'],
     ['credentials as a string', (d) => (d.hosts[0].credentials = 'root'), 'hosts[0].credentials: required; {username | usernameFile, privateKeyFile | passwordFile} the recorder logs in to the target with'],
     ['a key and a password', (d) => (d.hosts[0].credentials.passwordFile = 'p'), 'hosts[0].credentials: set exactly one of privateKeyFile or passwordFile'],
@@ -129,13 +132,16 @@ describe('validateRecorderConfig', () => {
       tempFolder: D.tempFolder,
       tempSizeLimit: '10Gi',
       users: [{ name: 'alice', authorizedKeys: [KEY] }],
-      hosts: [{ name: 'db-1', address: 'db-1.internal', port: D.port, hostKeys: [KEY], recording: D.recording, fileTransfers: D.fileTransfers, credentials: { username: 'root', passwordFile: 'p' } }],
+      hosts: [{ name: 'db-1', address: 'db-1.internal', port: D.port, hostKeys: [KEY], recording: D.recording, fileTransfers: D.fileTransfers, forwarding: { ...D.forwarding }, credentials: { username: 'root', passwordFile: 'p' } }],
       audit: { enabled: D.auditEnabled, events: [...D.auditEvents], syslog: { address: '[fd00::5]:5514', protocol: D.syslogProtocol, format: D.syslogFormat } },
       retention: { trailExpiryDays: D.trailExpiryDays, transferredFilesExpiryDays: D.transferredFilesExpiryDays },
     };
     // WHEN it is validated THEN it passes, and the schema's events are the contract's
     expect(validateRecorderConfig(config)).toEqual([]);
     expect(recorderConfigSchema.properties.audit.properties.events.items.enum).toEqual([...SSH_EVENT_KINDS]);
+    // AND every kind of forwarding is off by default, in the defaults and the schema alike
+    expect(D.forwarding).toEqual({ local: false, remote: false, agent: false, x11: false, unixSockets: false });
+    expect(Object.keys(recorderConfigSchema.properties.hosts.items.properties.forwarding.properties)).toEqual([...FORWARDING_KINDS]);
   });
 });
 

@@ -5,13 +5,17 @@ import type { ErrorObject, ValidateFunction } from 'ajv';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { listenAddress, parseHostPort } from '../host-port.js';
 import { HOST_NAME_PATTERN, recorderConfigSchema, usersSchema } from './schema.js';
-import { SSH_EVENT_KINDS, type RecorderConfig } from './types.js';
+import { FORWARDING_KINDS, SSH_EVENT_KINDS, type RecorderConfig } from './types.js';
 
 /** How a public key line looks, in messages. */
 export const KEY_EXAMPLE = '"ssh-ed25519 AAAA... comment"';
 const NON_EMPTY = 'must be a non-empty string';
 const TRUE_OR_FALSE = 'must be true or false';
-const KNOWN_FIELDS = Object.keys(recorderConfigSchema.properties);
+/** The fields of each closed mapping, by field pattern, for "unknown field" messages. */
+const KNOWN_FIELDS: Readonly<Record<string, readonly string[]>> = {
+  '': Object.keys(recorderConfigSchema.properties),
+  'hosts[].forwarding': FORWARDING_KINDS,
+};
 
 interface Failure {
   /** The value at the field (undefined when it is missing). */
@@ -57,6 +61,8 @@ const MESSAGES: Readonly<Record<string, Message>> = {
   'hosts[].hostKeys[]': () => `must be a public key line like ${KEY_EXAMPLE}`,
   'hosts[].recording': () => TRUE_OR_FALSE,
   'hosts[].fileTransfers': () => TRUE_OR_FALSE,
+  'hosts[].forwarding': () => `must be a mapping of ${FORWARDING_KINDS.join(', ')} to true or false`,
+  ...Object.fromEntries(FORWARDING_KINDS.map((k) => [`hosts[].forwarding.${k}`, () => TRUE_OR_FALSE])),
   'hosts[].credentials': (f) => {
     if (f.error.keyword !== 'oneOf') return 'required; {username | usernameFile, privateKeyFile | passwordFile} the recorder logs in to the target with';
     if (f.error.schemaPath.endsWith('/allOf/1/oneOf')) return 'set exactly one of privateKeyFile or passwordFile';
@@ -146,7 +152,8 @@ function explain(validate: ValidateFunction, doc: unknown, pattern: string, show
     let segments = pointerSegments(e.instancePath);
     if (p.missingProperty !== undefined) segments = [...segments, p.missingProperty];
     if (p.additionalProperty !== undefined) {
-      out.push(`${fieldPath(shown, [...segments, p.additionalProperty])}: unknown field; expected one of ${KNOWN_FIELDS.join(', ')}`);
+      const known = KNOWN_FIELDS[fieldPath('', segments.map((s) => (/^\d+$/.test(s) ? '' : s)))] ?? [];
+      out.push(`${fieldPath(shown, [...segments, p.additionalProperty])}: unknown field; expected one of ${known.join(', ')}`);
       continue;
     }
     const message = messageFor(doc, segments, e, pattern, shown);

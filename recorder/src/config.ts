@@ -11,11 +11,11 @@ import { RECORDER_CONFIG_DEFAULTS as D } from '../../common/recorder-config/type
 import { KEY_EXAMPLE, validateRecorderConfig, validateUsers } from '../../common/recorder-config/validate.js';
 
 export { parseQuantity };
-export type { AuditConfig, CredentialsConfig, HostConfig, RecorderConfig, RetentionConfig, UserConfig } from '../../common/recorder-config/types.js';
+export type { AuditConfig, CredentialsConfig, ForwardingConfig, HostConfig, RecorderConfig, RetentionConfig, UserConfig } from '../../common/recorder-config/types.js';
 
-import { SSH_EVENT_KINDS, type SshEventKind } from '../../common/recorder-config/types.js';
+import { FORWARDING_KINDS, SSH_EVENT_KINDS, type ForwardingKind, type SshEventKind } from '../../common/recorder-config/types.js';
 
-export { SSH_EVENT_KINDS, type SshEventKind };
+export { FORWARDING_KINDS, SSH_EVENT_KINDS, type ForwardingKind, type SshEventKind };
 
 /** A person who may connect, with their keys parsed once. */
 export interface ResolvedUser {
@@ -38,6 +38,8 @@ export interface ResolvedHost {
   readonly hostKeys: readonly ParsedKey[];
   readonly recording: boolean;
   readonly fileTransfers: boolean;
+  /** Which kinds of forwarding the host allows; absent kinds are false. */
+  readonly forwarding: Readonly<Record<ForwardingKind, boolean>>;
   readonly credentials: ResolvedCredentials;
 }
 
@@ -235,8 +237,15 @@ function resolveHost(h: unknown, f: string, problems: string[], read: Reader): R
     hostKeys,
     recording: h.recording !== false,
     fileTransfers: h.fileTransfers === true,
+    forwarding: resolveForwarding(h.forwarding),
     credentials,
   };
+}
+
+/** Only an explicit `true` turns a kind on (the contract has reported anything else). */
+function resolveForwarding(f: unknown): Record<ForwardingKind, boolean> {
+  const given = isObject(f) ? f : {};
+  return Object.fromEntries(FORWARDING_KINDS.map((k) => [k, given[k] === true])) as Record<ForwardingKind, boolean>;
 }
 
 /** The username and the key or password, read from the files the credentials name. */

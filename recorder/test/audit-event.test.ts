@@ -20,7 +20,7 @@ describe('audit events', () => {
     for (const e of ['stdin', 'stdout', 'stderr', 'channel_request', 'global_request'] as const) {
       expect(makeEvent(who, e, at).exposure).toBe(SENSITIVE_AUDIT);
     }
-    for (const e of ['session_start', 'session_end', 'connection_refused', 'file_transfer', 'events_dropped'] as const) {
+    for (const e of ['session_start', 'session_end', 'connection_refused', 'file_transfer', 'events_dropped', 'forward_open', 'forward_close', 'forward_refused'] as const) {
       expect(makeEvent(who, e, at).exposure).toBe(AUDIT);
     }
   });

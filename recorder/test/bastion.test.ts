@@ -27,6 +27,8 @@ beforeAll(async () => {
       host('db-bad', { hostKeys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl'] }),
       host('db-down', { port: 1 }),
       host('db-plain', { recording: false }),
+      // db-1 keeps the default policy (no forwarding); this one allows ssh -L/-D/-W/-J
+      host('db-fwd', { forwarding: { local: true } }),
     ],
   });
   mallory = (await makeKey(lab.dir, 'mallory')).privatePath;
@@ -134,9 +136,9 @@ describe('interactive shell', () => {
 });
 
 describe('port forward', () => {
-  it('relays a direct-tcpip channel (ssh -W) to a TCP service next to the target', async () => {
-    // WHEN alice tunnels to the echo server via the target
-    const r = await lab.ssh(undefined, { extra: ['-W', `127.0.0.1:${echo.port}`], input: 'ping-through-tunnel\n' });
+  it('relays a direct-tcpip channel (ssh -W) to a TCP service next to the target, on a host whose policy allows it', async () => {
+    // GIVEN db-fwd allows local forwarding WHEN alice tunnels to the echo server via it
+    const r = await lab.ssh(undefined, { host: 'db-fwd', extra: ['-W', `127.0.0.1:${echo.port}`], input: 'ping-through-tunnel\n' });
     // THEN the bytes come back through the tunnel
     expect(r).toMatchObject({ code: 0, stdout: 'ping-through-tunnel\n' });
     // AND the channel log has the forward with its destination and byte counts
@@ -147,9 +149,17 @@ describe('port forward', () => {
   it('tells the person when the target cannot reach the forward destination', async () => {
     const closed = await freePort();
     // (OpenSSH prints a channel's open-failure reason at its default LogLevel, INFO)
-    const r = await lab.ssh(undefined, { extra: ['-o', 'LogLevel=INFO', '-W', `127.0.0.1:${closed}`] });
+    const r = await lab.ssh(undefined, { host: 'db-fwd', extra: ['-o', 'LogLevel=INFO', '-W', `127.0.0.1:${closed}`] });
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain(`srec: the target could not connect to 127.0.0.1:${closed}`);
+  });
+
+  it('refuses ssh -W on a host with the default policy, saying which setting refused it', async () => {
+    // GIVEN db-1 has no forwarding block WHEN alice asks for a -W tunnel THEN ssh prints the policy's reason
+    const r = await lab.ssh(undefined, { extra: ['-o', 'LogLevel=INFO', '-W', `127.0.0.1:${echo.port}`], input: 'should-not-pass\n' });
+    expect(r.code).not.toBe(0);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain('open failed: administratively prohibited: srec: local forwarding (ssh -L/-D/-W/-J) to db-1 is off (spec.recorder.hosts[db-1].forwarding.local)');
   });
 });
 

@@ -66,6 +66,7 @@ describe('loadRecorderConfig', () => {
     expect(c).toMatchObject({ listen: '127.0.0.1:2222', probes: '0.0.0.0:9090', dataFolder: '/var/privx/audit', tempFolder: '/tmp/srec' });
     expect(c.tempSizeLimit).toBeUndefined();
     expect(c.hosts[0]).toMatchObject({ name: 'db-1', port: 22, recording: true, fileTransfers: false, credentials: { username: 'root' } });
+    expect(c.hosts[0]!.forwarding).toEqual({ local: false, remote: false, agent: false, x11: false, unixSockets: false });
     expect(c.hosts[0]!.credentials.privateKey?.toString()).toContain('PRIVATE KEY');
     expect(c.hosts[0]!.hostKeys[0]!.type).toBe('ssh-ed25519');
     expect(c.users.map((u) => u.name)).toEqual(['alice']);
@@ -73,6 +74,17 @@ describe('loadRecorderConfig', () => {
     expect([...c.audit.events]).toEqual(['stdout', 'stderr', 'channel_request', 'global_request']);
     expect(c.retention).toEqual({ trailExpiryDays: 180, transferredFilesExpiryDays: 180 });
     expect(c.hostKey.toString()).toContain('PRIVATE KEY');
+  });
+
+  it('turns on only the kinds of forwarding a host names, and rejects a misspelt kind', async () => {
+    // GIVEN a host that allows local forwarding, and one with a kind that does not exist
+    const doc = validDoc();
+    const host = (doc.hosts as Record<string, unknown>[])[0]!;
+    const file = await write('forwarding.yaml', { ...doc, hosts: [{ ...host, forwarding: { local: true, agent: false } }] });
+    const bad = await write('forwarding-bad.yaml', { ...doc, hosts: [{ ...host, forwarding: { dynamic: true } }] });
+    // WHEN they are loaded THEN local is on and every other kind off; the misspelt one is named
+    expect(loadRecorderConfig(file).hosts[0]!.forwarding).toEqual({ local: true, remote: false, agent: false, x11: false, unixSockets: false });
+    expect(problemsOf(bad)).toEqual(['hosts[0].forwarding.dynamic: unknown field; expected one of local, remote, agent, x11, unixSockets']);
   });
 
   it('reads people from usersFile, as a list or as {users: [...]}', async () => {

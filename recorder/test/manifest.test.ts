@@ -9,7 +9,10 @@ function written(): Record<string, unknown> {
     end: new Date('2025-03-01T10:05:00Z'),
     complete: true,
     recovered: false,
-    channels: [{ id: 0, type: 'session', kind: 'shell', cast: 'ch-0.cast.gz', bytesIn: 3, bytesOut: 40, exitStatus: 0, closed: true }],
+    channels: [
+      { id: 0, type: 'session', kind: 'shell', cast: 'ch-0.cast.gz', bytesIn: 3, bytesOut: 40, exitStatus: 0, closed: true },
+      { id: 2, type: 'direct-tcpip', destination: '10.0.0.7:5432', origin: '127.0.0.1:50022', streams: { in: 'ch-2.in.raw.gz', out: 'ch-2.out.raw.gz' }, bytesIn: 9, bytesOut: 90, closed: true },
+    ],
     transfers: [{ channel: 1, protocol: 'sftp', direction: 'upload', path: '/tmp/a', size: 2, sha256: 'ab', file: 'files/1-a', complete: true, bytes: 2 }],
     files: [{ path: 'ch-0.cast.gz', size: 10, sha256: 'cd' }],
   });
@@ -52,6 +55,8 @@ describe('parseManifest', () => {
     expect(bad((m) => (m.complete = 'yes'))).toBe('manifest.json: complete is not true or false');
     expect(bad((m) => ((m.channels as Array<Record<string, unknown>>)[0]!.id = '0'))).toBe('manifest.json: channels[0].id is not a number');
     expect(bad((m) => ((m.channels as Array<Record<string, unknown>>)[0]!.kind = 'tty'))).toBe('manifest.json: channels[0].kind is not shell or exec or subsystem');
+    expect(bad((m) => ((m.channels as Array<Record<string, unknown>>)[1]!.streams = 'ch-2.raw.gz'))).toBe('manifest.json: channels[1].streams is not an object');
+    expect(bad((m) => delete ((m.channels as Array<Record<string, unknown>>)[1]!.streams as Record<string, unknown>).out)).toBe('manifest.json: channels[1].streams.out is missing');
     expect(bad((m) => ((m.transfers as Array<Record<string, unknown>>)[0]!.direction = 'up'))).toBe('manifest.json: transfers[0].direction is not upload or download');
     expect(bad((m) => (m.files = {}))).toBe('manifest.json: files is not a list');
     expect(bad((m) => delete (m.files as Array<Record<string, unknown>>)[0]!.sha256)).toBe('manifest.json: files[0].sha256 is missing');

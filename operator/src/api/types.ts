@@ -2,6 +2,8 @@
 // these types describe the object *after* defaulting, which is what the API server stores and what
 // `loadAndValidate` returns.
 
+import type { ForwardingKind } from '../../../common/recorder-config/types.js';
+
 export const GROUP = 'recording.privx.io';
 export const VERSION = 'v1alpha1';
 export const API_VERSION = `${GROUP}/${VERSION}`;
@@ -46,6 +48,8 @@ export interface HostSpec {
   readonly recording: boolean;
   /** @default false */
   readonly fileTransfers: boolean;
+  /** Which forwarding the recorder relays to the host (CONTRACT §6). @default every kind false */
+  readonly forwarding: Readonly<Record<ForwardingKind, boolean>>;
   readonly credentialsSecret: string;
 }
 

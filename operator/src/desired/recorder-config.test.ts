@@ -1,7 +1,7 @@
 import yaml from 'js-yaml';
 import type { RecorderConfig } from '../../../common/recorder-config/types.js';
 import { validateRecorderConfig } from '../../../common/recorder-config/validate.js';
-import { example, withSpec } from '../../test/cr.js';
+import { crFromYaml, example, withSpec } from '../../test/cr.js';
 import { buildRecorderConfig, renderRecorderYaml, spoolLimit } from './recorder-config.js';
 
 describe('buildRecorderConfig', () => {
@@ -25,6 +25,7 @@ describe('buildRecorderConfig', () => {
           hostKeys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGJ0b2V4YW1wbGVob3N0a2V5Zm9yZGJvbmVvbmx5MDE='],
           recording: true,
           fileTransfers: true,
+          forwarding: { local: false, remote: false, agent: false, x11: false, unixSockets: false },
           credentials: { usernameFile: '/etc/srec/creds/db-1/username', privateKeyFile: '/etc/srec/creds/db-1/privateKey' },
         },
       ],
@@ -36,6 +37,21 @@ describe('buildRecorderConfig', () => {
   it('uses passwordFile for a credentials Secret that holds a password and no key', () => {
     const cfg = buildRecorderConfig(example('nfs'), { credentialKeys: new Map([['db-1-login', ['username', 'password']]]) });
     expect(cfg.hosts[0]?.credentials).toEqual({ usernameFile: '/etc/srec/creds/db-1/username', passwordFile: '/etc/srec/creds/db-1/password' });
+  });
+
+  it("renders a host's forwarding policy, the kinds the CR leaves out off", () => {
+    // GIVEN a CR whose db-1 allows local forwarding and says nothing of the other kinds
+    const cr = crFromYaml(
+      yaml.dump({
+        ...example('nfs'),
+        spec: { ...example('nfs').spec, recorder: { ...example('nfs').spec.recorder, hosts: [{ ...example('nfs').spec.recorder.hosts[0], forwarding: { local: true } }] } },
+      }),
+    );
+    // WHEN its recorder config is built
+    const host = buildRecorderConfig(cr).hosts[0];
+    // THEN local is on, every other kind off, and the file passes the recorder's contract
+    expect(host?.forwarding).toEqual({ local: true, remote: false, agent: false, x11: false, unixSockets: false });
+    expect(validateRecorderConfig(yaml.load(renderRecorderYaml(buildRecorderConfig(cr))))).toEqual([]);
   });
 
   it('omits audit.syslog when syslog is disabled', () => {

@@ -64,6 +64,7 @@ export function buildRecorderConfig(cr: SessionRecording, opts: RecorderConfigOp
         hostKeys: [...h.hostKeys],
         recording: h.recording,
         fileTransfers: h.fileTransfers,
+        forwarding: { ...h.forwarding },
         credentials: usePassword
           ? { usernameFile: `${dir}/username`, passwordFile: `${dir}/password` }
           : { usernameFile: `${dir}/username`, privateKeyFile: `${dir}/privateKey` },

@@ -82,6 +82,29 @@ export interface FileTransfer {
   readonly complete: boolean;
 }
 
+/** A forwarded channel (non-sensitive): where it goes, never what it carries. */
+export interface ForwardChannel {
+  /** The person's channel number, as in the channel log and `ch-<n>.in.raw.gz`. */
+  readonly channel: number;
+  /** The policy's kind: `local` for direct-tcpip. */
+  readonly kind: string;
+  /** The SSH channel type or global request: `direct-tcpip`, `tcpip-forward`, ... */
+  readonly type: string;
+  /** `host:port` or a socket path, as the person asked for it. */
+  readonly destination?: string;
+  /** The originator the client named, `host:port`. */
+  readonly origin?: string;
+}
+
+export interface ForwardRefusal extends Omit<ForwardChannel, 'channel'> {
+  /** Absent for a global request (ssh -R). */
+  readonly channel?: number;
+  /** `forwarding_off` (the host's policy), `not_relayed` (allowed, but this recorder does not relay the kind yet), `target_refused`. */
+  readonly reason: string;
+  /** What the person was told (or would be, where SSH has no place for a reason). */
+  readonly message: string;
+}
+
 /** What every connection of one Audit shares. */
 interface Pipeline {
   readonly sink: AuditSink;
@@ -182,6 +205,18 @@ export class ConnectionAudit {
     });
   }
 
+  forwardOpen(f: ForwardChannel): void {
+    this.send('forward_open', forwardDetails(f));
+  }
+
+  forwardClose(f: ForwardChannel & { readonly bytesIn: number; readonly bytesOut: number }): void {
+    this.send('forward_close', { ...forwardDetails(f), bytesIn: f.bytesIn, bytesOut: f.bytesOut });
+  }
+
+  forwardRefused(f: ForwardRefusal): void {
+    this.send('forward_refused', { ...forwardDetails(f), reason: f.reason, message: f.message });
+  }
+
   /** A channel request (pty-req, shell, exec, subsystem, env, window-change, signal, ...) and its fields. */
   channelRequest(channel: number, request: string, details: Readonly<Record<string, unknown>> = {}): void {
     if (!this.wants('channel_request')) return;
@@ -259,6 +294,16 @@ export class ConnectionAudit {
     }
     if (event === 'session_end' || event === 'connection_refused') this.seq = 0;
   }
+}
+
+function forwardDetails(f: Omit<ForwardChannel, 'channel'> & { readonly channel?: number }): Record<string, DetailValue> {
+  return {
+    ...(f.channel !== undefined ? { channel: f.channel } : {}),
+    kind: f.kind,
+    type: f.type,
+    ...(f.destination !== undefined ? { destination: f.destination } : {}),
+    ...(f.origin !== undefined ? { origin: f.origin } : {}),
+  };
 }
 
 /** `into`, then the request's fields as the wire can carry them (never replacing one already there), then `request`. */

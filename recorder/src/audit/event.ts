@@ -14,7 +14,18 @@ export type Exposure = typeof AUDIT | typeof SENSITIVE_AUDIT;
  * in the recorder's config selects among: their names are the config contract's (common/recorder-config),
  * in its order; the others are named here. Each name is written once.
  */
-const NON_SENSITIVE = ['session_start', 'session_end', 'connection_refused', 'file_transfer', 'events_dropped'] as const;
+const NON_SENSITIVE = [
+  'session_start',
+  'session_end',
+  'connection_refused',
+  'file_transfer',
+  'events_dropped',
+  // A forwarded channel (ssh -L/-D/-W/-J) opened and closed: where to, and the bytes; never its content.
+  'forward_open',
+  'forward_close',
+  // A forwarding the host's policy does not allow (or that is not relayed), with the message the person got.
+  'forward_refused',
+] as const;
 
 export type SensitiveEventName = SshEventKind;
 export type AuditEventName = (typeof NON_SENSITIVE)[number] | SensitiveEventName;

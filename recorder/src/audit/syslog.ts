@@ -23,7 +23,7 @@ const SEVERITY = { warning: 4, notice: 5, info: 6 } as const;
 
 export function severityOf(e: AuditEvent): number {
   if (e.event === 'events_dropped') return SEVERITY.warning;
-  if (e.event === 'connection_refused') return SEVERITY.notice;
+  if (e.event === 'connection_refused' || e.event === 'forward_refused') return SEVERITY.notice;
   return SEVERITY.info;
 }
 

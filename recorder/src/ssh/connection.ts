@@ -5,18 +5,19 @@ import { createHash } from 'node:crypto';
 import type { AuthContext, Client, Connection, ServerChannel, Session, TcpipRequestInfo } from 'ssh2';
 import type { Logger } from '../../../common/log.js';
 import { errorMessage } from '../../../common/log.js';
-import type { Audit, ConnectionAudit, FileTransfer } from '../audit/connection.js';
+import type { Audit, ConnectionAudit, FileTransfer, ForwardRefusal as AuditedRefusal } from '../audit/connection.js';
 import type { ChannelTap, ChannelTapContext, ChannelTapFactory } from '../channel-tap.js';
-import type { ResolvedHost, ResolvedRecorderConfig, ResolvedUser } from '../config.js';
+import type { ForwardingKind, ResolvedHost, ResolvedRecorderConfig, ResolvedUser } from '../config.js';
 import type { LogInput } from '../trail/recording.js';
 import { SessionRecording } from '../trail/recording.js';
 import { checkPublicKey, parseLogin, type KeyDirectory, type Login } from './auth.js';
 import type { ChannelHandle, ChannelHost } from './channel-host.js';
+import { forwardingRefusal } from './forwarding.js';
 import type { RecorderMetrics } from './metrics.js';
 import { refusals, type Refusal } from './refusal.js';
 import { SessionChannel, refuseSession } from './session-channel.js';
 import { connectTarget, type TargetOptions } from './target.js';
-import { TcpipChannel, rejectWithDescription } from './tcpip-channel.js';
+import { OPEN_ADMINISTRATIVELY_PROHIBITED, TcpipChannel, rejectWithDescription } from './tcpip-channel.js';
 
 export interface ConnectionDeps {
   readonly config: ResolvedRecorderConfig;
@@ -87,7 +88,8 @@ export class BastionConnection implements ChannelHost {
     };
     client.on('session', (accept: () => Session, reject: () => void) => this.onSession(accept, reject).catch(guard('session')));
     client.on('tcpip', (accept: () => ServerChannel, reject: () => void, info: TcpipRequestInfo) => this.onTcpip(accept, reject, info).catch(guard('tcpip')));
-    client.on('request', (accept: unknown, reject: (() => void) | undefined, name: string, info: unknown) => this.onGlobalRequest(reject, name, info));
+    client.on('openssh.streamlocal', (_accept: unknown, reject: () => void, info: { socketPath?: string }) => this.onStreamlocal(reject, info).catch(guard('streamlocal')));
+    client.on('request', (_accept: unknown, reject: (() => void) | undefined, name: string, info: unknown) => this.onGlobalRequest(reject, name, info).catch(guard('global request')));
     client.on('error', (err: Error) => this.log.debug('client connection error', { error: err.message }));
     client.on('close', () =>
       this.onClose().catch((err: unknown) => {
@@ -264,20 +266,68 @@ export class BastionConnection implements ChannelHost {
     const session = accept();
     if (!session) return;
     if (!opened.ok) return refuseSession(session, opened.refusal.message);
-    this.track(new SessionChannel(this, this.nextChannel++, session));
+    const ch = this.nextChannel++;
+    this.track(new SessionChannel(this, ch, session));
+    // The session channel refuses these requests itself (and logs them); here they get their audit event.
+    // SSH carries no reason for a failed channel request: OpenSSH says only that the request failed.
+    session.on('x11', () => this.auditForwardRefusal('x11', { channel: ch, type: 'x11-req' }));
+    session.on('auth-agent', () => this.auditForwardRefusal('agent', { channel: ch, type: 'auth-agent-req@openssh.com' }));
   }
 
   private async onTcpip(accept: () => ServerChannel, reject: () => void, info: TcpipRequestInfo): Promise<void> {
     const opened = await this.opened;
     if (!opened || this.closing) return reject();
     if (!opened.ok) return rejectWithDescription(this.client, reject, opened.refusal.message);
+    const destination = `${info.destIP}:${info.destPort}`;
+    const origin = `${info.srcIP}:${info.srcPort}`;
+    if (this.refuseChannel(reject, 'local', { type: 'direct-tcpip', destination, origin })) return;
     this.track(new TcpipChannel(this, this.nextChannel++, this.client, accept, reject, info));
   }
 
-  private onGlobalRequest(reject: (() => void) | undefined, name: string, info: unknown): void {
-    // Remote forwarding (-R) and stream-local forwarding are not relayed.
+  /** direct-streamlocal@openssh.com (ssh -L port:/path/to/socket): never relayed yet; refused with the policy's reason. */
+  private async onStreamlocal(reject: () => void, info: { socketPath?: string }): Promise<void> {
+    const opened = await this.opened;
+    if (!opened || this.closing) return reject();
+    if (!opened.ok) return rejectWithDescription(this.client, reject, opened.refusal.message);
+    const destination = typeof info?.socketPath === 'string' ? info.socketPath : '';
+    if (!this.refuseChannel(reject, 'unixSockets', { type: 'direct-streamlocal@openssh.com', destination })) reject();
+  }
+
+  /**
+   * A channel the host's forwarding policy refuses: open failure "administratively prohibited" with the
+   * policy's one line, a refused open in the channel log, a forward_refused audit event. false: it may pass.
+   */
+  private refuseChannel(reject: () => void, kind: ForwardingKind, what: { type: string; destination: string; origin?: string }): boolean {
+    const refusal = forwardingRefusal(this.host!, kind);
+    if (!refusal) return false;
+    const ch = this.nextChannel++;
+    this.record({ ch, type: 'open', channel: what.type, destination: what.destination, ...(what.origin ? { origin: what.origin } : {}), accepted: false, reason: refusal.message });
+    this.auditForwardRefusal(kind, { channel: ch, ...what });
+    rejectWithDescription(this.client, reject, refusal.message, OPEN_ADMINISTRATIVELY_PROHIBITED);
+    return true;
+  }
+
+  /** Audit (and log, without content) a forwarding the policy or the recorder refuses; returns the refusal. */
+  private auditForwardRefusal(kind: ForwardingKind, what: Omit<AuditedRefusal, 'kind' | 'reason' | 'message'>): ReturnType<typeof forwardingRefusal> {
+    const refusal = forwardingRefusal(this.host!, kind) ?? { reason: 'not_relayed' as const, message: `srec: ${kind} forwarding is not relayed` };
+    this.log.warn('forwarding refused', { kind, type: what.type, host: this.host?.name, reason: refusal.reason, ...(what.destination !== undefined ? { destination: what.destination } : {}) });
+    this.audit.forwardRefused({ kind, ...what, reason: refusal.reason, message: refusal.message });
+    return refusal;
+  }
+
+  /** Global requests ssh2 passes on: tcpip-forward (ssh -R) and streamlocal-forward, their cancels, no-more-sessions. */
+  private async onGlobalRequest(reject: (() => void) | undefined, name: string, info: unknown): Promise<void> {
     const details = typeof info === 'object' && info !== null ? (info as Record<string, unknown>) : {};
-    this.record({ type: 'global_request', request: name, accepted: false, ...details });
+    const kind: ForwardingKind | undefined = name === 'tcpip-forward' ? 'remote' : name === 'streamlocal-forward@openssh.com' ? 'unixSockets' : undefined;
+    // The host is known once the session is open; a request that comes before is answered when it is.
+    const opened = kind ? await this.opened : undefined;
+    let reason: string | undefined;
+    if (kind && opened?.ok) {
+      const listen = typeof details.socketPath === 'string' ? details.socketPath : `${String(details.bindAddr ?? '')}:${String(details.bindPort ?? '')}`;
+      reason = this.auditForwardRefusal(kind, { type: name, destination: listen })?.message;
+    }
+    // Nothing here is relayed: every one is answered failure (SSH has no room for a reason in it).
+    this.record({ type: 'global_request', request: name, accepted: false, ...details, ...(reason ? { reason } : {}) });
     this.audit.globalRequest(name, { accepted: false, ...details });
     reject?.();
   }

@@ -1,14 +1,25 @@
-// Relay of one `direct-tcpip` channel (ssh -L / -W): the target opens the connection; bytes flow both ways
-// under flow control, with half-close passed through in each direction.
+// Relay of one `direct-tcpip` channel (ssh -L / -D / -W / -J) that the host's forwarding policy allows: the
+// target opens the connection; bytes flow both ways under flow control, with half-close passed through in
+// each direction. On a recorded host each direction's bytes go to a raw stream in the session directory
+// (trail/raw-stream.ts); the channel's open and close are audited (forward_open / forward_close), its
+// content never is: it is another protocol (often a nested SSH session), kept in the trail only.
 import type { ClientChannel, Connection, ServerChannel, TcpipRequestInfo } from 'ssh2';
+import { errorMessage } from '../../../common/log.js';
+import type { ForwardChannel } from '../audit/connection.js';
+import { RawStreams } from '../trail/raw-stream.js';
 import type { ChannelHandle, ChannelHost } from './channel-host.js';
-import { pump, streamSink, whenWritten } from './pump.js';
+import { pump, streamSink, whenWritten, type Sink } from './pump.js';
+
+/** SSH_OPEN_ADMINISTRATIVELY_PROHIBITED (RFC 4254 5.1): OpenSSH prints it as "administratively prohibited". */
+export const OPEN_ADMINISTRATIVELY_PROHIBITED = 1;
 
 export class TcpipChannel implements ChannelHandle {
   private user?: ServerChannel;
   private target?: ClientChannel;
   private bytesIn = 0;
   private bytesOut = 0;
+  private raw?: RawStreams;
+  private readonly forward: ForwardChannel;
   private finished = false;
   private resolveClosed!: () => void;
   readonly closed = new Promise<void>((r) => (this.resolveClosed = r));
@@ -23,8 +34,10 @@ export class TcpipChannel implements ChannelHandle {
   ) {
     const destination = `${info.destIP}:${info.destPort}`;
     const origin = `${info.srcIP}:${info.srcPort}`;
+    this.forward = { channel: ch, kind: 'local', type: 'direct-tcpip', destination, origin };
     const refuse = (reason: string) => {
       host.record({ ch, type: 'open', channel: 'direct-tcpip', destination, origin, accepted: false, reason });
+      host.audit.forwardRefused({ ...this.forward, reason: 'target_refused', message: reason });
       rejectWithDescription(client, reject, reason);
       this.finished = true;
       this.resolveClosed();
@@ -39,7 +52,9 @@ export class TcpipChannel implements ChannelHandle {
           this.resolveClosed();
           return;
         }
-        host.record({ ch, type: 'open', channel: 'direct-tcpip', destination, origin });
+        const raw = this.openRaw(target);
+        host.record({ ch, type: 'open', channel: 'direct-tcpip', destination, origin, ...(raw ? { streams: raw.names } : {}) });
+        host.audit.forwardOpen(this.forward);
         this.wire(user, target);
       });
     } catch (err) {
@@ -56,13 +71,29 @@ export class TcpipChannel implements ChannelHandle {
     return this.finalize();
   }
 
+  /** The raw streams on a recorded host; a write error closes the tunnel, whose bytes can no longer be kept. */
+  private openRaw(target: ClientChannel): RawStreams | undefined {
+    const rec = this.host.recording;
+    if (!rec) return undefined;
+    this.raw = new RawStreams(this.ch, {
+      filePath: (name) => rec.filePath(name),
+      onError: (err) => {
+        this.host.log.error('forwarded channel not recordable; closing it', { channel: this.ch, error: errorMessage(err) });
+        target.close();
+        this.user?.close();
+      },
+    });
+    return this.raw;
+  }
+
   private wire(user: ServerChannel, target: ClientChannel): void {
     this.user = user;
     this.target = target;
     let targetClosed = false;
     const userGone = new Promise<void>((r) => user.once('close', r));
-    pump(user, [streamSink(target), { write: (b) => ((this.bytesIn += b.length), this.host.countBytes('in', b.length)) }]);
-    pump(target, [streamSink(user), { write: (b) => ((this.bytesOut += b.length), this.host.countBytes('out', b.length)) }]);
+    const keep = (d: 'in' | 'out'): Sink[] => (this.raw ? [this.raw.sink(d)] : []);
+    pump(user, [streamSink(target), ...keep('in'), { write: (b) => ((this.bytesIn += b.length), this.host.countBytes('in', b.length)) }]);
+    pump(target, [streamSink(user), ...keep('out'), { write: (b) => ((this.bytesOut += b.length), this.host.countBytes('out', b.length)) }]);
     user.on('end', () => {
       this.host.record({ ch: this.ch, type: 'eof', from: 'client' });
       target.end();
@@ -86,21 +117,26 @@ export class TcpipChannel implements ChannelHandle {
   private async finalize(): Promise<void> {
     if (this.finished) return this.closed;
     this.finished = true;
-    if (this.user) this.host.record({ ch: this.ch, type: 'close', bytesIn: this.bytesIn, bytesOut: this.bytesOut });
+    // The files are complete before the close is logged, and before the manifest (written after every channel's close) lists them.
+    await this.raw?.close();
+    if (this.user) {
+      this.host.record({ ch: this.ch, type: 'close', bytesIn: this.bytesIn, bytesOut: this.bytesOut });
+      this.host.audit.forwardClose({ ...this.forward, bytesIn: this.bytesIn, bytesOut: this.bytesOut });
+    }
     this.resolveClosed();
   }
 }
 
 /**
- * ssh2's reject() sends an empty description; OpenSSH prints the description after "open failed:", so
- * pass the reason through for the one call. (ssh2 1.17 internals: Protocol#channelOpenFail(remote, reason, desc).)
+ * ssh2's reject() sends an empty description (and CONNECT_FAILED); OpenSSH prints the description after
+ * "open failed:", so pass the reason, and the reason code when given, through for the one call. (ssh2 1.17 internals: Protocol#channelOpenFail(remote, reason, desc).)
  */
-export function rejectWithDescription(client: Connection, reject: () => void, description: string): void {
+export function rejectWithDescription(client: Connection, reject: () => void, description: string, reasonCode?: number): void {
   type Proto = { channelOpenFail?: (remote: number, reason: number, desc?: string) => void };
   const proto = (client as unknown as { _protocol?: Proto })._protocol;
   const original = proto?.channelOpenFail;
   if (proto && original) {
-    proto.channelOpenFail = (remote, reason, desc) => original.call(proto, remote, reason, desc || description);
+    proto.channelOpenFail = (remote, reason, desc) => original.call(proto, remote, reasonCode ?? reason, desc || description);
   }
   try {
     reject();

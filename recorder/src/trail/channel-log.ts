@@ -13,9 +13,19 @@ export interface ChannelOpenEntry {
   readonly destination?: string;
   /** direct-tcpip: the originator the client named, `host:port`. */
   readonly origin?: string;
-  /** false when the target refused the channel. */
+  /** direct-tcpip on a recorded host: the raw streams of its bytes in the session directory. */
+  readonly streams?: ChannelStreams;
+  /** false when the channel was refused (the host's forwarding policy, or the target). */
   readonly accepted?: boolean;
   readonly reason?: string;
+}
+
+/** A forwarded channel's bytes as they passed, each direction a gzip file of its own (trail/raw-stream.ts). */
+export interface ChannelStreams {
+  /** From the person to the destination: `ch-<n>.in.raw.gz`. */
+  readonly in: string;
+  /** From the destination to the person: `ch-<n>.out.raw.gz`. */
+  readonly out: string;
 }
 
 /** A channel request (pty-req, env, shell, exec, subsystem, window-change, signal, x11-req, ...). */
@@ -107,7 +117,11 @@ export interface ManifestChannel {
   readonly command?: string;
   readonly subsystem?: string;
   readonly destination?: string;
+  /** direct-tcpip: the originator the client named, `host:port`. */
+  readonly origin?: string;
   readonly cast?: string;
+  /** direct-tcpip: the files holding its bytes, one per direction. */
+  readonly streams?: ChannelStreams;
   readonly bytesIn: number;
   readonly bytesOut: number;
   readonly exitStatus?: number;
@@ -131,6 +145,8 @@ export class ChannelTable {
         id: o.ch,
         type: o.channel,
         ...(o.destination !== undefined ? { destination: o.destination } : {}),
+        ...(o.origin !== undefined ? { origin: o.origin } : {}),
+        ...(o.streams !== undefined ? { streams: { in: o.streams.in, out: o.streams.out } } : {}),
         bytesIn: 0,
         bytesOut: 0,
         closed: false,

@@ -112,7 +112,12 @@ export function parseManifest(text: string): Manifest {
     c.num('id');
     c.str('type');
     c.oneOf('kind', ['shell', 'exec', 'subsystem'], true);
-    for (const k of ['command', 'subsystem', 'destination', 'cast', 'exitSignal'] as const) c.str(k, true);
+    for (const k of ['command', 'subsystem', 'destination', 'origin', 'cast', 'exitSignal'] as const) c.str(k, true);
+    if (c.o.streams !== undefined) {
+      const s = c.obj('streams');
+      s.str('in');
+      s.str('out');
+    }
     c.num('bytesIn');
     c.num('bytesOut');
     c.num('exitStatus', true);

@@ -98,6 +98,11 @@ export interface AuditedEvent {
   readonly size?: number;
   readonly sha256?: string;
   readonly complete?: boolean;
+  /** forward_open / forward_close / forward_refused: the policy's kind, the channel type or request, where to. */
+  readonly kind?: string;
+  readonly type?: string;
+  readonly destination?: string;
+  readonly origin?: string;
   readonly seq?: number;
 }
 
