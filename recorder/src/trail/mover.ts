@@ -4,8 +4,10 @@
 import { constants as fsc, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../../../common/log.js';
+import { backoffDelay } from '../../../common/backoff.js';
 import { errorMessage } from '../../../common/log.js';
 import type { Counter, Gauge } from '../../../common/metrics.js';
+import { settlesWithin } from '../../../common/timeout.js';
 import { FILE_MODE, exists, fsyncDir, fsyncPath, mkdirOwner } from './fsutil.js';
 import { INCOMING, MANIFEST, incomingDir, shareSessionDir, spoolSessionDir } from './paths.js';
 import { readSpoolManifest, recoverSpooledSession, spooledSessions } from './spool.js';
@@ -101,9 +103,7 @@ export class TrailMover {
     const work = (async () => {
       for (const id of ids) await this.run(id);
     })();
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([work, new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
-    if (timer) clearTimeout(timer);
+    await settlesWithin(work, timeoutMs);
   }
 
   close(): void {
@@ -175,8 +175,7 @@ export class TrailMover {
   private backoff(attempts: number): number {
     const base = this.opts.retryBaseMs ?? 1000;
     const max = this.opts.retryMaxMs ?? 60000;
-    const exp = Math.min(max, base * 2 ** Math.min(attempts - 1, 20));
-    return Math.round(exp * (0.5 + (this.opts.random ?? Math.random)() / 2));
+    return backoffDelay(attempts, { baseMs: base, maxMs: max, jitter: [0.5, 1] }, this.opts.random);
   }
 
   /** Copy, fsync, rename, then drop the spool copy. Returns the final directory. */
