@@ -157,7 +157,9 @@ export class SessionChannel implements ChannelHandle {
     // Fail closed: with a cast, a chunk is forwarded only once the cast holds it (CommitGate, last in line).
     const forward = (w: Writable): { sink: Sink; settled: () => Promise<void> } => {
       if (!cast) return { sink: streamSink(w), settled: () => Promise.resolve() };
-      const gate = new CommitGate(streamSink(w), () => cast.commit());
+      // The channel log too: a recording recovered after a crash then knows the channel of every byte relayed.
+      const commit = async () => void (await Promise.all([cast.commit(), rec?.commitLog()]));
+      const gate = new CommitGate(streamSink(w), commit);
       return { sink: gate, settled: () => gate.settled() };
     };
     const toTarget = forward(target);

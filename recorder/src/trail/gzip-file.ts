@@ -284,7 +284,8 @@ export class GzipFile {
   /** After a failure: let the file stream finish or give up whatever it was writing, so the cut is last. */
   private async settleOut(): Promise<void> {
     const out = this.out;
-    if (out.closed || out.writableFinished) return;
+    // Failed by its own error: what it had not issued yet is dropped, nothing is in flight.
+    if (out.errored || out.destroyed || out.closed || out.writableFinished) return;
     const settled = new Promise<void>((resolve) => {
       out.once('finish', resolve);
       out.once('close', resolve);
@@ -301,6 +302,8 @@ export class GzipFile {
     clearInterval(this.timer);
     // Nothing more reaches the file; what is in flight is cut off at close().
     this.member.unpipe(this.out);
+    // Drained into nothing, so that a member being ended (a level switch) still ends.
+    this.member.resume();
     for (const w of this.flowWaiters.splice(0)) w.reject(e);
     this.runDrainWaiters();
     this.opts.onError?.(e);

@@ -122,6 +122,11 @@ export class SessionRecording {
     this.log.onceDrain(cb);
   }
 
+  /** Resolves once the channel log so far is in its file (GzipFile#commit): what a relayed byte's channel did. */
+  commitLog(): Promise<void> {
+    return this.log.commit();
+  }
+
   /** The asciicast of session channel `ch` (shell or exec). */
   openCast(ch: number, start: { cols: number; rows: number; term?: string; command?: string }): CastWriter {
     const name = castFileName(ch);
