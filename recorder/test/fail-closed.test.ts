@@ -43,7 +43,6 @@ async function castOutput(s: StoredSession, ch = 0): Promise<string> {
 }
 
 async function newSession(lab: Lab, before: ReadonlySet<string>): Promise<StoredSession> {
-  if (process.env.FC_DEBUG) setTimeout(() => console.log(lab.recorder.logs()), 5000).unref();
   return waitFor(() => scanSessions(lab.recorder.dataFolder).sessions.find((s) => !before.has(s.id)), 'the recording on the share', 20000);
 }
 
