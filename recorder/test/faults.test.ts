@@ -131,8 +131,8 @@ describe('a client that stops reading', () => {
 describe('spool full', () => {
   let lab: Lab;
   beforeAll(async () => {
-    // A limit so small that one open session fills it.
-    lab = await startLab({ recorder: { extra: { tempSizeLimit: '200' } } });
+    // A limit so small that one open session (its 64 KiB reserve) fills it; its quota (7 KiB) fits an echo.
+    lab = await startLab({ recorder: { extra: { tempSizeLimit: '70Ki' } } });
   });
   afterAll(() => lab?.stop());
 

@@ -1,6 +1,7 @@
 // The capture sinks: content at its offsets, sha256 exact or honestly absent, files 0600 under a 0700 files/.
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FsCaptureSink, MetadataCaptureSink, captureBaseName } from '../src/transfer/sink.js';
 import { withTempDir } from './support/transfer-harness.js';
@@ -81,7 +82,24 @@ describe('FsCaptureSink', () => {
     expect(captureBaseName('/')).toBe('file');
     expect(captureBaseName('..')).toBe('file');
     expect(captureBaseName('evil\nname\\x')).toBe('evil_name_x');
-    expect(captureBaseName('x'.repeat(300))).toHaveLength(100);
+    expect(captureBaseName('x'.repeat(300))).toHaveLength(120);
+  });
+
+  it('keeps a legal 255-byte UTF-8 remote name: the copy gets a shorter name, the hash is right', async () => {
+    // GIVEN a remote name of 85 three-byte characters (255 bytes, the most a file name may have)
+    const name = '\u6587'.repeat(85);
+    expect(Buffer.byteLength(name)).toBe(255);
+    const dir = await mkdtemp(join(tmpdir(), 'srec-sink-long-'));
+    const data = randomBytes(1000);
+    // WHEN it is captured
+    const c = new FsCaptureSink({ dir }).open(meta(`/remote/${name}`));
+    void c.write(data);
+    const r = await c.close();
+    // THEN the copy is kept under a name within the limit, whole characters, and its sha256 is the content's
+    expect(r.note).toBeUndefined();
+    expect(r.sha256).toBe(sha256(data));
+    expect(r.file).toBe(`files/1-${'\u6587'.repeat(40)}`);
+    expect(await readFile(join(dir, r.file!))).toEqual(data);
   });
 });
 

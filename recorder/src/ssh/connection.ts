@@ -222,6 +222,7 @@ export class BastionConnection implements ChannelHost {
           now: this.deps.now,
           ...(this.deps.flushIntervalMs !== undefined ? { flushIntervalMs: this.deps.flushIntervalMs } : {}),
           onError: (err) => this.recordingFailed(err),
+          ...(this.deps.config.tempSizeLimit !== undefined ? { spoolLimit: this.deps.config.tempSizeLimit } : {}),
         });
       } catch (err) {
         target.end();

@@ -2,12 +2,13 @@
 // opens the same on the target and answers the person with the target's answer; then bytes flow both ways
 // under flow control, window-change and signals follow, and the target's exit status or signal is passed
 // back after every byte of output (ssh2 cannot send exit-status after EOF, so the order is data, exit, EOF, close).
+import type { Writable } from 'node:stream';
 import type { ClientChannel, PseudoTtyInfo, ServerChannel, Session } from 'ssh2';
 import type { DataStream } from '../audit/event.js';
 import type { ChannelTap } from '../channel-tap.js';
 import type { CastWriter } from '../trail/asciicast.js';
 import type { ChannelHandle, ChannelHost } from './channel-host.js';
-import { pump, streamSink, whenWritten, type Sink } from './pump.js';
+import { CommitGate, pump, streamSink, whenWritten, type Sink } from './pump.js';
 
 type Kind = 'shell' | 'exec' | 'subsystem';
 /** What the `name` detail of a request is called in its audit event. */
@@ -153,34 +154,47 @@ export class SessionChannel implements ChannelHandle {
       target.stderr.once('close', r);
     });
 
+    // Fail closed: with a cast, a chunk is forwarded only once the cast holds it (CommitGate, last in line).
+    const forward = (w: Writable): { sink: Sink; settled: () => Promise<void> } => {
+      if (!cast) return { sink: streamSink(w), settled: () => Promise.resolve() };
+      // The channel log too: a recording recovered after a crash then knows the channel of every byte relayed.
+      const commit = async () => void (await Promise.all([cast.commit(), rec?.commitLog()]));
+      const gate = new CommitGate(streamSink(w), commit);
+      return { sink: gate, settled: () => gate.settled() };
+    };
+    const toTarget = forward(target);
+    const toUser = forward(user);
+    const toUserStderr = forward(user.stderr);
+
     // person -> target
     pump(user, [
-      streamSink(target),
       this.counter('in'),
       ...(cast ? [castSink(cast, (b) => cast.input(b))] : []),
       ...(tap?.fromClient ? [tapSink(tap, tap.fromClient.bind(tap))] : []),
       ...this.auditSinks('stdin', fileContent),
+      toTarget.sink,
     ]);
     // target -> person
     pump(target, [
-      streamSink(user),
       this.counter('out'),
       ...(cast ? [castSink(cast, (b) => cast.output(b))] : []),
       ...(tap?.fromServer ? [tapSink(tap, tap.fromServer.bind(tap))] : []),
       ...this.auditSinks('stdout', fileContent),
+      toUser.sink,
     ]);
     pump(target.stderr, [
-      streamSink(user.stderr),
       this.counter('out'),
       { write: (b) => this.host.record({ ch: this.ch, type: 'stderr', bytes: b.length }) },
       ...(cast ? [castSink(cast, (b) => cast.stderr(b))] : []),
       ...(tap?.fromServerStderr ? [tapSink(tap, tap.fromServerStderr.bind(tap))] : []),
       ...this.auditSinks('stderr', false),
+      toUserStderr.sink,
     ]);
 
     user.on('end', () => {
       this.host.record({ ch: this.ch, type: 'eof', from: 'client' });
-      target.end();
+      // The EOF goes after the person's last bytes, which may still wait for the cast.
+      void toTarget.settled().then(() => target.end());
     });
     target.on('end', () => this.host.record({ ch: this.ch, type: 'eof', from: 'server' }));
     target.on('exit', (code: number | null, signal?: string, coreDumped?: boolean, message?: string) => {
@@ -194,6 +208,7 @@ export class SessionChannel implements ChannelHandle {
       this.targetClosed = true;
       void (async () => {
         await Promise.race([stderrDone, userGone]);
+        await Promise.race([Promise.all([toUser.settled(), toUserStderr.settled()]), userGone]);
         await whenWritten(user, userGone);
         await whenWritten(user.stderr, userGone);
         this.sendExit(user);

@@ -127,6 +127,12 @@ export class CastWriter {
     this.file.onceDrain(cb);
   }
 
+  /** Resolves once every event so far is in the file (GzipFile#commit); rejects when the file failed first. */
+  commit(): Promise<void> {
+    this.flushBatch();
+    return this.file.commit();
+  }
+
   async close(): Promise<void> {
     this.event('o', this.decoders.o.end(), false);
     this.event('o', this.decoders.e.end(), false);

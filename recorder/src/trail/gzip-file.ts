@@ -12,6 +12,10 @@
 // recovery and every reader handle as before, only bigger. Buffers of 1 MiB on both streams let the relay
 // run ahead while the pool thread works, instead of pausing the channel on every packet.
 //
+// commit() is the fail-closed seam: it resolves once everything written so far is in the file (sync-flushed,
+// write(2) done), and the relay forwards a chunk only after that. When the file fails (ENOSPC, the session's
+// spool quota), it is cut back to the last commit, so that it holds exactly what was forwarded.
+//
 // A change of level ends the current gzip member and starts another (a series of members is one valid
 // gzip file to every reader): zlib's deflateParams() is not reliable here (Node 20's zlib ignores it).
 import { createReadStream, createWriteStream, promises as fsp, type WriteStream } from 'node:fs';
@@ -33,6 +37,21 @@ export interface GzipFileOptions {
   readonly bulkBytesPerInterval?: number;
   /** Called once, on the first error opening or writing the file. */
   readonly onError?: (err: Error) => void;
+  /** Charged with every compressed byte before it counts as written; false fails the file (its error says why). */
+  readonly quota?: SpoolQuota;
+}
+
+/** The bytes a session may still put in the spool. */
+export interface SpoolQuota {
+  /** false: no room for `bytes` more; `error()` then says why. */
+  take(bytes: number): boolean;
+  error(): Error;
+}
+
+interface FlowWaiter {
+  readonly target: number;
+  readonly resolve: () => void;
+  readonly reject: (e: Error) => void;
 }
 
 export class GzipFile {
@@ -51,6 +70,11 @@ export class GzipFile {
   private readonly bulkBytes: number;
   private closing?: Promise<number>;
   private err?: Error;
+  /** Compressed bytes handed to the file stream. */
+  private flowed = 0;
+  /** Compressed bytes up to the last commit: whole deflate blocks, in the file. */
+  private committed = 0;
+  private readonly flowWaiters: FlowWaiter[] = [];
   /** Uncompressed bytes accepted. */
   written = 0;
 
@@ -108,6 +132,31 @@ export class GzipFile {
     return new Promise((resolve) => this.member.flush(zlib.constants.Z_SYNC_FLUSH, () => resolve()));
   }
 
+  /**
+   * Resolves once everything written so far is in the file as whole deflate blocks (write(2) returned; not
+   * fsynced); rejects with the file's error when it failed before that. What was written before a commit that
+   * resolved is what the file keeps, whatever happens afterwards.
+   */
+  async commit(): Promise<void> {
+    if (this.switching) await this.switching.done;
+    if (this.err) throw this.err;
+    if (this.closing) {
+      await this.closing;
+      return;
+    }
+    const member = this.member;
+    // A sync flush with nothing new is a no-op in zlib, so concurrent commits cost one flush.
+    await new Promise<void>((resolve) => member.flush(zlib.constants.Z_SYNC_FLUSH, () => resolve()));
+    // Output zlib produced but the pipe has not taken yet (the file stream is behind) is still ours to wait for.
+    const target = this.flowed + member.readableLength;
+    if (this.flowed < target) await new Promise<void>((resolve, reject) => this.flowWaiters.push({ target, resolve, reject }));
+    if (this.err) throw this.err;
+    // Writes complete in order: an empty write's callback fires after every earlier one.
+    await new Promise<void>((resolve, reject) => this.out.write(Buffer.alloc(0), (e) => (e || this.err ? reject(this.err ?? e) : resolve())));
+    if (this.err) throw this.err;
+    this.committed = Math.max(this.committed, target);
+  }
+
   /** Finish the gzip stream, fsync and close. Resolves to the compressed size; rejects if the file failed. */
   close(): Promise<number> {
     this.closing ??= this.doClose();
@@ -123,6 +172,8 @@ export class GzipFile {
     member.on('error', (e) => this.fail(e));
     member.on('drain', () => this.runDrainWaiters());
     member.pipe(this.out, { end: false });
+    // After the pipe's own listener, so a chunk counted here has been handed to the file stream.
+    member.on('data', (chunk: Buffer) => this.output(chunk.length));
     return member;
   }
 
@@ -134,6 +185,19 @@ export class GzipFile {
       member.once('error', () => resolve());
       member.end();
     });
+  }
+
+  private output(bytes: number): void {
+    if (this.err) return;
+    this.flowed += bytes;
+    if (this.opts.quota && !this.opts.quota.take(bytes)) return this.fail(this.opts.quota.error());
+    for (let i = this.flowWaiters.length - 1; i >= 0; i--) {
+      const w = this.flowWaiters[i]!;
+      if (this.flowed >= w.target) {
+        this.flowWaiters.splice(i, 1);
+        w.resolve();
+      }
+    }
   }
 
   private tick(): void {
@@ -170,8 +234,15 @@ export class GzipFile {
         this.out.end();
       });
     }
+    if (this.err) await this.settleOut();
     const fd = (this.out as WriteStream & { fd?: number | null }).fd;
     if (typeof fd === 'number') {
+      try {
+        // A failed file keeps what was committed (and so forwarded), not a torn tail of what was not.
+        if (this.err) fs.ftruncateSync(fd, this.committed);
+      } catch {
+        /* the cut is best effort: readers stop at the torn tail anyway */
+      }
       try {
         if (!this.err) fs.fsyncSync(fd);
       } catch (e) {
@@ -210,10 +281,30 @@ export class GzipFile {
     return (await fsp.stat(this.path)).size;
   }
 
+  /** After a failure: let the file stream finish or give up whatever it was writing, so the cut is last. */
+  private async settleOut(): Promise<void> {
+    const out = this.out;
+    // Failed by its own error: what it had not issued yet is dropped, nothing is in flight.
+    if (out.errored || out.destroyed || out.closed || out.writableFinished) return;
+    const settled = new Promise<void>((resolve) => {
+      out.once('finish', resolve);
+      out.once('close', resolve);
+      out.once('error', () => resolve());
+    });
+    if (!out.destroyed && !out.writableEnded) out.end();
+    if (out.closed || out.writableFinished) return;
+    await settled;
+  }
+
   private fail(e: Error): void {
     if (this.err) return;
     this.err = e;
     clearInterval(this.timer);
+    // Nothing more reaches the file; what is in flight is cut off at close().
+    this.member.unpipe(this.out);
+    // Drained into nothing, so that a member being ended (a level switch) still ends.
+    this.member.resume();
+    for (const w of this.flowWaiters.splice(0)) w.reject(e);
     this.runDrainWaiters();
     this.opts.onError?.(e);
   }

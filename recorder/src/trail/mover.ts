@@ -1,13 +1,19 @@
 // Spool -> share. A closed session is copied to `<dataFolder>/.incoming/<recorderId>-<id>/` (each file
 // fsynced), renamed into `<YYYY>/<MM>/<DD>/<id>` (atomic on one filesystem) and then removed from the spool.
-// Failed moves are retried with backoff; at start-up every spool a crash left behind is finalized and moved.
+// Failed moves are retried with backoff; at start-up every spool a crash left behind is finalized and moved,
+// and one that cannot be finalized yet (a full spool disk) is retried with backoff until it can.
+// /readyz: the share takes writes and has room for a session's files (the biggest one waiting, at least
+// `shareMinFreeBytes`), not merely a probe's few bytes.
 import { constants as fsc, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../../../common/log.js';
+import { backoffDelay } from '../../../common/backoff.js';
 import { errorMessage } from '../../../common/log.js';
 import type { Counter, Gauge } from '../../../common/metrics.js';
+import { settlesWithin } from '../../../common/timeout.js';
 import { FILE_MODE, exists, fsyncDir, fsyncPath, mkdirOwner } from './fsutil.js';
 import { INCOMING, MANIFEST, incomingDir, shareSessionDir, spoolSessionDir } from './paths.js';
+import { SPOOL_RESERVE } from './recording.js';
 import { readSpoolManifest, recoverSpooledSession, spooledSessions } from './spool.js';
 
 export interface MoverOptions {
@@ -26,12 +32,20 @@ export interface MoverOptions {
   readonly shareCheckIntervalMs?: number;
   /** @default Math.random */
   readonly random?: () => number;
+  /** /readyz fails while the share has less room than this (or than the biggest recording waiting). @default 8 MiB */
+  readonly shareMinFreeBytes?: number;
 }
 
 interface Pending {
   attempts: number;
   timer?: NodeJS.Timeout;
+  /** The recording's bytes, once its manifest was read. */
+  bytes?: number;
+  /** Not finalized yet: recovery failed and is retried. */
+  unrecovered?: boolean;
 }
+
+const DEFAULT_SHARE_MIN_FREE = 8 * 1024 * 1024;
 
 export class TrailMover {
   private readonly pending = new Map<string, Pending>();
@@ -57,27 +71,56 @@ export class TrailMover {
     let recovered = 0;
     let queued = 0;
     for (const id of await spooledSessions(this.opts.tempFolder)) {
-      const dir = spoolSessionDir(this.opts.tempFolder, id);
-      try {
-        const wasOpen = (await readSpoolManifest(dir)) === undefined;
-        const r = await recoverSpooledSession(dir, this.opts.recorderId);
-        if (wasOpen) {
-          recovered += 1;
-          this.opts.log.warn('recovered session left open by a stopped recorder', { sessionId: id, repaired: r.repaired });
-        }
-        this.enqueue(id);
-        queued += 1;
-      } catch (err) {
-        this.opts.log.error('cannot recover spooled session; left in the spool', { sessionId: id, dir, error: errorMessage(err) });
-      }
+      const r = await this.recoverOne(id);
+      if (r === 'recovered') recovered += 1;
+      if (r !== 'failed') queued += 1;
+      else this.retryRecovery(id);
     }
     return { recovered, queued };
+  }
+
+  private async recoverOne(id: string): Promise<'recovered' | 'closed' | 'failed'> {
+    const dir = spoolSessionDir(this.opts.tempFolder, id);
+    try {
+      const wasOpen = (await readSpoolManifest(dir)) === undefined;
+      // The stopped session's reserve is what gives its recovery room on a full disk.
+      if (wasOpen) await fsp.rm(path.join(dir, SPOOL_RESERVE), { force: true });
+      const r = await recoverSpooledSession(dir, this.opts.recorderId);
+      if (wasOpen) this.opts.log.warn('recovered session left open by a stopped recorder', { sessionId: id, repaired: r.repaired });
+      const p = this.pending.get(id);
+      if (p) p.unrecovered = false;
+      this.enqueue(id);
+      return wasOpen ? 'recovered' : 'closed';
+    } catch (err) {
+      this.opts.log.error('cannot recover spooled session yet; will retry', { sessionId: id, dir, error: errorMessage(err) });
+      return 'failed';
+    }
+  }
+
+  /** Recovery failed (e.g. ENOSPC): try again with backoff; space may return as other recordings move. */
+  private retryRecovery(id: string): void {
+    if (this.closed) return;
+    const p = this.pending.get(id) ?? { attempts: 0 };
+    p.unrecovered = true;
+    p.attempts += 1;
+    this.pending.set(id, p);
+    this.updateGauge();
+    if (p.timer) clearTimeout(p.timer);
+    p.timer = setTimeout(() => {
+      p.timer = undefined;
+      this.chain = this.chain.then(async () => {
+        if ((await this.recoverOne(id)) === 'failed') this.retryRecovery(id);
+      });
+    }, this.backoff(p.attempts));
+    p.timer.unref();
   }
 
   /** A closed session (its spool directory has a manifest) to move now. */
   enqueue(sessionId: string): void {
     if (this.closed) return;
-    if (!this.pending.has(sessionId)) this.pending.set(sessionId, { attempts: 0 });
+    const known = this.pending.get(sessionId);
+    if (!known) this.pending.set(sessionId, { attempts: 0 });
+    else if (known.unrecovered === false) known.attempts = 0;
     this.updateGauge();
     this.schedule(sessionId, 0);
   }
@@ -101,9 +144,7 @@ export class TrailMover {
     const work = (async () => {
       for (const id of ids) await this.run(id);
     })();
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([work, new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
-    if (timer) clearTimeout(timer);
+    await settlesWithin(work, timeoutMs);
   }
 
   close(): void {
@@ -112,7 +153,7 @@ export class TrailMover {
     for (const p of this.pending.values()) if (p.timer) clearTimeout(p.timer);
   }
 
-  /** Write, fsync and remove a probe file under `.incoming`. */
+  /** Write, fsync and remove a probe file under `.incoming`; then see that a session's files fit. */
   async checkShare(): Promise<boolean> {
     const probe = path.join(this.opts.dataFolder, INCOMING, `.probe-${this.opts.recorderId}`);
     const wasOk = this.share.ok;
@@ -126,7 +167,7 @@ export class TrailMover {
         await fh.close();
       }
       await fsp.unlink(probe);
-      this.share = { ok: true };
+      this.share = await this.roomOnShare();
     } catch (err) {
       this.share = { ok: false, reason: `dataFolder ${this.opts.dataFolder} is not writable: ${errorMessage(err)}` };
       if (wasOk) this.opts.log.error('share not writable; recordings stay in the spool', { dataFolder: this.opts.dataFolder, error: errorMessage(err) });
@@ -138,9 +179,19 @@ export class TrailMover {
     return this.share.ok;
   }
 
+  /** The share's free bytes against what a session's files need: the biggest waiting, at least shareMinFreeBytes. */
+  private async roomOnShare(): Promise<{ ok: boolean; reason?: string }> {
+    const st = await fsp.statfs(this.opts.dataFolder);
+    const free = st.bavail * st.bsize;
+    let need = this.opts.shareMinFreeBytes ?? DEFAULT_SHARE_MIN_FREE;
+    for (const p of this.pending.values()) need = Math.max(need, p.bytes ?? 0);
+    if (free >= need) return { ok: true };
+    return { ok: false, reason: `dataFolder ${this.opts.dataFolder} has ${free} bytes free; a session's files need ${need}` };
+  }
+
   private schedule(id: string, delayMs: number): void {
     const p = this.pending.get(id);
-    if (!p || this.closed) return;
+    if (!p || this.closed || p.unrecovered) return;
     if (p.timer) clearTimeout(p.timer);
     p.timer = setTimeout(() => {
       p.timer = undefined;
@@ -153,9 +204,9 @@ export class TrailMover {
   private run(id: string): Promise<void> {
     const next = this.chain.then(async () => {
       const p = this.pending.get(id);
-      if (!p) return;
+      if (!p || p.unrecovered) return;
       try {
-        const final = await this.moveOne(id);
+        const final = await this.moveOne(id, p);
         this.pending.delete(id);
         this.updateGauge();
         this.opts.log.info('recording moved to the share', { sessionId: id, dir: final, attempts: p.attempts + 1 });
@@ -175,15 +226,15 @@ export class TrailMover {
   private backoff(attempts: number): number {
     const base = this.opts.retryBaseMs ?? 1000;
     const max = this.opts.retryMaxMs ?? 60000;
-    const exp = Math.min(max, base * 2 ** Math.min(attempts - 1, 20));
-    return Math.round(exp * (0.5 + (this.opts.random ?? Math.random)() / 2));
+    return backoffDelay(attempts, { baseMs: base, maxMs: max, jitter: [0.5, 1] }, this.opts.random);
   }
 
   /** Copy, fsync, rename, then drop the spool copy. Returns the final directory. */
-  private async moveOne(id: string): Promise<string> {
+  private async moveOne(id: string, p: Pending): Promise<string> {
     const src = spoolSessionDir(this.opts.tempFolder, id);
     const manifest = await readSpoolManifest(src);
     if (!manifest) throw new Error(`spool ${src} has no manifest`);
+    p.bytes = manifest.files.reduce((n, f) => n + f.size, 0);
     const final = shareSessionDir(this.opts.dataFolder, id, new Date(manifest.start));
     if (await exists(path.join(final, MANIFEST))) {
       // An earlier attempt renamed it but stopped before cleaning the spool.
@@ -192,19 +243,13 @@ export class TrailMover {
     }
     const inc = incomingDir(this.opts.dataFolder, this.opts.recorderId, id);
     await fsp.rm(inc, { recursive: true, force: true });
-    await mkdirOwner(inc);
-    const dirs = new Set<string>([inc]);
-    for (const f of [...manifest.files.map((x) => x.path), MANIFEST]) {
-      const to = path.join(inc, f);
-      if (path.dirname(to) !== inc) {
-        await mkdirOwner(path.dirname(to));
-        dirs.add(path.dirname(to));
-      }
-      await fsp.copyFile(path.join(src, f), to, fsc.COPYFILE_EXCL);
-      await fsp.chmod(to, FILE_MODE);
-      await fsyncPath(to);
+    try {
+      await this.copyIn(src, inc, manifest.files.map((x) => x.path));
+    } catch (err) {
+      // A half copy on a full share would take the room the next attempt needs.
+      await fsp.rm(inc, { recursive: true, force: true }).catch(() => undefined);
+      throw err;
     }
-    for (const d of [...dirs].reverse()) await fsyncDir(d);
     const parent = path.dirname(final);
     await mkdirOwner(parent);
     await fsp.rename(inc, final);
@@ -216,6 +261,23 @@ export class TrailMover {
     await fsyncDir(path.dirname(inc));
     await fsp.rm(src, { recursive: true, force: true });
     return final;
+  }
+
+  /** Copy the files and the manifest into `inc`, each fsynced, and the directories too. */
+  private async copyIn(src: string, inc: string, files: readonly string[]): Promise<void> {
+    await mkdirOwner(inc);
+    const dirs = new Set<string>([inc]);
+    for (const f of [...files, MANIFEST]) {
+      const to = path.join(inc, f);
+      if (path.dirname(to) !== inc) {
+        await mkdirOwner(path.dirname(to));
+        dirs.add(path.dirname(to));
+      }
+      await fsp.copyFile(path.join(src, f), to, fsc.COPYFILE_EXCL);
+      await fsp.chmod(to, FILE_MODE);
+      await fsyncPath(to);
+    }
+    for (const d of [...dirs].reverse()) await fsyncDir(d);
   }
 
   private async removeStaleIncoming(): Promise<void> {

@@ -1,15 +1,26 @@
 // One recorded session while it is open: its spool directory, channel log and casts. close() finishes
 // every file, fsyncs it and writes the manifest; the mover then takes the directory to the share.
+// A session may spool at most its quota, and a reserve file held from the start makes room for the manifest
+// and the channel log's last lines when the spool's disk is full: a session that cannot go on can still close.
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { CastWriter } from './asciicast.js';
 import { ChannelTable, encodeLogEntry, type ChannelLogEntry } from './channel-log.js';
 import { describeFiles } from './digest.js';
 import { DIR_MODE, mkdirOwner, writeFileAtomic } from './fsutil.js';
-import { GzipFile } from './gzip-file.js';
+import { GzipFile, type SpoolQuota } from './gzip-file.js';
 import { buildManifest, type Manifest, type ManifestTransfer, type SessionIdentity } from './manifest.js';
 import { writeManifest } from './manifest-file.js';
 import { CHANNEL_LOG, SESSION_INFO, castFileName, spoolRoot, spoolSessionDir } from './paths.js';
+
+/** A spool directory's reserve file (a dot file: never listed in the manifest, never copied to the share). */
+export const SPOOL_RESERVE = '.reserve';
+/** The reserve file's size: room for a manifest and the channel log's end on a full disk. */
+export const RESERVE_BYTES = 64 * 1024;
+/** Share of `tempSizeLimit` one session may spool: the headroom above the bastion's default high water (0.9). */
+export const SESSION_QUOTA_SHARE = 0.1;
+/** The channel log may go this far past the quota, so a session ended for its quota still logs how. */
+const LOG_SLACK_BYTES = 32 * 1024;
 
 type WithoutT<E> = E extends unknown ? Omit<E, 't'> : never;
 export type LogInput = WithoutT<ChannelLogEntry>;
@@ -23,6 +34,28 @@ export interface RecordingOptions {
   readonly flushIntervalMs?: number;
   /** The first error writing any file of the session. */
   readonly onError?: (err: Error) => void;
+  /** Compressed bytes the session's files may take in the spool. @default unlimited */
+  readonly quotaBytes?: number;
+  /** Sets quotaBytes to SESSION_QUOTA_SHARE of it (the config's tempSizeLimit) unless quotaBytes is given. */
+  readonly spoolLimit?: number;
+}
+
+/** The bytes one session has spooled against its quota; the channel log gets a little slack. */
+export class SessionQuota {
+  used = 0;
+  constructor(readonly limit: number) {}
+
+  /** The view for casts and file copies, and (with `slack`) for the channel log. */
+  view(slack = 0): SpoolQuota {
+    return {
+      take: (bytes) => {
+        this.used += bytes;
+        return this.used <= this.limit + slack;
+      },
+      error: () =>
+        Object.assign(new Error(`the session's spool quota of ${this.limit} bytes is used up`), { code: 'EDQUOT' }),
+    };
+  }
 }
 
 export class SessionRecording {
@@ -35,11 +68,22 @@ export class SessionRecording {
   private failed?: Error;
   private closed?: Promise<Manifest>;
 
+  /** Quota accounting; absent when the session has no quota. */
+  readonly quota?: SessionQuota;
+
+  /** Rejects (and leaves nothing behind) when the spool cannot take the session's directory and reserve. */
   static async create(opts: RecordingOptions): Promise<SessionRecording> {
     await mkdirOwner(spoolRoot(opts.tempFolder));
     const dir = spoolSessionDir(opts.tempFolder, opts.identity.sessionId);
     await fsp.mkdir(dir, { mode: DIR_MODE });
-    await writeFileAtomic(path.join(dir, SESSION_INFO), JSON.stringify(opts.identity) + '\n');
+    try {
+      await writeFileAtomic(path.join(dir, SESSION_INFO), JSON.stringify(opts.identity) + '\n');
+      // Real blocks (zeros written, fsynced), not a sparse file: freeing it must free space.
+      await writeFileAtomic(path.join(dir, SPOOL_RESERVE), Buffer.alloc(RESERVE_BYTES));
+    } catch (err) {
+      await fsp.rm(dir, { recursive: true, force: true }).catch(() => undefined);
+      throw err;
+    }
     return new SessionRecording(dir, opts);
   }
 
@@ -49,7 +93,9 @@ export class SessionRecording {
   ) {
     this.now = opts.now ?? Date.now;
     this.startMs = Date.parse(opts.identity.start);
-    this.log = this.file(CHANNEL_LOG);
+    const quota = opts.quotaBytes ?? (opts.spoolLimit !== undefined ? Math.floor(opts.spoolLimit * SESSION_QUOTA_SHARE) : undefined);
+    if (quota !== undefined) this.quota = new SessionQuota(quota);
+    this.log = this.file(CHANNEL_LOG, LOG_SLACK_BYTES);
   }
 
   get sessionId(): string {
@@ -74,6 +120,11 @@ export class SessionRecording {
 
   onceDrain(cb: () => void): void {
     this.log.onceDrain(cb);
+  }
+
+  /** Resolves once the channel log so far is in its file (GzipFile#commit): what a relayed byte's channel did. */
+  commitLog(): Promise<void> {
+    return this.log.commit();
   }
 
   /** The asciicast of session channel `ch` (shell or exec). */
@@ -111,6 +162,8 @@ export class SessionRecording {
 
   private async doClose(opts: { complete: boolean; reason?: string }): Promise<Manifest> {
     for (const ch of [...this.casts.keys()]) await this.closeCast(ch);
+    // The reserve's room is for what follows: the log's end and the manifest.
+    await fsp.rm(path.join(this.dir, SPOOL_RESERVE), { force: true });
     this.record({ type: 'session_end', complete: opts.complete && !this.failed, recovered: false, ...(opts.reason ? { reason: opts.reason } : {}) });
     await this.log.close().catch((err: Error) => this.fail(err));
     const manifest = buildManifest({
@@ -126,9 +179,10 @@ export class SessionRecording {
     return manifest;
   }
 
-  private file(name: string): GzipFile {
+  private file(name: string, quotaSlack = 0): GzipFile {
     return new GzipFile(path.join(this.dir, name), {
       ...(this.opts.flushIntervalMs !== undefined ? { flushIntervalMs: this.opts.flushIntervalMs } : {}),
+      ...(this.quota ? { quota: this.quota.view(quotaSlack) } : {}),
       onError: (err) => this.fail(err),
     });
   }

@@ -114,10 +114,23 @@ export class OffsetHasher {
   }
 }
 
-/** Remote basename -> a safe local file name part: no separators or control characters, bounded length. */
+/** UTF-8 bytes of the name part: with `<n>-` it stays far below the 255 bytes a file name may have. */
+const MAX_BASE_BYTES = 120;
+
+/**
+ * Remote basename -> a safe local file name part: no separators or control characters, at most
+ * MAX_BASE_BYTES of UTF-8 (cut between characters), whatever the remote name's length in bytes. The full
+ * remote path is in the manifest's `path`.
+ */
 export function captureBaseName(remotePath: string): string {
   const base = remotePath.split('/').filter((p) => p.length > 0).pop() ?? '';
-  const clean = base.replace(/[\u0000-\u001f\u007f\\]/g, '_').slice(0, 100);
+  let clean = '';
+  let bytes = 0;
+  for (const ch of base.replace(/[\u0000-\u001f\u007f\\]/g, '_')) {
+    bytes += Buffer.byteLength(ch);
+    if (bytes > MAX_BASE_BYTES) break;
+    clean += ch;
+  }
   return clean === '' || clean === '.' || clean === '..' ? 'file' : clean;
 }
 

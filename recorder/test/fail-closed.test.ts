@@ -1,0 +1,188 @@
+// Fail closed when the recording cannot keep up with the session: a real full disk (a small tmpfs as the spool
+// or the share), the session's spool quota, and recovery after a crash on a full spool; real OpenSSH throughout.
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { scanSessions, type StoredSession } from '../src/trail/sessions.js';
+import { collect, spawnSsh, startLab, waitFor, type Lab } from './support/index.js';
+import { loadSessionCast } from './support/trail-read.js';
+
+const sha256 = (s: string | Buffer) => createHash('sha256').update(s).digest('hex');
+
+/** A tmpfs of `size` at `dir` (the tests run as root); undefined where mounting is not allowed. */
+function mountTmpfs(dir: string, size: string): boolean {
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=0700`, 'tmpfs', dir], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function unmount(dir: string): void {
+  try {
+    execFileSync('umount', ['-l', dir], { stdio: 'ignore' });
+  } catch {
+    /* not mounted */
+  }
+}
+
+/** A file of base64 text (printable, so ssh's stdout and the cast's output compare as strings). */
+async function textFile(file: string, bytes: number): Promise<string> {
+  const text = randomBytes(Math.ceil((bytes * 3) / 4)).toString('base64').slice(0, bytes);
+  await fsp.writeFile(file, text);
+  return text;
+}
+
+/** The output the cast holds, stdout and stderr as written. */
+async function castOutput(s: StoredSession, ch = 0): Promise<string> {
+  const cast = await loadSessionCast(s, ch);
+  return (cast?.events ?? []).filter((e) => e[1] === 'o').map((e) => e[2]).join('');
+}
+
+async function newSession(lab: Lab, before: ReadonlySet<string>): Promise<StoredSession> {
+  return waitFor(() => scanSessions(lab.recorder.dataFolder).sessions.find((s) => !before.has(s.id)), 'the recording on the share', 20000);
+}
+
+const ids = (lab: Lab) => new Set(scanSessions(lab.recorder.dataFolder).sessions.map((s) => s.id));
+
+describe('the spool disk fills up mid-session (a 4 MiB tmpfs)', () => {
+  let base: string;
+  let lab: Lab | undefined;
+  let mounted = false;
+  beforeAll(async () => {
+    base = await fsp.mkdtemp(path.join(os.tmpdir(), 'srec-failclosed-'));
+    await fsp.mkdir(path.join(base, 'tmp'), { recursive: true });
+    mounted = mountTmpfs(path.join(base, 'tmp'), '4m');
+    if (mounted) lab = await startLab({ recorder: { dir: base } });
+  });
+  afterAll(async () => {
+    await lab?.stop();
+    if (mounted) unmount(path.join(base, 'tmp'));
+  });
+
+  it('the person gets exactly what was recorded, the session ends with a message, and the next session is recorded', async () => {
+    if (!lab) return console.warn('tmpfs cannot be mounted here; skipped');
+    // GIVEN a file bigger than the spool disk
+    const big = await textFile(path.join(base, 'big.txt'), 10 * 1024 * 1024);
+    const before = ids(lab);
+    // WHEN the person cats it through the recorder
+    const r = await lab.ssh(`cat ${path.join(base, 'big.txt')}`, { timeoutMs: 60000 });
+    // THEN the session is ended with a message saying why
+    expect(r.stderr).toContain("srec: the session's recording failed (ENOSPC); the session is ended");
+    expect(r.stdout.length).toBeLessThan(big.length);
+    // AND the recording reaches the share, marked incomplete, holding exactly what the person got
+    const s = await newSession(lab, before);
+    expect(s.manifest.complete).toBe(false);
+    const recorded = await castOutput(s);
+    expect(recorded.length).toBe(r.stdout.length);
+    expect(sha256(recorded)).toBe(sha256(r.stdout));
+    expect(big.startsWith(r.stdout)).toBe(true);
+    // WHEN the spool has been emptied by the move, the next session
+    const again = ids(lab);
+    const next = await lab.ssh('echo recorded-again');
+    // THEN is relayed and recorded
+    expect(next.stdout).toBe('recorded-again\n');
+    const s2 = await newSession(lab, again);
+    expect(s2.manifest.complete).toBe(true);
+    expect(await castOutput(s2)).toBe('recorded-again\n');
+  }, 90000);
+
+  it('a recorder killed mid-session on a spool filled to the last byte is recovered at restart', async () => {
+    if (!lab) return console.warn('tmpfs cannot be mounted here; skipped');
+    // GIVEN a recorder (a real `srec recorder` process) killed while a session is open
+    await lab.recorder.stop();
+    await lab.restartRecorder({ mode: 'process' });
+    const before = ids(lab);
+    const ssh = spawnSsh(lab.args({ extra: ['-tt'] }));
+    let seen = '';
+    ssh.stdout.on('data', (c: Buffer) => (seen += c.toString()));
+    const done = collect(ssh);
+    ssh.stdin.write('echo before-the-kill-$((6*7))\n');
+    await waitFor(() => seen.includes('before-the-kill-42'), 'the session');
+    await lab.recorder.kill();
+    await done;
+    // AND the spool disk filled up to the last byte
+    const filler = path.join(base, 'tmp', 'filler');
+    await fsp.writeFile(filler, Buffer.alloc(8 * 1024 * 1024)).catch((e: NodeJS.ErrnoException) => expect(e.code).toBe('ENOSPC'));
+    // WHEN the recorder starts again
+    await lab.restartRecorder({ mode: 'inproc' });
+    // THEN the session is recovered into the share (its reserve made room) and /readyz passes
+    const s = await newSession(lab, before);
+    expect(s.manifest.recovered).toBe(true);
+    expect(await castOutput(s)).toContain('before-the-kill-42');
+    await fsp.rm(filler, { force: true });
+  }, 90000);
+});
+
+describe('the session spool quota (tempSizeLimit)', () => {
+  let lab: Lab;
+  let dir: string;
+  beforeAll(async () => {
+    // 4 MiB: a session may spool 10% of it, 419430 bytes.
+    lab = await startLab({ recorder: { extra: { tempSizeLimit: '4Mi' } } });
+    dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'srec-quota-'));
+  });
+  afterAll(() => lab?.stop());
+
+  it('a session that outgrows its quota is ended with a message, and what the person got is what was recorded', async () => {
+    // GIVEN output far bigger than the quota
+    const big = await textFile(path.join(dir, 'big.txt'), 4 * 1024 * 1024);
+    const before = ids(lab);
+    // WHEN the person cats it
+    const r = await lab.ssh(`cat ${path.join(dir, 'big.txt')}`, { timeoutMs: 60000 });
+    // THEN the session is ended for the quota
+    expect(r.stderr).toContain("srec: the session's recording failed (EDQUOT); the session is ended");
+    // AND the person got exactly the recorded bytes, a prefix of the file
+    const s = await newSession(lab, before);
+    expect(s.manifest.complete).toBe(false);
+    const recorded = await castOutput(s);
+    expect(recorded.length).toBe(r.stdout.length);
+    expect(sha256(recorded)).toBe(sha256(r.stdout));
+    expect(big.startsWith(r.stdout)).toBe(true);
+    expect(r.stdout.length).toBeLessThan(big.length);
+    // AND the next session is taken and recorded
+    expect((await lab.ssh('echo quota-again')).stdout).toBe('quota-again\n');
+  }, 90000);
+});
+
+describe('/readyz and a share without room for a session (a 12 MiB tmpfs)', () => {
+  let base: string;
+  let lab: Lab | undefined;
+  let mounted = false;
+  beforeAll(async () => {
+    base = await fsp.mkdtemp(path.join(os.tmpdir(), 'srec-share-full-'));
+    await fsp.mkdir(path.join(base, 'share'), { recursive: true });
+    mounted = mountTmpfs(path.join(base, 'share'), '12m');
+    if (mounted) lab = await startLab({ recorder: { dir: base, mover: { shareCheckIntervalMs: 200, retryBaseMs: 100, retryMaxMs: 500 } } });
+  });
+  afterAll(async () => {
+    await lab?.stop();
+    if (mounted) unmount(path.join(base, 'share'));
+  });
+
+  it('is 503 while the share has less room than a session needs although a probe still fits, and 200 once it has', async () => {
+    if (!lab) return console.warn('tmpfs cannot be mounted here; skipped');
+    await waitFor(async () => (await lab!.recorder.readyz()).status === 200, '/readyz to pass');
+    // GIVEN a share filled to all but about 1 MiB
+    const filler = path.join(base, 'share', 'filler');
+    await fsp.writeFile(filler, Buffer.alloc(11 * 1024 * 1024));
+    // THEN /readyz fails and says why
+    const down = await waitFor(async () => {
+      const z = await lab!.recorder.readyz();
+      return z.status === 503 ? z : undefined;
+    }, '/readyz to fail');
+    expect(down.body).toContain("a session's files need");
+    // WHEN a session runs meanwhile, THEN it is relayed and recorded, waiting in the spool or on the share
+    const before = ids(lab);
+    expect((await lab.ssh('echo while-share-full')).stdout).toBe('while-share-full\n');
+    // WHEN the room returns
+    await fsp.rm(filler);
+    // THEN /readyz passes and the recording is on the share
+    await waitFor(async () => (await lab!.recorder.readyz()).status === 200, '/readyz to pass again');
+    const s = await newSession(lab, before);
+    expect(await castOutput(s)).toBe('while-share-full\n');
+  }, 60000);
+});
