@@ -68,7 +68,8 @@ export type ChannelLimit = 'max_sessions' | 'max_channels';
 
 /** Why a channel open was refused by a per-connection limit (the description OpenSSH prints after "open failed:"). */
 export function channelLimitMessage(limit: ChannelLimit, max: number): string {
+  const n = (what: string) => `${max} ${what}${max === 1 ? '' : 's'}`;
   return limit === 'max_sessions'
-    ? `srec: this connection already has ${max} sessions open, the recorder's limit; close one, or connect again for another`
-    : `srec: this connection already has ${max} channels open, the recorder's limit; close some first`;
+    ? `srec: this connection already has ${n('session')} open, the recorder's limit; close one, or connect again for another`
+    : `srec: this connection already has ${n('channel')} open, the recorder's limit; close some first`;
 }
