@@ -20,9 +20,6 @@ export interface ProbeServer {
   close(): Promise<void>;
 }
 
-/** host-port.ts's listenAddress, by the name recorder/src/ssh/bastion.ts imports it. */
-export const splitHostPort = listenAddress;
-
 export async function startProbeServer(opts: ProbeServerOptions): Promise<ProbeServer> {
   const { host, port } = listenAddress(opts.listen, 'probes.listen');
   const ok = () => ({ ok: true });

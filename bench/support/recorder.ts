@@ -49,6 +49,8 @@ export async function startRecorder(opts: RecorderOptions): Promise<BenchRecorde
     users: opts.users,
     hosts: opts.hosts,
     ...(opts.audit ? { audit: opts.audit } : {}),
+    // Every benchmark session comes from 127.0.0.1, many at once: as BENCH_SSHD_CONFIG does for sshd.
+    limits: { maxStartups: '1000:30:2000', perSourceMaxStartups: 1000, maxSessionsPerConnection: 1000, maxChannelsPerConnection: 1000 },
   };
   const configFile = path.join(opts.dir, 'recorder.yaml');
   await fsp.writeFile(configFile, yaml.dump(config));

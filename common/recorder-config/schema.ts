@@ -1,6 +1,7 @@
 // recorder.yaml in JSON Schema (draft 2020-12), the checkable half of the contract in types.ts. Two
 // formats are srec's own and registered by validate.ts: `listen-address` (host:port, :port or port;
-// port 0 picks a free one) and `host-port` (host:port or [v6]:port, port 1-65535).
+// port 0 picks a free one), `host-port` (host:port or [v6]:port, port 1-65535), `max-startups`
+// (start:rate:full) and `net-block-size` (v4:v6), the last two as limits.ts reads them.
 // The loader takes null for an optional field as "not set", so those fields allow null.
 import { QUANTITY_PATTERN } from '../quantity.js';
 import { FORWARDING_KINDS, RECORDER_CONFIG_DEFAULTS as D, SSH_EVENT_KINDS } from './types.js';
@@ -62,6 +63,35 @@ const hostSchema = {
   },
 } as const;
 
+const L = D.limits;
+const count = (min: number, dflt: number, description: string) => ({ type: 'integer', minimum: min, default: dflt, description }) as const;
+const seconds = (dflt: number, description: string) => ({ type: 'integer', minimum: 0, default: dflt, description }) as const;
+
+/** Closed, unlike the top level's neighbours: a misspelt limit would silently leave its default. */
+const limitsSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    loginGraceSeconds: count(1, L.loginGraceSeconds, 'seconds to log in (OpenSSH LoginGraceTime)'),
+    maxStartups: { type: ['string', 'integer'], format: 'max-startups', minimum: 1, default: L.maxStartups, description: 'start:rate:full (OpenSSH MaxStartups)' },
+    perSourceMaxStartups: count(1, L.perSourceMaxStartups, 'connections not yet logged in from one source (OpenSSH PerSourceMaxStartups)'),
+    perSourceNetBlockSize: { type: ['string', 'integer'], format: 'net-block-size', minimum: 0, maximum: 32, default: L.perSourceNetBlockSize, description: 'v4:v6 prefix lengths' },
+    maxAuthTries: count(1, L.maxAuthTries, 'failed authentication attempts per connection (OpenSSH MaxAuthTries)'),
+    maxSessionsPerConnection: count(1, L.maxSessionsPerConnection, 'session channels open at once (OpenSSH MaxSessions)'),
+    maxChannelsPerConnection: count(1, L.maxChannelsPerConnection, 'channels of any type open at once'),
+    perSourcePenalties: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        authFailureSeconds: seconds(L.perSourcePenalties.authFailureSeconds, 'per connection that failed to authenticate'),
+        loginGraceExceededSeconds: seconds(L.perSourcePenalties.loginGraceExceededSeconds, 'per connection that did not log in in time'),
+        minSeconds: count(1, L.perSourcePenalties.minSeconds, 'a source holding this much is refused'),
+        maxSeconds: count(1, L.perSourcePenalties.maxSeconds, 'the most one source can hold'),
+      },
+    },
+  },
+} as const;
+
 export const recorderConfigSchema = {
   $schema: 'https://json-schema.org/draft/2020-12/schema',
   title: 'srec recorder.yaml',
@@ -105,5 +135,6 @@ export const recorderConfigSchema = {
         transferredFilesExpiryDays: { type: 'integer', minimum: 1, default: D.transferredFilesExpiryDays },
       },
     },
+    limits: limitsSchema,
   },
 } as const;

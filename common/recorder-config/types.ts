@@ -23,6 +23,16 @@ export const RECORDER_CONFIG_DEFAULTS = {
   syslogFormat: 'syslog',
   trailExpiryDays: 180,
   transferredFilesExpiryDays: 180,
+  limits: {
+    loginGraceSeconds: 30,
+    maxStartups: '10:30:100',
+    perSourceMaxStartups: 5,
+    perSourceNetBlockSize: '32:128',
+    maxAuthTries: 6,
+    maxSessionsPerConnection: 10,
+    maxChannelsPerConnection: 100,
+    perSourcePenalties: { authFailureSeconds: 5, loginGraceExceededSeconds: 10, minSeconds: 15, maxSeconds: 600 },
+  },
 } as const;
 
 export interface UserConfig {
@@ -98,6 +108,44 @@ export interface RetentionConfig {
   readonly transferredFilesExpiryDays?: number;
 }
 
+/**
+ * Penalties a source address (its net block) collects, as OpenSSH's PerSourcePenalties: each event adds its
+ * seconds (up to maxSeconds); while a source holds at least minSeconds, its new connections are closed at once.
+ * An event's seconds of 0 turn that penalty off.
+ */
+export interface PenaltiesConfig {
+  /** A connection that ended without logging in after failed authentication attempts. @default 5 */
+  readonly authFailureSeconds?: number;
+  /** A connection that did not log in within loginGraceSeconds. @default 10 */
+  readonly loginGraceExceededSeconds?: number;
+  /** A source is refused once its penalty reaches this. @default 15 */
+  readonly minSeconds?: number;
+  /** The most penalty one source can hold. @default 600 */
+  readonly maxSeconds?: number;
+}
+
+/** What one source, one connection and the whole recorder may hold before logging in and after (OpenSSH's names in brackets). */
+export interface LimitsConfig {
+  /** Seconds a connection has to log in (LoginGraceTime). @default 30 */
+  readonly loginGraceSeconds?: number;
+  /**
+   * Connections not yet logged in, `start:rate:full` (MaxStartups): from `start` on, a new one is dropped with
+   * probability `rate`% rising linearly to 100% at `full`. A single number N is N:100:N. @default '10:30:100'
+   */
+  readonly maxStartups?: string | number;
+  /** Connections not yet logged in from one source (PerSourceMaxStartups). @default 5 */
+  readonly perSourceMaxStartups?: number;
+  /** `v4:v6` prefix lengths that make addresses one source (PerSourceNetBlockSize); N alone is N:128. @default '32:128' */
+  readonly perSourceNetBlockSize?: string | number;
+  /** Failed authentication attempts before the connection is closed (MaxAuthTries). @default 6 */
+  readonly maxAuthTries?: number;
+  /** Session channels open at once on one connection (MaxSessions). @default 10 */
+  readonly maxSessionsPerConnection?: number;
+  /** Channels of any type open at once on one connection. @default 100 */
+  readonly maxChannelsPerConnection?: number;
+  readonly perSourcePenalties?: PenaltiesConfig;
+}
+
 /** The file as written. Relative paths are taken from the file's folder. */
 export interface RecorderConfig {
   /** @default '0.0.0.0:2222' */
@@ -118,4 +166,6 @@ export interface RecorderConfig {
   readonly hosts: readonly HostConfig[];
   readonly audit?: AuditConfig;
   readonly retention?: RetentionConfig;
+  /** Not rendered by the operator (its defaults apply in a cluster). */
+  readonly limits?: LimitsConfig;
 }

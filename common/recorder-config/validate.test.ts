@@ -1,3 +1,4 @@
+import { parseMaxStartups, parseNetBlockSize } from './limits.js';
 import { recorderConfigSchema } from './schema.js';
 import { FORWARDING_KINDS, RECORDER_CONFIG_DEFAULTS, SSH_EVENT_KINDS, type RecorderConfig } from './types.js';
 import { isRecorderConfig, validateRecorderConfig, validateUsers } from './validate.js';
@@ -12,6 +13,7 @@ function valid(): Record<string, unknown> {
     hosts: [{ name: 'db-1', address: '10.0.0.5', port: 22, hostKeys: [KEY], forwarding: { local: true }, credentials: { usernameFile: 'u', privateKeyFile: 'k' } }],
     audit: { enabled: true, events: ['stdin', 'stdout'], syslog: { address: 'prod-syslog:5514', protocol: 'tcp', format: 'cef' } },
     retention: { trailExpiryDays: 30, transferredFilesExpiryDays: 7 },
+    limits: { loginGraceSeconds: 20, maxStartups: '10:30:100', perSourceMaxStartups: 3, perSourceNetBlockSize: '24:56', maxAuthTries: 3, perSourcePenalties: { authFailureSeconds: 0 } },
   };
 }
 
@@ -38,7 +40,7 @@ describe('validateRecorderConfig', () => {
   });
 
   it.each<[string, (d: Record<string, any>) => void, string]>([
-    ['an unknown top-level field', (d) => (d.colour = 'blue'), 'colour: unknown field; expected one of listen, probes, hostKeyFile, dataFolder, tempFolder, tempSizeLimit, users, usersFile, hosts, audit, retention'],
+    ['an unknown top-level field', (d) => (d.colour = 'blue'), 'colour: unknown field; expected one of listen, probes, hostKeyFile, dataFolder, tempFolder, tempSizeLimit, users, usersFile, hosts, audit, retention, limits'],
     ['a listen address out of range', (d) => (d.listen = 'nope:99999'), 'listen: "nope:99999" is not host:port with a port from 0 to 65535'],
     ['an empty probes address', (d) => (d.probes = ''), 'probes: must be a non-empty string'],
     ['no host key file', (d) => delete d.hostKeyFile, "hostKeyFile: required; the recorder's own SSH host key, e.g. from `ssh-keygen -t ed25519 -N '' -f host_key`"],
@@ -84,6 +86,46 @@ describe('validateRecorderConfig', () => {
     ['retention as a number', (d) => (d.retention = 30), 'retention: must be a mapping {trailExpiryDays, transferredFilesExpiryDays}'],
     ['zero days', (d) => (d.retention.trailExpiryDays = 0), 'retention.trailExpiryDays: must be a whole number of days, at least 1'],
     ['half a day', (d) => (d.retention.transferredFilesExpiryDays = 0.5), 'retention.transferredFilesExpiryDays: must be a whole number of days, at least 1'],
+    ['limits as a list', (d) => (d.limits = [10]), 'limits: must be a mapping {loginGraceSeconds, maxStartups, perSourceMaxStartups, maxAuthTries, ...}'],
+    [
+      'a misspelt limit',
+      (d) => (d.limits.maxStartup = 10),
+      'limits.maxStartup: unknown field; expected one of loginGraceSeconds, maxStartups, perSourceMaxStartups, perSourceNetBlockSize, maxAuthTries, maxSessionsPerConnection, maxChannelsPerConnection, perSourcePenalties',
+    ],
+    ['no login grace at all', (d) => (d.limits.loginGraceSeconds = 0), 'limits.loginGraceSeconds: must be a whole number of seconds, at least 1'],
+    ['a login grace as a duration', (d) => (d.limits.loginGraceSeconds = '20s'), 'limits.loginGraceSeconds: must be a whole number of seconds, at least 1'],
+    ...['10:30', '100:30:10', '10:0:100', '10:101:100', 'ten'].map(
+      (v): [string, (d: Record<string, any>) => void, string] => [
+        `maxStartups ${v}`,
+        (d) => (d.limits.maxStartups = v),
+        `limits.maxStartups: "${v}" is not start:rate:full (e.g. 10:30:100: from 10 connections not yet logged in, drop 30% of new ones, rising to all at 100) with start <= full and rate 1-100, nor a whole number at least 1`,
+      ],
+    ),
+    [
+      'maxStartups 0',
+      (d) => (d.limits.maxStartups = 0),
+      'limits.maxStartups: "0" is not start:rate:full (e.g. 10:30:100: from 10 connections not yet logged in, drop 30% of new ones, rising to all at 100) with start <= full and rate 1-100, nor a whole number at least 1',
+    ],
+    ['no logins per source', (d) => (d.limits.perSourceMaxStartups = 0), 'limits.perSourceMaxStartups: must be a whole number, at least 1'],
+    [
+      'a net block beyond IPv4',
+      (d) => (d.limits.perSourceNetBlockSize = '33:128'),
+      'limits.perSourceNetBlockSize: "33:128" is not v4:v6 prefix lengths (e.g. 32:128; 24:56 makes each IPv4 /24 and IPv6 /56 one source), v4 0-32 and v6 0-128',
+    ],
+    ['no authentication tries', (d) => (d.limits.maxAuthTries = 0), 'limits.maxAuthTries: must be a whole number, at least 1'],
+    ['half a session', (d) => (d.limits.maxSessionsPerConnection = 0.5), 'limits.maxSessionsPerConnection: must be a whole number, at least 1'],
+    ['no channels', (d) => (d.limits.maxChannelsPerConnection = 0), 'limits.maxChannelsPerConnection: must be a whole number, at least 1'],
+    ['a negative penalty', (d) => (d.limits.perSourcePenalties.authFailureSeconds = -5), 'limits.perSourcePenalties.authFailureSeconds: must be a whole number of seconds, at least 0 (0: no penalty)'],
+    [
+      'a misspelt penalty',
+      (d) => (d.limits.perSourcePenalties.authfail = 5),
+      'limits.perSourcePenalties.authfail: unknown field; expected one of authFailureSeconds, loginGraceExceededSeconds, minSeconds, maxSeconds',
+    ],
+    [
+      'a penalty threshold above the most a source can hold',
+      (d) => (d.limits.perSourcePenalties.minSeconds = 700),
+      'limits.perSourcePenalties.minSeconds: 700 is more than maxSeconds (600), so no source would ever be refused; make it at most maxSeconds',
+    ],
   ])('names the field and what to change for %s', (_what, change, problem) => {
     // GIVEN the documented shape with one mistake WHEN it is validated THEN that one problem is reported
     expect(validateRecorderConfig(withChange(change))).toEqual([problem]);
@@ -135,6 +177,7 @@ describe('validateRecorderConfig', () => {
       hosts: [{ name: 'db-1', address: 'db-1.internal', port: D.port, hostKeys: [KEY], recording: D.recording, fileTransfers: D.fileTransfers, forwarding: { ...D.forwarding }, credentials: { username: 'root', passwordFile: 'p' } }],
       audit: { enabled: D.auditEnabled, events: [...D.auditEvents], syslog: { address: '[fd00::5]:5514', protocol: D.syslogProtocol, format: D.syslogFormat } },
       retention: { trailExpiryDays: D.trailExpiryDays, transferredFilesExpiryDays: D.transferredFilesExpiryDays },
+      limits: { ...D.limits, perSourcePenalties: { ...D.limits.perSourcePenalties } },
     };
     // WHEN it is validated THEN it passes, and the schema's events are the contract's
     expect(validateRecorderConfig(config)).toEqual([]);
@@ -142,6 +185,22 @@ describe('validateRecorderConfig', () => {
     // AND every kind of forwarding is off by default, in the defaults and the schema alike
     expect(D.forwarding).toEqual({ local: false, remote: false, agent: false, x11: false, unixSockets: false });
     expect(Object.keys(recorderConfigSchema.properties.hosts.items.properties.forwarding.properties)).toEqual([...FORWARDING_KINDS]);
+  });
+});
+
+describe('limits as text', () => {
+  it('reads maxStartups as OpenSSH does: start:rate:full, or N for N:100:N', () => {
+    expect(parseMaxStartups('10:30:100')).toEqual({ start: 10, rate: 30, full: 100 });
+    expect(parseMaxStartups(64)).toEqual({ start: 64, rate: 100, full: 64 });
+    expect(parseMaxStartups('5:100:5')).toEqual({ start: 5, rate: 100, full: 5 });
+    for (const bad of ['10:30', '10:30:5', '1:0:2', ' 10', '', null, -1]) expect(parseMaxStartups(bad)).toBeUndefined();
+  });
+
+  it('reads perSourceNetBlockSize as v4:v6, or N for N:128', () => {
+    expect(parseNetBlockSize('32:128')).toEqual({ v4: 32, v6: 128 });
+    expect(parseNetBlockSize(24)).toEqual({ v4: 24, v6: 128 });
+    expect(parseNetBlockSize('0:0')).toEqual({ v4: 0, v6: 0 });
+    for (const bad of ['33', '32:129', '/24', 'x']) expect(parseNetBlockSize(bad)).toBeUndefined();
   });
 });
 

@@ -4,17 +4,21 @@
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { listenAddress, parseHostPort } from '../host-port.js';
+import { parseMaxStartups, parseNetBlockSize } from './limits.js';
 import { HOST_NAME_PATTERN, recorderConfigSchema, usersSchema } from './schema.js';
-import { FORWARDING_KINDS, SSH_EVENT_KINDS, type RecorderConfig } from './types.js';
+import { FORWARDING_KINDS, RECORDER_CONFIG_DEFAULTS, SSH_EVENT_KINDS, type RecorderConfig } from './types.js';
 
 /** How a public key line looks, in messages. */
 export const KEY_EXAMPLE = '"ssh-ed25519 AAAA... comment"';
 const NON_EMPTY = 'must be a non-empty string';
 const TRUE_OR_FALSE = 'must be true or false';
-/** The fields of each closed mapping, by field pattern, for "unknown field" messages. */
+const WHOLE = (least: number, what: string) => `must be a whole number${what}, at least ${least}`;
+/** The fields a closed mapping may hold, by its field path (list items as `[]`), for "unknown field" messages. */
 const KNOWN_FIELDS: Readonly<Record<string, readonly string[]>> = {
   '': Object.keys(recorderConfigSchema.properties),
   'hosts[].forwarding': FORWARDING_KINDS,
+  limits: Object.keys(recorderConfigSchema.properties.limits.properties),
+  'limits.perSourcePenalties': Object.keys(recorderConfigSchema.properties.limits.properties.perSourcePenalties.properties),
 };
 
 interface Failure {
@@ -86,6 +90,20 @@ const MESSAGES: Readonly<Record<string, Message>> = {
   retention: () => 'must be a mapping {trailExpiryDays, transferredFilesExpiryDays}',
   'retention.trailExpiryDays': () => 'must be a whole number of days, at least 1',
   'retention.transferredFilesExpiryDays': () => 'must be a whole number of days, at least 1',
+  limits: () => 'must be a mapping {loginGraceSeconds, maxStartups, perSourceMaxStartups, maxAuthTries, ...}',
+  'limits.loginGraceSeconds': () => WHOLE(1, ' of seconds'),
+  'limits.maxStartups': (f) =>
+    `"${String(f.value)}" is not start:rate:full (e.g. 10:30:100: from 10 connections not yet logged in, drop 30% of new ones, rising to all at 100) with start <= full and rate 1-100, nor a whole number at least 1`,
+  'limits.perSourceMaxStartups': () => WHOLE(1, ''),
+  'limits.perSourceNetBlockSize': (f) => `"${String(f.value)}" is not v4:v6 prefix lengths (e.g. 32:128; 24:56 makes each IPv4 /24 and IPv6 /56 one source), v4 0-32 and v6 0-128`,
+  'limits.maxAuthTries': () => WHOLE(1, ''),
+  'limits.maxSessionsPerConnection': () => WHOLE(1, ''),
+  'limits.maxChannelsPerConnection': () => WHOLE(1, ''),
+  'limits.perSourcePenalties': () => 'must be a mapping {authFailureSeconds, loginGraceExceededSeconds, minSeconds, maxSeconds}',
+  'limits.perSourcePenalties.authFailureSeconds': () => `${WHOLE(0, ' of seconds')} (0: no penalty)`,
+  'limits.perSourcePenalties.loginGraceExceededSeconds': () => `${WHOLE(0, ' of seconds')} (0: no penalty)`,
+  'limits.perSourcePenalties.minSeconds': () => WHOLE(1, ' of seconds'),
+  'limits.perSourcePenalties.maxSeconds': () => WHOLE(1, ' of seconds'),
 };
 
 let compiled: { config: ValidateFunction; users: ValidateFunction } | undefined;
@@ -103,6 +121,8 @@ function validators(): { config: ValidateFunction; users: ValidateFunction } {
     }
   });
   ajv.addFormat('host-port', (s: string) => parseHostPort(s) !== undefined);
+  ajv.addFormat('max-startups', (s: string) => parseMaxStartups(s) !== undefined);
+  ajv.addFormat('net-block-size', (s: string) => parseNetBlockSize(s) !== undefined);
   compiled = { config: ajv.compile(recorderConfigSchema), users: ajv.compile(usersSchema) };
   return compiled;
 }
@@ -121,6 +141,12 @@ export function validateRecorderConfig(doc: unknown): string[] {
       if (seen.has(h.name)) problems.push(`hosts[${i}].name: "${h.name}" is used by an earlier host; host names must be unique`);
       seen.add(h.name);
     });
+  }
+  const penalties = isObject(doc.limits) && isObject(doc.limits.perSourcePenalties) ? doc.limits.perSourcePenalties : {};
+  const P = RECORDER_CONFIG_DEFAULTS.limits.perSourcePenalties;
+  const { minSeconds = P.minSeconds, maxSeconds = P.maxSeconds } = penalties;
+  if (Number.isInteger(minSeconds) && Number.isInteger(maxSeconds) && (minSeconds as number) > (maxSeconds as number)) {
+    problems.push(`limits.perSourcePenalties.minSeconds: ${String(minSeconds)} is more than maxSeconds (${String(maxSeconds)}), so no source would ever be refused; make it at most maxSeconds`);
   }
   return problems;
 }

@@ -7,11 +7,13 @@ import yaml from 'js-yaml';
 import ssh2 from 'ssh2';
 import type { ParsedKey } from 'ssh2';
 import { parseQuantity } from '../../common/quantity.js';
+import { parseMaxStartups, parseNetBlockSize, type MaxStartups, type NetBlockSize } from '../../common/recorder-config/limits.js';
 import { RECORDER_CONFIG_DEFAULTS as D } from '../../common/recorder-config/types.js';
 import { KEY_EXAMPLE, validateRecorderConfig, validateUsers } from '../../common/recorder-config/validate.js';
 
 export { parseQuantity };
-export type { AuditConfig, CredentialsConfig, ForwardingConfig, HostConfig, RecorderConfig, RetentionConfig, UserConfig } from '../../common/recorder-config/types.js';
+export type { AuditConfig, CredentialsConfig, ForwardingConfig, HostConfig, LimitsConfig, PenaltiesConfig, RecorderConfig, RetentionConfig, UserConfig } from '../../common/recorder-config/types.js';
+export type { MaxStartups, NetBlockSize };
 
 import { FORWARDING_KINDS, SSH_EVENT_KINDS, type ForwardingKind, type SshEventKind } from '../../common/recorder-config/types.js';
 
@@ -43,6 +45,23 @@ export interface ResolvedHost {
   readonly credentials: ResolvedCredentials;
 }
 
+/** `limits` with its defaults applied (common/recorder-config/types.ts says what each is). */
+export interface ResolvedLimits {
+  readonly loginGraceMs: number;
+  readonly maxStartups: MaxStartups;
+  readonly perSourceMaxStartups: number;
+  readonly perSourceNetBlockSize: NetBlockSize;
+  readonly maxAuthTries: number;
+  readonly maxSessionsPerConnection: number;
+  readonly maxChannelsPerConnection: number;
+  readonly perSourcePenalties: {
+    readonly authFailureSeconds: number;
+    readonly loginGraceExceededSeconds: number;
+    readonly minSeconds: number;
+    readonly maxSeconds: number;
+  };
+}
+
 /** What the recorder runs on: defaults applied, files read, keys parsed. */
 export interface ResolvedRecorderConfig {
   readonly listen: string;
@@ -60,6 +79,7 @@ export interface ResolvedRecorderConfig {
     readonly syslog?: { readonly address: string; readonly protocol: 'tcp' | 'udp'; readonly format: 'syslog' | 'cef' };
   };
   readonly retention: { readonly trailExpiryDays: number; readonly transferredFilesExpiryDays: number };
+  readonly limits: ResolvedLimits;
 }
 
 export class ConfigError extends Error {
@@ -181,6 +201,8 @@ export function resolveRecorderConfig(doc: unknown, opts: ResolveOptions): Resol
     transferredFilesExpiryDays: days(r.transferredFilesExpiryDays, D.transferredFilesExpiryDays),
   };
 
+  const limits = resolveLimits(doc.limits);
+
   if (problems.length > 0 || hostKey === undefined) throw new ConfigError(opts.source, problems);
   return {
     listen: text(doc.listen) ?? D.listen,
@@ -193,6 +215,30 @@ export function resolveRecorderConfig(doc: unknown, opts: ResolveOptions): Resol
     hosts,
     audit,
     retention,
+    limits,
+  };
+}
+
+/** The limits the contract has checked, each left out one at its default. */
+export function resolveLimits(l: unknown): ResolvedLimits {
+  const L = D.limits;
+  const o = isObject(l) ? l : {};
+  const p = isObject(o.perSourcePenalties) ? o.perSourcePenalties : {};
+  const whole = (v: unknown, least: number, fallback: number) => (typeof v === 'number' && Number.isInteger(v) && v >= least ? v : fallback);
+  return {
+    loginGraceMs: whole(o.loginGraceSeconds, 1, L.loginGraceSeconds) * 1000,
+    maxStartups: parseMaxStartups(o.maxStartups) ?? parseMaxStartups(L.maxStartups)!,
+    perSourceMaxStartups: whole(o.perSourceMaxStartups, 1, L.perSourceMaxStartups),
+    perSourceNetBlockSize: parseNetBlockSize(o.perSourceNetBlockSize) ?? parseNetBlockSize(L.perSourceNetBlockSize)!,
+    maxAuthTries: whole(o.maxAuthTries, 1, L.maxAuthTries),
+    maxSessionsPerConnection: whole(o.maxSessionsPerConnection, 1, L.maxSessionsPerConnection),
+    maxChannelsPerConnection: whole(o.maxChannelsPerConnection, 1, L.maxChannelsPerConnection),
+    perSourcePenalties: {
+      authFailureSeconds: whole(p.authFailureSeconds, 0, L.perSourcePenalties.authFailureSeconds),
+      loginGraceExceededSeconds: whole(p.loginGraceExceededSeconds, 0, L.perSourcePenalties.loginGraceExceededSeconds),
+      minSeconds: whole(p.minSeconds, 1, L.perSourcePenalties.minSeconds),
+      maxSeconds: whole(p.maxSeconds, 1, L.perSourcePenalties.maxSeconds),
+    },
   };
 }
 

@@ -210,6 +210,19 @@ describe('ConnectionAudit', () => {
     });
   });
 
+  it("carries the operator's detail of a refusal beside the message the person saw", () => {
+    const sink = collector();
+    createAudit(sink, { now: clock })
+      .open({ connectionID: 'c-4', username: 'bob', remoteAddress: '10.0.0.9:5000' })
+      .refused('no_access', 'srec: "db-1" is not a host you can connect to through this recorder', 'bob has no access to db-1');
+    expect(sink.events[0]!.details).toEqual({
+      reason: 'no_access',
+      message: 'srec: "db-1" is not a host you can connect to through this recorder',
+      detail: 'bob has no access to db-1',
+      seq: 1,
+    });
+  });
+
   it('emits a non-sensitive refusal with what is known of the connection', () => {
     const sink = collector();
     createAudit(sink, { now: () => 0 }).open({ username: 'alice', remoteAddress: '10.1.2.3:5', hostID: 'db-9' }).refused('unknown host');

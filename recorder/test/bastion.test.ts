@@ -178,40 +178,74 @@ describe('refusals', () => {
   it('refuses an unknown host with a one-line reason', async () => {
     const r = await lab.ssh('true', { host: 'db-9' });
     expect(r.code).toBe(1);
-    expect(r.stderr).toBe('srec: no host named "db-9" is configured on this recorder\r\n');
+    expect(r.stderr).toBe('srec: "db-9" is not a host you can connect to through this recorder\r\n');
     expect(await lab.recorder.metric('srec_connections_refused_total{reason="unknown_host"}')).toBeGreaterThanOrEqual(1);
+  });
+
+  it('says the same for a host that does not exist and one the person may not use, without any address; the detail is for operators', async () => {
+    // GIVEN bob, who may use db-plain only
+    // WHEN he asks for a host that does not exist, and for db-1, which exists
+    const unknown = await lab.ssh('true', { identity: bob, host: 'unknown-host' });
+    const notAllowed = await lab.ssh('true', { identity: bob, host: 'db-1' });
+    // THEN both get one line that differs only by the name he typed, and neither names an address or port
+    const shape = (stderr: string, name: string) => stderr.replace(`"${name}"`, '"<host>"');
+    expect(shape(unknown.stderr, 'unknown-host')).toBe('srec: "<host>" is not a host you can connect to through this recorder\r\n');
+    expect(shape(notAllowed.stderr, 'db-1')).toBe(shape(unknown.stderr, 'unknown-host'));
+    expect([unknown.code, notAllowed.code]).toEqual([1, 1]);
+    for (const r of [unknown, notAllowed]) {
+      expect(r.stderr).not.toContain('127.0.0.1');
+      expect(r.stderr).not.toContain(String(lab.sshd.port));
+    }
+    // ... and the log tells the operator which it was
+    const logged = lab.recorder
+      .logs()
+      .split('\n')
+      .filter((l) => l.includes('"connection refused"') && l.includes('"user":"bob"'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(logged).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ reason: 'unknown_host', detail: 'no host named "unknown-host" is configured' }),
+        expect.objectContaining({ reason: 'no_access', host: 'db-1', detail: 'bob has no access to db-1' }),
+      ]),
+    );
   });
 
   it('refuses a target whose host key does not match the pinned keys: no session directory, logged, counted', async () => {
     const before = await sessionDirs();
     const r = await lab.ssh('echo should-not-run', { host: 'db-bad' });
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain('srec: the host key of db-bad (127.0.0.1:');
-    expect(r.stderr).toContain('does not match its pinned host keys');
+    expect(r.stderr).toBe('srec: the host key of db-bad does not match its pinned host keys; connection refused\r\n');
     expect(await sessionDirs()).toEqual(before);
     expect(await lab.recorder.metric('srec_connections_refused_total{reason="host_key_mismatch"}')).toBeGreaterThanOrEqual(1);
     const line = lab.recorder.logs().split('\n').find((l) => l.includes('"host_key_mismatch"'));
-    expect(JSON.parse(line!)).toMatchObject({ message: 'connection refused', reason: 'host_key_mismatch', user: 'alice', host: 'db-bad' });
+    expect(JSON.parse(line!)).toMatchObject({
+      message: 'connection refused',
+      reason: 'host_key_mismatch',
+      user: 'alice',
+      host: 'db-bad',
+      detail: `db-bad (127.0.0.1:${lab.sshd.port}) presented a host key that is not pinned`,
+    });
   });
 
   it('tells the person at once when the target is down', async () => {
     const r = await lab.ssh('true', { host: 'db-down' });
     expect(r.code).toBe(1);
-    expect(r.stderr).toBe('srec: cannot reach db-down (127.0.0.1:1): connection refused\r\n');
+    expect(r.stderr).toBe('srec: cannot reach db-down: connection refused\r\n');
     expect(r.ms).toBeLessThan(5000);
   });
 
   it('refuses a person who has no access to the host', async () => {
     const r = await lab.ssh('true', { identity: bob });
     expect(r.code).toBe(1);
-    expect(r.stderr).toBe('srec: bob has no access to db-1\r\n');
+    expect(r.stderr).toBe('srec: "db-1" is not a host you can connect to through this recorder\r\n');
     expect((await lab.ssh('echo bob-ok', { identity: bob, host: 'db-plain' })).stdout).toBe('bob-ok\n');
   });
 
   it('gives the reason on a port forward too (ssh -W to a target that is down)', async () => {
     const r = await lab.ssh(undefined, { host: 'db-down', extra: ['-o', 'LogLevel=INFO', '-W', '127.0.0.1:22'] });
     expect(r.code).not.toBe(0);
-    expect(r.stderr).toContain('srec: cannot reach db-down (127.0.0.1:1): connection refused');
+    expect(r.stderr).toContain('srec: cannot reach db-down: connection refused');
+    expect(r.stderr).not.toContain('127.0.0.1:1');
   });
 
   it('refuses a target user the host has no credentials for', async () => {
@@ -259,7 +293,7 @@ describe('audit events', () => {
     expect(events.find((e) => e.event === 'channel_request' && e.request?.name === 'exec')?.request).toMatchObject({ command: 'cat; echo err-1 >&2', accepted: true });
     expect(events.find((e) => e.event === 'session_end')).toMatchObject({ bytesIn: 8, bytesOut: 14 });
     const refused = events.find((e) => e.event === 'connection_refused')!;
-    expect(refused).toMatchObject({ exposure: 'SSH-PRIVX-AUDIT', reason: 'unknown_host', username: 'alice' });
+    expect(refused).toMatchObject({ exposure: 'SSH-PRIVX-AUDIT', reason: 'unknown_host', username: 'alice', detail: 'no host named "db-9" is configured' });
     expect(refused.data).toBeUndefined();
   });
 });

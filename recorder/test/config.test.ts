@@ -74,6 +74,40 @@ describe('loadRecorderConfig', () => {
     expect([...c.audit.events]).toEqual(['stdout', 'stderr', 'channel_request', 'global_request']);
     expect(c.retention).toEqual({ trailExpiryDays: 180, transferredFilesExpiryDays: 180 });
     expect(c.hostKey.toString()).toContain('PRIVATE KEY');
+    expect(c.limits).toEqual({
+      loginGraceMs: 30000,
+      maxStartups: { start: 10, rate: 30, full: 100 },
+      perSourceMaxStartups: 5,
+      perSourceNetBlockSize: { v4: 32, v6: 128 },
+      maxAuthTries: 6,
+      maxSessionsPerConnection: 10,
+      maxChannelsPerConnection: 100,
+      perSourcePenalties: { authFailureSeconds: 5, loginGraceExceededSeconds: 10, minSeconds: 15, maxSeconds: 600 },
+    });
+  });
+
+  it('takes the limits the file sets and the defaults of the ones it leaves out', async () => {
+    // GIVEN limits with some keys set, a single-number maxStartups and a penalty turned off
+    const file = await write('limits.yaml', {
+      ...validDoc(),
+      limits: { loginGraceSeconds: 10, maxStartups: 20, perSourceNetBlockSize: '24:56', maxSessionsPerConnection: 2, perSourcePenalties: { authFailureSeconds: 0 } },
+    });
+    // WHEN it is loaded THEN those are taken and the others default
+    expect(loadRecorderConfig(file).limits).toEqual({
+      loginGraceMs: 10000,
+      maxStartups: { start: 20, rate: 100, full: 20 },
+      perSourceMaxStartups: 5,
+      perSourceNetBlockSize: { v4: 24, v6: 56 },
+      maxAuthTries: 6,
+      maxSessionsPerConnection: 2,
+      maxChannelsPerConnection: 100,
+      perSourcePenalties: { authFailureSeconds: 0, loginGraceExceededSeconds: 10, minSeconds: 15, maxSeconds: 600 },
+    });
+    // ... and a bad limit is one of the file's problems, by its field path
+    const bad = await write('bad-limits.yaml', { ...validDoc(), limits: { maxStartups: '30:10' } });
+    expect(problemsOf(bad)).toEqual([
+      'limits.maxStartups: "30:10" is not start:rate:full (e.g. 10:30:100: from 10 connections not yet logged in, drop 30% of new ones, rising to all at 100) with start <= full and rate 1-100, nor a whole number at least 1',
+    ]);
   });
 
   it('turns on only the kinds of forwarding a host names, and rejects a misspelt kind', async () => {
@@ -123,7 +157,7 @@ describe('loadRecorderConfig', () => {
     // THEN each problem names its field
     expect(problems).toEqual(
       expect.arrayContaining([
-        'colour: unknown field; expected one of listen, probes, hostKeyFile, dataFolder, tempFolder, tempSizeLimit, users, usersFile, hosts, audit, retention',
+        'colour: unknown field; expected one of listen, probes, hostKeyFile, dataFolder, tempFolder, tempSizeLimit, users, usersFile, hosts, audit, retention, limits',
         'listen: "nope:99999" is not host:port with a port from 0 to 65535',
         'tempSizeLimit: "lots" is not a size; write e.g. 10Gi, 500Mi or a number of bytes',
         "users[0].name: required; the person's name as it appears in recordings and audit events",

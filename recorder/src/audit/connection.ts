@@ -188,9 +188,12 @@ export class ConnectionAudit {
     });
   }
 
-  /** The connection, or the session it asked for, was refused: `reason` is the code, `message` what the person saw. */
-  refused(reason: string, message?: string): void {
-    this.send('connection_refused', { reason, ...(message !== undefined ? { message } : {}) });
+  /**
+   * The connection, or the session it asked for, was refused: `reason` is the code, `message` what the person
+   * saw, `detail` what only operators see (which host, its address).
+   */
+  refused(reason: string, message?: string, detail?: string): void {
+    this.send('connection_refused', { reason, ...(message !== undefined ? { message } : {}), ...(detail !== undefined ? { detail } : {}) });
   }
 
   fileTransfer(channel: number, t: FileTransfer): void {

@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import type { AuthContext, Client, Connection, ServerChannel, Session, TcpipRequestInfo } from 'ssh2';
 import type { Logger } from '../../../common/log.js';
 import { errorMessage } from '../../../common/log.js';
+import { settlesWithin } from '../../../common/timeout.js';
 import type { Audit, ConnectionAudit, FileTransfer, ForwardRefusal as AuditedRefusal } from '../audit/connection.js';
 import type { ChannelTap, ChannelTapContext, ChannelTapFactory } from '../channel-tap.js';
 import type { ForwardingKind, ResolvedHost, ResolvedRecorderConfig, ResolvedUser } from '../config.js';
@@ -14,7 +15,7 @@ import { checkPublicKey, parseLogin, type KeyDirectory, type Login } from './aut
 import type { ChannelHandle, ChannelHost } from './channel-host.js';
 import { forwardingRefusal } from './forwarding.js';
 import type { RecorderMetrics } from './metrics.js';
-import { refusals, type Refusal } from './refusal.js';
+import { channelLimitMessage, refusals, type ChannelLimit, type Refusal } from './refusal.js';
 import { SessionChannel, refuseSession } from './session-channel.js';
 import { connectTarget, type TargetOptions } from './target.js';
 import { OPEN_ADMINISTRATIVELY_PROHIBITED, TcpipChannel, rejectWithDescription } from './tcpip-channel.js';
@@ -43,8 +44,8 @@ export interface ConnectionDeps {
 
 type Opened = { readonly ok: true; readonly client: Client } | { readonly ok: false; readonly refusal: Refusal };
 
-/** Failed authentication attempts before the connection is dropped (OpenSSH's MaxAuthTries). */
-const MAX_AUTH_FAILURES = 6;
+/** A channel accept() hands out: a Session or a ServerChannel, both of which say when they close. */
+type Closing = { once(event: 'close', listener: () => void): unknown };
 
 export class BastionConnection implements ChannelHost {
   readonly connectionId: string;
@@ -64,6 +65,9 @@ export class BastionConnection implements ChannelHost {
   private bytes = { in: 0, out: 0 };
   private nextChannel = 0;
   private authFailures = 0;
+  /** Channels opened or being opened, until each closes or is rejected (limits.max*PerConnection). */
+  private readonly openChannels = { sessions: 0, all: 0 };
+  private channelLimitLogged = false;
   private readonly channels = new Set<ChannelHandle>();
   private closing = false;
   private resolveDone!: () => void;
@@ -86,8 +90,14 @@ export class BastionConnection implements ChannelHost {
       this.log.error('connection failed', { step: what, error: errorMessage(err) });
       this.client.end();
     };
-    client.on('session', (accept: () => Session, reject: () => void) => this.onSession(accept, reject).catch(guard('session')));
-    client.on('tcpip', (accept: () => ServerChannel, reject: () => void, info: TcpipRequestInfo) => this.onTcpip(accept, reject, info).catch(guard('tcpip')));
+    client.on('session', (accept: () => Session, reject: () => void) => {
+      const ch = this.admitChannel('session', accept, reject);
+      if (ch) this.onSession(ch.accept as () => Session, ch.reject).catch(guard('session'));
+    });
+    client.on('tcpip', (accept: () => ServerChannel, reject: () => void, info: TcpipRequestInfo) => {
+      const ch = this.admitChannel('other', accept, reject);
+      if (ch) this.onTcpip(ch.accept as () => ServerChannel, ch.reject, info).catch(guard('tcpip'));
+    });
     client.on('openssh.streamlocal', (_accept: unknown, reject: () => void, info: { socketPath?: string }) => this.onStreamlocal(reject, info).catch(guard('streamlocal')));
     client.on('request', (_accept: unknown, reject: (() => void) | undefined, name: string, info: unknown) => this.onGlobalRequest(reject, name, info).catch(guard('global request')));
     client.on('error', (err: Error) => this.log.debug('client connection error', { error: err.message }));
@@ -101,6 +111,11 @@ export class BastionConnection implements ChannelHost {
 
   get isAuthenticated(): boolean {
     return this.user !== undefined && this.opened !== undefined;
+  }
+
+  /** Rejected authentication attempts (a connection that ends with some and no login costs its source a penalty). */
+  get failedAuthentications(): number {
+    return this.authFailures;
   }
 
   /** Tell the person why and end the connection (shutdown, recording failure). */
@@ -165,7 +180,12 @@ export class BastionConnection implements ChannelHost {
     this.deps.metrics.authFailures.inc({ reason });
     this.log.warn('authentication refused', { reason, login, ...meta });
     this.audit.refused(reason);
-    if (++this.authFailures >= MAX_AUTH_FAILURES) this.client.end();
+    const max = this.deps.config.limits.maxAuthTries;
+    if (++this.authFailures === max) {
+      this.deps.metrics.connectionsDropped.inc({ reason: 'max_auth_tries' });
+      this.log.warn('connection dropped: too many authentication failures', { failures: this.authFailures, maxAuthTries: max });
+      this.client.end();
+    }
   }
 
   private onReady(): void {
@@ -246,8 +266,9 @@ export class BastionConnection implements ChannelHost {
       user: this.user?.name,
       login: this.username,
       ...(this.host ? { host: this.host.name } : {}),
+      ...(refusal.detail !== undefined ? { detail: refusal.detail } : {}),
     });
-    this.audit.refused(refusal.reason, refusal.message);
+    this.audit.refused(refusal.reason, refusal.message, refusal.detail);
     // Someone who opens no channel (ssh -N) has nothing to wait for.
     const t = setTimeout(() => this.client.end(), 30000);
     t.unref();
@@ -260,6 +281,51 @@ export class BastionConnection implements ChannelHost {
   }
 
   // ---- channels ----
+
+  /**
+   * Counts a channel open against the connection's limits (OpenSSH's MaxSessions for sessions, and a cap on
+   * all): refused with the reason as its description, or passed on with accept/reject that keep the count
+   * until the channel closes or is rejected.
+   */
+  private admitChannel<T extends Closing>(kind: 'session' | 'other', accept: () => T | undefined, reject: () => void): { accept: () => T | undefined; reject: () => void } | undefined {
+    const { maxSessionsPerConnection, maxChannelsPerConnection } = this.deps.config.limits;
+    const limit: [ChannelLimit, number] | undefined =
+      kind === 'session' && this.openChannels.sessions >= maxSessionsPerConnection
+        ? ['max_sessions', maxSessionsPerConnection]
+        : this.openChannels.all >= maxChannelsPerConnection
+          ? ['max_channels', maxChannelsPerConnection]
+          : undefined;
+    if (limit) {
+      this.deps.metrics.channelsRefused.inc({ reason: limit[0] });
+      // Once per connection: a flood of opens must not become a flood of log lines.
+      if (!this.channelLimitLogged) this.log.warn('channel refused: per-connection limit reached', { reason: limit[0], limit: limit[1], user: this.user?.name });
+      this.channelLimitLogged = true;
+      rejectWithDescription(this.client, reject, channelLimitMessage(limit[0], limit[1]), OPEN_ADMINISTRATIVELY_PROHIBITED);
+      return undefined;
+    }
+    const session = kind === 'session' ? 1 : 0;
+    this.openChannels.sessions += session;
+    this.openChannels.all++;
+    let counted = true;
+    const release = () => {
+      if (!counted) return;
+      counted = false;
+      this.openChannels.sessions -= session;
+      this.openChannels.all--;
+    };
+    return {
+      accept: () => {
+        const ch = accept();
+        if (ch) ch.once('close', release);
+        else release();
+        return ch;
+      },
+      reject: () => {
+        release();
+        reject();
+      },
+    };
+  }
 
   private async onSession(accept: () => Session, reject: () => void): Promise<void> {
     const opened = await this.opened;
@@ -342,7 +408,7 @@ export class BastionConnection implements ChannelHost {
 
   /** The target went away: let the channels pass on what they have, then end the person's connection. */
   private async onTargetClose(): Promise<void> {
-    await withTimeout(Promise.all([...this.channels].map((c) => c.closed)), 10000);
+    await settlesWithin(Promise.all([...this.channels].map((c) => c.closed)), 10000);
     this.client.end();
   }
 
@@ -375,10 +441,4 @@ export class BastionConnection implements ChannelHost {
 /** OpenSSH's `SHA256:...` fingerprint of a public key blob. */
 export function fingerprint(blob: Buffer): string {
   return 'SHA256:' + createHash('sha256').update(blob).digest('base64').replace(/=+$/, '');
-}
-
-async function withTimeout(p: Promise<unknown>, ms: number): Promise<void> {
-  let t: NodeJS.Timeout | undefined;
-  await Promise.race([p, new Promise((r) => (t = setTimeout(r, ms)))]);
-  if (t) clearTimeout(t);
 }

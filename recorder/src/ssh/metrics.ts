@@ -11,6 +11,14 @@ export interface RecorderMetrics {
   readonly authFailures: Counter<'reason'>;
   /** label reason: a RefusalReason. */
   readonly connectionsRefused: Counter<'reason'>;
+  /** Connections not logged in yet. */
+  readonly loginsPending: Gauge;
+  /** label reason: a DropReason (startups.ts, bastion.ts): closed before logging in. */
+  readonly connectionsDropped: Counter<'reason'>;
+  /** label reason: auth_failure | login_grace. Penalties a source address collected (penalties.ts). */
+  readonly sourcePenalties: Counter<'reason'>;
+  /** label reason: max_sessions | max_channels. */
+  readonly channelsRefused: Counter<'reason'>;
 }
 
 export function createRecorderMetrics(registry: Registry): RecorderMetrics {
@@ -27,5 +35,24 @@ export function createRecorderMetrics(registry: Registry): RecorderMetrics {
     moveFailures: new Counter({ name: 'srec_recording_move_failures_total', help: 'Failed attempts to move a recording to the share.', registers }),
     authFailures: new Counter({ name: 'srec_auth_failures_total', help: 'Rejected authentication attempts, by reason.', labelNames: ['reason'], registers }),
     connectionsRefused: new Counter({ name: 'srec_connections_refused_total', help: 'Authenticated connections refused, by reason.', labelNames: ['reason'], registers }),
+    loginsPending: new Gauge({ name: 'srec_logins_pending', help: 'Connections accepted and not logged in yet.', registers }),
+    connectionsDropped: new Counter({
+      name: 'srec_connections_dropped_total',
+      help: 'Connections closed before logging in, by reason (per_source, max_startups, penalised, login_grace, max_auth_tries, shutting_down).',
+      labelNames: ['reason'],
+      registers,
+    }),
+    sourcePenalties: new Counter({
+      name: 'srec_source_penalties_total',
+      help: 'Penalties given to a source address for a failed login (auth_failure) or a login not finished in time (login_grace).',
+      labelNames: ['reason'],
+      registers,
+    }),
+    channelsRefused: new Counter({
+      name: 'srec_channels_refused_total',
+      help: 'Channel opens refused by the per-connection limits (max_sessions, max_channels).',
+      labelNames: ['reason'],
+      registers,
+    }),
   };
 }

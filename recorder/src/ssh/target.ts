@@ -63,7 +63,7 @@ export function connectTarget(host: ResolvedHost, opts: TargetOptions = {}): Pro
     client.on('error', (err: Error & { level?: string; code?: string }) => {
       if (mismatch) return settle({ ok: false, refusal: refusals.hostKeyMismatch(host) });
       if (err.level === 'client-authentication') return settle({ ok: false, refusal: refusals.targetAuthFailed(host) });
-      settle({ ok: false, refusal: refusals.targetDown(host, describe(err)) });
+      settle({ ok: false, refusal: refusals.targetDown(host, describe(err), firstLine(err)) });
     });
     client.once('close', () => {
       if (mismatch) settle({ ok: false, refusal: refusals.hostKeyMismatch(host) });
@@ -72,15 +72,22 @@ export function connectTarget(host: ResolvedHost, opts: TargetOptions = {}): Pro
     try {
       client.connect(config);
     } catch (err) {
-      settle({ ok: false, refusal: refusals.targetDown(host, describe(err as Error)) });
+      settle({ ok: false, refusal: refusals.targetDown(host, describe(err as Error), firstLine(err as Error)) });
     }
   });
 }
 
+/** What the person is told: a fixed phrase, since an error's own message may name the address. */
 function describe(err: Error & { code?: string; level?: string }): string {
   if (err.code === 'ECONNREFUSED') return 'connection refused';
   if (err.code === 'ETIMEDOUT' || /Timed out/i.test(err.message)) return 'timed out';
   if (err.code === 'EHOSTUNREACH' || err.code === 'ENETUNREACH') return 'no route to host';
   if (err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN') return 'the address does not resolve';
-  return err.message.split('\n')[0] ?? 'unknown error';
+  if (err.code === 'ECONNRESET') return 'the connection was reset';
+  return 'the connection failed';
+}
+
+/** What the operator is told. */
+function firstLine(err: Error): string {
+  return err.message.split('\n')[0] || 'unknown error';
 }

@@ -35,8 +35,8 @@ export interface TestRecorderOptions {
   readonly mode?: 'inproc' | 'process';
   /** Reuse a directory (config, host key, spool, share) — e.g. to restart after a kill. @default a new temp dir */
   readonly dir?: string;
-  /** inproc only: bastion knobs (loginGraceMs, flushIntervalMs, taps, target timeouts...). */
-  readonly bastion?: Partial<Pick<BastionOptions, 'loginGraceMs' | 'flushIntervalMs' | 'maxStartups' | 'target' | 'spoolHighWater'>>;
+  /** inproc only: bastion knobs (loginGraceMs, flushIntervalMs, taps, target timeouts...); the limits are the config's `extra.limits`. */
+  readonly bastion?: Partial<Pick<BastionOptions, 'loginGraceMs' | 'flushIntervalMs' | 'maxStartups' | 'random' | 'target' | 'spoolHighWater'>>;
   /** inproc only: mover knobs (retryBaseMs, shareCheckIntervalMs...). */
   readonly mover?: Partial<Pick<MoverOptions, 'retryBaseMs' | 'retryMaxMs' | 'shareCheckIntervalMs'>>;
   /** inproc only: the bastion's taps. @default transferTaps(), as `srec recorder` */
@@ -88,6 +88,8 @@ export interface AuditedEvent {
   readonly request?: { readonly name: string; readonly [detail: string]: DetailValue };
   readonly reason?: string;
   readonly message?: string;
+  /** A refusal's detail for operators (which host, its address). */
+  readonly detail?: string;
   readonly recording?: boolean;
   readonly recorder?: string;
   readonly bytesIn?: number;
