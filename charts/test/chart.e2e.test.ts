@@ -276,6 +276,74 @@ describe('bad values', () => {
   });
 });
 
+describe('every value the API server would refuse fails helm install before anything is created', () => {
+  // The values schema is generated from the CRD (scripts/gen-values-schema.mjs) and the CRD's CEL
+  // rules that JSON Schema cannot say are srec.validateValues helpers. Each case: the values, the
+  // SessionRecording spec they would render to, and what helm must say.
+  const base = ['sessionRecording.create=true', 'storage.nfs.server=nfs.internal', 'storage.nfs.path=/exports/privx', 'recorder.usersSecret=users'];
+  type Spec = Record<string, unknown>;
+  const baseSpec = (): Spec => ({ storage: { nfs: { server: 'nfs.internal', path: '/exports/privx' } }, recorder: { usersSecret: 'users' } });
+  const cases: Array<[string, string[], (s: Spec & { storage: Spec; recorder: Spec }) => void, string, string?]> = [
+    ['a size in G, not Gi', ['storage.size=500G'], (s) => void (s.storage.size = '500G'), "at '/storage/size'"],
+    ['a fractional size', ['storage.size=1.5Gi'], (s) => void (s.storage.size = '1.5Gi'), "at '/storage/size'"],
+    ['a fractional spool size', ['recorder.tempSizeLimit=1.5Gi'], (s) => void (s.recorder.tempSizeLimit = '1.5Gi'), "at '/recorder/tempSizeLimit'"],
+    ['the data folder under /tmp', ['sessionRecording.dataFolder=/tmp/audit'], (s) => void (s.dataFolder = '/tmp/audit'), 'sessionRecording.dataFolder: "/tmp/audit" must be an absolute path other than /, /tmp and /etc/srec'],
+    ['the data folder in /etc/srec', ['sessionRecording.dataFolder=/etc/srec'], (s) => void (s.dataFolder = '/etc/srec'), 'sessionRecording.dataFolder: "/etc/srec" must be'],
+    ['a relative data folder', ['sessionRecording.dataFolder=audit'], (s) => void (s.dataFolder = 'audit'), 'sessionRecording.dataFolder: "audit" must be'],
+    ['an audit target on port 99999', ['privx.syslog.audit.to=@siem.internal:99999'], (s) => void (s.syslog = { audit: { to: '@siem.internal:99999' } }), "at '/privx/syslog/audit/to'"],
+    ['a sensitive target on port 70000', ['privx.syslog.audit.sensitive.to=@@siem.internal:70000'], (s) => void (s.syslog = { audit: { sensitive: { to: '@@siem.internal:70000' } } }), "at '/privx/syslog/audit/sensitive/to'"],
+    ['the probe port as SSH port', ['recorder.port=9090'], (s) => void (s.recorder.port = 9090), "recorder.port: 9090 is the recorder's probe and metrics port"],
+    ['a privileged SSH port', ['recorder.port=22'], (s) => void (s.recorder.port = 22), "at '/recorder/port'"],
+    ['51 recorders', ['recorder.replicas=51'], (s) => void (s.recorder.replicas = 51), "at '/recorder/replicas'"],
+    ['a host on port 99999', ['recorder.hosts[0].name=db-1', 'recorder.hosts[0].address=10.0.0.5', 'recorder.hosts[0].port=99999', 'recorder.hosts[0].hostKeys[0]=ssh-ed25519 AAAA', 'recorder.hosts[0].credentialsSecret=c'],
+      (s) => void (s.recorder.hosts = [{ name: 'db-1', address: '10.0.0.5', port: 99999, hostKeys: ['ssh-ed25519 AAAA'], credentialsSecret: 'c' }]), "at '/recorder/hosts/0/port'"],
+    ['two hosts of one name', ['recorder.hosts[0].name=db-1', 'recorder.hosts[0].address=a', 'recorder.hosts[0].hostKeys[0]=ssh-ed25519 AAAA', 'recorder.hosts[0].credentialsSecret=c',
+      'recorder.hosts[1].name=db-1', 'recorder.hosts[1].address=b', 'recorder.hosts[1].hostKeys[0]=ssh-ed25519 AAAA', 'recorder.hosts[1].credentialsSecret=c'],
+      (s) => void (s.recorder.hosts = ['a', 'b'].map((address) => ({ name: 'db-1', address, hostKeys: ['ssh-ed25519 AAAA'], credentialsSecret: 'c' }))), 'recorder.hosts: host names must be unique (repeated: db-1)'],
+    ['two storage sources', ['storage.existingClaim=claim'], (s) => void (s.storage.existingClaim = 'claim'), 'storage: set exactly one of storage.efs.fileSystemId, storage.nfs.server, storage.existingClaim (got nfs, existingClaim)'],
+    ['an NFS server without a path', ['storage.nfs.path='], (s) => void (s.storage.nfs = { server: 'nfs.internal' }), 'storage.nfs.path: the exported path is required'],
+    ['a relative NFS path', ['storage.nfs.path=exports'], (s) => void (s.storage.nfs = { server: 'nfs.internal', path: 'exports' }), "at '/storage/nfs/path'"],
+    ['no users Secret', ['recorder.usersSecret='], (s) => void (s.recorder = {}), 'recorder.usersSecret: name the Secret'],
+    ['an upper-case name', ['sessionRecording.name=Prod'], () => undefined, "at '/sessionRecording/name'", 'Prod'],
+    ['a release name that is no SessionRecording name', [], () => undefined, 'is not a valid SessionRecording name', '1st'],
+    ['SSH events with syslog off', ['audit.sshEvents.enabled=true', 'privx.syslog.enabled=false'], (s) => void (s.audit = { sshEvents: { enabled: true } }, s.syslog = { enabled: false }), 'audit.sshEvents.enabled: SSH events are sent only through the syslog pipeline'],
+    ['TLS with no TCP forward', ['privx.syslog.tls.secretName=siem-tls', 'privx.syslog.audit.sensitive.to=@siem.internal:514'], (s) => void (s.syslog = { tls: { secretName: 'siem-tls' }, audit: { sensitive: { to: '@siem.internal:514' } } }), 'privx.syslog.tls.secretName: tls needs a TCP forward'],
+    ['retention of 0 days', ['retention.trailExpiryDays=0'], (s) => void (s.retention = { trailExpiryDays: 0 }), "at '/retention/trailExpiryDays'"],
+  ];
+
+  let ns: string;
+  beforeAll(async () => {
+    ns = await freshNamespace(kc, 'chart-refused', RESTRICTED);
+  });
+
+  // Rest parameters: jest would take a fifth declared parameter for `done` on rows of four.
+  it.each(cases)('%s', async (...row) => {
+    const [, set, patch, message, crName] = row;
+    // GIVEN values the API server would refuse as a SessionRecording (shown first, on the CR itself)
+    const spec = baseSpec() as Spec & { storage: Spec; recorder: Spec };
+    patch(spec);
+    const cr = { apiVersion: 'recording.privx.io/v1alpha1', kind: 'SessionRecording', metadata: { name: crName === '1st' ? '1st-srec' : (crName ?? 'prod').toString(), namespace: ns }, spec };
+    const dry = await kubectl(kubeconfig, ['apply', '--dry-run=server', '-f', '-'], { input: JSON.stringify(cr) });
+    expect(dry.code).not.toBe(0);
+    // WHEN they are given to helm install
+    const release = crName === '1st' ? `1st-${Math.random().toString(36).slice(2, 7)}` : `bad-${Math.random().toString(36).slice(2, 7)}`;
+    const r = await helm(kubeconfig, ['install', release, CHART_DIR, '-n', ns, ...[...base, ...set].flatMap((s) => ['--set', s])]);
+    // THEN helm fails, saying what to change, and nothing was created: no release, no object in the
+    // namespace, no cluster-wide RBAC (only the CRD, which helm installs from crds/ first, exists)
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(message);
+    const list = expectOk(await helm(kubeconfig, ['list', '-n', ns, '-a', '-q']), 'helm list');
+    expect(list.stdout.trim()).toBe('');
+    const left = expectOk(
+      await kubectl(kubeconfig, ['get', '-n', ns, 'deployments,services,serviceaccounts,configmaps,secrets,roles,rolebindings,poddisruptionbudgets,sessionrecordings', '-o', 'name']),
+      'kubectl get',
+    );
+    expect(left.stdout.split('\n').filter((l) => l && !['serviceaccount/default', 'configmap/kube-root-ca.crt'].includes(l))).toEqual([]);
+    const roles = expectOk(await kubectl(kubeconfig, ['get', 'clusterroles,clusterrolebindings', '-o', 'name']), 'kubectl get clusterroles');
+    expect(roles.stdout).not.toContain(release);
+  });
+});
+
 describe('helm install and uninstall', () => {
   it('creates the operator, whose pods pass restricted and become ready; uninstall keeps the CRD and the SessionRecording', async () => {
     // GIVEN a namespace that enforces Pod Security "restricted"

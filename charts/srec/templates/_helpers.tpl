@@ -88,6 +88,8 @@ own. Every message is gathered and the chart fails once, listing them all (bitna
 {{- $messages := list -}}
 {{- $messages = append $messages (include "srec.validateValues.leaderElection" .) -}}
 {{- $messages = append $messages (include "srec.validateValues.serviceAccount" .) -}}
+{{- $messages = append $messages (include "srec.validateValues.sessionRecordingName" .) -}}
+{{- $messages = append $messages (include "srec.validateValues.dataFolder" .) -}}
 {{- $messages = append $messages (include "srec.validateValues.storage" .) -}}
 {{- $messages = append $messages (include "srec.validateValues.efsPartial" .) -}}
 {{- $messages = append $messages (include "srec.validateValues.nfsPartial" .) -}}
@@ -111,6 +113,26 @@ operator.leaderElection.enabled: {{ .Values.operator.replicas }} replicas withou
 {{- define "srec.validateValues.serviceAccount" -}}
 {{- if and .Values.rbac.create (not .Values.serviceAccount.create) (not .Values.serviceAccount.name) -}}
 serviceAccount.name: rbac.create=true with serviceAccount.create=false would grant the operator's rights to the namespace's "default" ServiceAccount; name an existing ServiceAccount in serviceAccount.name
+{{- end -}}
+{{- end -}}
+
+{{/* The CRD's metadata.name rule, for the name the chart picks when sessionRecording.name is empty. */}}
+{{- define "srec.validateValues.sessionRecordingName" -}}
+{{- if .Values.sessionRecording.create -}}
+{{- $name := include "srec.sessionRecordingName" . -}}
+{{- if or (gt (len $name) 54) (not (regexMatch "^[a-z]([-a-z0-9]*[a-z0-9])?$" $name)) -}}
+sessionRecording.name: {{ $name | quote }} is not a valid SessionRecording name (a lowercase letter, then letters, digits and '-', at most 54 characters); set sessionRecording.name
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The CRD's CEL rule on spec.dataFolder, with its message. */}}
+{{- define "srec.validateValues.dataFolder" -}}
+{{- if .Values.sessionRecording.create -}}
+{{- $d := .Values.sessionRecording.dataFolder -}}
+{{- if or (not (hasPrefix "/" $d)) (eq $d "/") (eq $d "/tmp") (hasPrefix "/tmp/" $d) (eq $d "/etc/srec") (hasPrefix "/etc/srec/" $d) -}}
+sessionRecording.dataFolder: {{ $d | quote }} must be an absolute path other than /, /tmp and /etc/srec (the operator mounts the spool and the configuration there)
+{{- end -}}
 {{- end -}}
 {{- end -}}
 
