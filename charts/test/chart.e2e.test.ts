@@ -3,7 +3,7 @@
 // messages that say what to change, and helm install / uninstall.
 import { jest } from '@jest/globals';
 import { AppsV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { deleteFreshNamespaces, freshNamespace, useCluster, waitFor } from '../../e2e/support/cluster.js';
@@ -18,6 +18,7 @@ import {
   imageOverrides,
   kubectl,
   type KubeObject,
+  parseObjects,
   type PolicyRule,
   renderChart,
   RESTRICTED,
@@ -118,6 +119,17 @@ describe('the rendered chart', () => {
     const svc = find(objects, 'Service', 'srec-metrics') as KubeObject & { spec: any };
     expect(svc.spec.selector).toEqual(deploy.spec.selector.matchLabels);
     expect(svc.spec.ports).toEqual([{ name: 'http-metrics', port: 8080, targetPort: 'http', protocol: 'TCP' }]);
+  });
+
+  it('ships the CRD with helm.sh/resource-policy: keep, in the chart and in manifests/install.yaml', async () => {
+    // GIVEN the chart rendered as Argo CD and Flux render it (with its CRDs), and the plain manifests
+    const r = expectOk(await helm(kubeconfig, ['template', 'srec', CHART_DIR, '--namespace', ns, '--include-crds']), 'helm template --include-crds');
+    const manifests = parseObjects(readFileSync(path.join(CHART_DIR, '..', '..', 'manifests', 'install.yaml'), 'utf8'));
+    // THEN the CRD says keep in both: a cascade delete of the app leaves the CRD and every SessionRecording
+    for (const objects of [parseObjects(r.stdout), manifests]) {
+      const crd = find(objects, 'CustomResourceDefinition', 'sessionrecordings.recording.privx.io');
+      expect(crd?.metadata.annotations?.['helm.sh/resource-policy']).toBe('keep');
+    }
   });
 
   it('pins the image by version or digest, overridable', async () => {
@@ -398,7 +410,11 @@ describe('helm install and uninstall', () => {
     });
     await expect(rbac.readClusterRole({ name: fullname })).rejects.toMatchObject({ code: 404 });
     await expect(rbac.readClusterRoleBinding({ name: fullname })).rejects.toMatchObject({ code: 404 });
-    expectOk(await kubectl(kubeconfig, ['get', 'crd', 'sessionrecordings.recording.privx.io']), 'CRD kept');
+    const crd = expectOk(
+      await kubectl(kubeconfig, ['get', 'crd', 'sessionrecordings.recording.privx.io', '-o', 'jsonpath={.metadata.annotations.helm\\.sh/resource-policy}']),
+      'CRD kept',
+    );
+    expect(crd.stdout).toBe('keep');
     expectOk(await kubectl(kubeconfig, ['-n', ns, 'get', 'srec', 'prod']), 'SessionRecording kept');
   });
 });
