@@ -64,10 +64,11 @@ const LIST_MAP_HELPERS = { 'spec.recorder.hosts': 'srec.validateValues.hosts' };
 
 /**
  * The values that fill the SessionRecording, and the CRD field each becomes. `emptyUnset`: the chart
- * writes the field only when the value is not "" (so "" is allowed whatever the CRD says).
+ * writes the field only when the value is not "" (so "" is allowed whatever the CRD says). `note`: what
+ * the value adds to the CRD's description (from the CRD node), at the end of its @param text.
  */
 const VALUES_TO_CRD = [
-  ['sessionRecording.name', 'metadata.name', { emptyUnset: true }],
+  ['sessionRecording.name', 'metadata.name', { emptyUnset: true, note: () => 'Empty: the release\'s full name (`srec.fullname`).' }],
   ['sessionRecording.dataFolder', 'spec.dataFolder'],
   ['storage.size', 'spec.storage.size'],
   ['storage.deletionPolicy', 'spec.storage.deletionPolicy'],
@@ -76,7 +77,7 @@ const VALUES_TO_CRD = [
   ['storage.efs.storageClassName', 'spec.storage.efs.storageClassName', { emptyUnset: true }],
   ['storage.nfs.server', 'spec.storage.nfs.server', { emptyUnset: true }],
   ['storage.nfs.path', 'spec.storage.nfs.path', { emptyUnset: true }],
-  ['storage.nfs.mountOptions', 'spec.storage.nfs.mountOptions', { emptyUnset: true }],
+  ['storage.nfs.mountOptions', 'spec.storage.nfs.mountOptions', { emptyUnset: true, note: (n) => `Empty: ${n.default.join(', ')}.` }],
   ['storage.existingClaim', 'spec.storage.existingClaim', { emptyUnset: true }],
   ['recorder.replicas', 'spec.recorder.replicas'],
   ['recorder.image', 'spec.recorder.image', { emptyUnset: true }],
@@ -217,17 +218,19 @@ function describe(node) {
 }
 
 function genValues(root) {
-  const byValue = new Map(VALUES_TO_CRD.map(([v, c]) => [v, c]));
+  const byValue = new Map(VALUES_TO_CRD.map(([v, c, o]) => [v, { crdPath: c, note: o?.note }]));
   const lines = read(VALUES_FILE).split('\n');
   const out = lines.map((line) => {
     const m = /^(\s*## @param )(\S+)( .*)?$/.exec(line);
     if (!m || !byValue.has(m[2])) return line;
-    const text = describe(crdNode(root, byValue.get(m[2])));
+    const { crdPath, note } = byValue.get(m[2]);
+    const node = crdNode(root, crdPath);
+    const text = describe(node);
     if (!text) {
-      problems.push(`${CRD_FILE}: ${byValue.get(m[2])} has no description (value ${m[2]})`);
+      problems.push(`${CRD_FILE}: ${crdPath} has no description (value ${m[2]})`);
       return line;
     }
-    return `${m[1]}${m[2]} ${text}`;
+    return `${m[1]}${m[2]} ${text}${note ? ` ${note(node)}` : ''}`;
   });
   for (const [v] of VALUES_TO_CRD) {
     if (!lines.some((l) => new RegExp(`^\\s*## @param ${v.replace(/[.[\]]/g, '\\$&')}( |$)`).test(l)))
@@ -246,19 +249,22 @@ function fmtDefault(d) {
 /** Every spec field as a README row: `path` | default | the CRD's description. */
 function genReadme(root) {
   const rows = [];
+  const valueOf = new Map(VALUES_TO_CRD.map(([v, c]) => [c, v]));
+  const cell = (t) => t.replace(/\|/g, '\\|').replace(/</g, '&lt;');
   const visit = (node, where) => {
     for (const [k, v] of Object.entries(node.properties ?? {})) {
       const p = where ? `${where}.${k}` : k;
       const item = v.type === 'array' && v.items?.properties ? v.items : undefined;
       const text = describe(v);
       if (!text) problems.push(`${CRD_FILE}: spec.${p} has no description`);
-      rows.push(`| \`${p}${item ? '[]' : ''}\` | ${fmtDefault(v.default)} | ${text.replace(/\|/g, '\\|')} |`);
+      const value = valueOf.get(`spec.${p}`);
+      rows.push(`| \`${p}${item ? '[]' : ''}\` | ${fmtDefault(v.default)} | ${value ? `\`${value}\`` : ''} | ${cell(text)} |`);
       if (v.properties) visit(v, p);
       if (item) visit(item, `${p}[]`);
     }
   };
   visit(root.properties.spec, '');
-  const table = ['| field | default | meaning |', '|---|---|---|', ...rows].join('\n');
+  const table = ['| field | default | chart value | meaning |', '|---|---|---|---|', ...rows].join('\n');
   const begin = `<!-- srec:cr-reference:begin (${GENERATED}) -->`;
   const end = '<!-- srec:cr-reference:end -->';
   const text = read(README_FILE);
@@ -290,7 +296,12 @@ function main() {
     process.exit(2);
   }
   const root = crdRoot();
-  const outputs = [[SCHEMA_FILE, genSchema(root)]];
+  checkDescriptions(root);
+  const outputs = [
+    [SCHEMA_FILE, genSchema(root)],
+    [VALUES_FILE, genValues(root)],
+    [README_FILE, genReadme(root)],
+  ];
   if (problems.length) {
     console.error(`gen-values-schema: ${problems.length} problem(s):\n${problems.map((p) => `  ${p}`).join('\n')}`);
     process.exit(1);

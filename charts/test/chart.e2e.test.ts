@@ -5,6 +5,7 @@ import { jest } from '@jest/globals';
 import { AppsV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import yaml from 'js-yaml';
 import path from 'node:path';
 import { deleteFreshNamespaces, freshNamespace, useCluster, waitFor } from '../../e2e/support/cluster.js';
 import {
@@ -30,6 +31,12 @@ jest.setTimeout(180_000);
 let kubeconfig: string;
 let kc: KubeConfig;
 
+interface SchemaNode {
+  type?: string;
+  properties?: Record<string, SchemaNode>;
+  items?: SchemaNode;
+}
+
 function isNotFound(e: unknown): boolean {
   return (e as { code?: number }).code === 404;
 }
@@ -46,6 +53,31 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await deleteFreshNamespaces();
+});
+
+describe('kubectl explain', () => {
+  it('describes every field of the SessionRecording (one source: the CRD; README and @param texts generated from it)', async () => {
+    // GIVEN every field path of the CRD's schema
+    const crd = yaml.load(readFileSync(CRD_FILE, 'utf8')) as { spec: { versions: Array<{ schema: { openAPIV3Schema: SchemaNode } }> } };
+    const paths: string[] = [];
+    const visit = (node: SchemaNode, where: string): void => {
+      for (const [k, v] of Object.entries(node.properties ?? {})) {
+        if (!where && k === 'metadata') continue; // the API server's own field
+        paths.push(where ? `${where}.${k}` : k);
+        visit(v.type === 'array' && v.items ? v.items : v, paths.at(-1) as string);
+      }
+    };
+    visit(crd.spec.versions[0].schema.openAPIV3Schema, '');
+    expect(paths.length).toBeGreaterThan(60);
+    // WHEN kubectl explain shows each (once the API server has published the CRD's new OpenAPI,
+    // which it does a moment after the apply), THEN none is <empty>
+    const explained = async (p: string): Promise<boolean> =>
+      !/DESCRIPTION:\s*\n\s*<empty>/.test(expectOk(await kubectl(kubeconfig, ['explain', `sessionrecordings.${p}`]), `kubectl explain ${p}`).stdout);
+    await waitFor('the CRD\'s descriptions in the published OpenAPI', () => explained('spec')).catch(() => undefined);
+    const empty: string[] = [];
+    for (const p of paths) if (!(await explained(p))) empty.push(p);
+    expect(empty).toEqual([]);
+  });
 });
 
 describe('helm lint --strict', () => {
