@@ -178,6 +178,7 @@ describe('the rendered chart', () => {
     const two = await renderChart(kubeconfig, { namespace: ns });
     expect((find(two.objects, 'PodDisruptionBudget') as any).spec).toEqual({
       minAvailable: 1,
+      unhealthyPodEvictionPolicy: 'AlwaysAllow',
       selector: { matchLabels: (find(two.objects, 'Deployment') as any).spec.selector.matchLabels },
     });
     const one = await renderChart(kubeconfig, { namespace: ns, set: ['operator.replicas=1'] });

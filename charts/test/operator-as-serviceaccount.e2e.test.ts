@@ -3,7 +3,7 @@
 // in a namespace that enforces Pod Security "restricted", rolls a change, and cleans up on delete.
 import { jest } from '@jest/globals';
 import { Writable } from 'node:stream';
-import { AppsV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { AppsV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, PolicyV1Api } from '@kubernetes/client-node';
 import winston from 'winston';
 import { deleteFreshNamespaces, freshNamespace, useCluster, waitFor } from '../../e2e/support/cluster.js';
 import { startOperator, type OperatorHandle } from '../../operator/src/operator.js';
@@ -182,6 +182,14 @@ it('reconciles a SessionRecording to Ready, rolls a change and deletes it, as th
       const d = await apps.readNamespacedDeployment({ name, namespace: watched });
       expect({ name, ready: d.status?.readyReplicas }).toEqual({ name, ready: d.spec?.replicas });
     }
+    // and the recorder's budget (one down at a time, an unhealthy pod always evictable) and its
+    // scheduling preferences (one per node, spread over zones) are in the API server
+    const pdb = await admin.makeApiClient(PolicyV1Api).readNamespacedPodDisruptionBudget({ name: 'prod-recorder', namespace: watched });
+    expect(pdb.spec).toMatchObject({ maxUnavailable: 1, unhealthyPodEvictionPolicy: 'AlwaysAllow' });
+    const recorderPod = (await apps.readNamespacedDeployment({ name: 'prod-recorder', namespace: watched })).spec?.template;
+    expect(recorderPod?.spec?.affinity?.podAntiAffinity?.preferredDuringSchedulingIgnoredDuringExecution?.[0]?.podAffinityTerm.topologyKey).toBe('kubernetes.io/hostname');
+    expect(recorderPod?.spec?.topologySpreadConstraints?.[0]?.topologyKey).toBe('topology.kubernetes.io/zone');
+    expect(Object.keys(recorderPod?.metadata?.labels ?? {})).not.toContain('cdk8s.io/metadata.addr');
 
     // WHEN the spec changes (sensitive events forwarded instead of discarded)
     await custom.patchNamespacedCustomObject({

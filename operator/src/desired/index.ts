@@ -1,5 +1,6 @@
 // Every object the operator applies for a SessionRecording, in apply order. Pure.
 import type { SessionRecording } from '../api/types.js';
+import { buildRecorderPdb } from './availability.js';
 import { type KubeObject, withDesiredHash } from './meta.js';
 import { buildRecorder, type Images } from './recorder.js';
 import type { RecorderConfigOptions } from './recorder-config.js';
@@ -14,10 +15,24 @@ export interface RenderOptions extends RecorderConfigOptions, SyslogOptions {
 }
 
 /**
- * Storage (PV, PVC), recorder (ConfigMap, Deployment, Service), syslog (ConfigMap, Deployment, Service),
- * each with its desired-hash annotation. The recorder host key Secret is not here: it is created once
+ * Storage (PV, PVC), recorder (ConfigMap, Deployment, Service, PodDisruptionBudget), syslog (ConfigMap,
+ * Deployment, Service), each with its desired-hash annotation. The recorder host key Secret is not here: it is created once
  * in the cluster (desired/hostkey.ts), never applied.
  */
 export function renderObjects(cr: SessionRecording, opts: RenderOptions): KubeObject[] {
-  return [...buildStorage(cr), ...buildRecorder(cr, opts), ...buildSyslog(cr, opts)].map(withDesiredHash);
+  return [...buildStorage(cr), ...buildRecorder(cr, opts), buildRecorderPdb(cr), ...buildSyslog(cr, opts)].map(withoutCdk8sLabels).map(withDesiredHash);
 }
+
+/**
+ * cdk8s-plus labels every pod template with `cdk8s.io/metadata.addr` (its construct path); nothing
+ * selects on it here (the selectors are our own labels), so it would only leak into every pod.
+ */
+function withoutCdk8sLabels(obj: KubeObject): KubeObject {
+  const template = (obj.spec as { template?: { metadata?: { labels?: Record<string, string> } } } | undefined)?.template;
+  if (!template?.metadata?.labels?.[CDK8S_ADDR_LABEL]) return obj;
+  const { [CDK8S_ADDR_LABEL]: _, ...rest } = template.metadata.labels;
+  const spec = obj.spec as Record<string, unknown>;
+  return { ...obj, spec: { ...spec, template: { ...template, metadata: { ...template.metadata, labels: rest } } } };
+}
+
+const CDK8S_ADDR_LABEL = 'cdk8s.io/metadata.addr';
