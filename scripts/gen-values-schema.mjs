@@ -94,6 +94,7 @@ const VALUES_TO_CRD = [
   ['privx.syslog.tls.secretName', 'spec.syslog.tls.secretName', { emptyUnset: true }],
   ['privx.syslog.tls.serverName', 'spec.syslog.tls.serverName', { emptyUnset: true }],
   ['privx.syslog.tls.authMode', 'spec.syslog.tls.authMode'],
+  ['networkPolicy.enabled', 'spec.networkPolicy.enabled'],
   ['retention.trailExpiryDays', 'spec.retention.trailExpiryDays'],
   ['retention.transferredFilesExpiryDays', 'spec.retention.transferredFilesExpiryDays'],
 ];

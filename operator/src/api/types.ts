@@ -108,6 +108,11 @@ export interface RetentionSpec {
   readonly transferredFilesExpiryDays: number;
 }
 
+export interface NetworkPolicySpec {
+  /** @default false */
+  readonly enabled: boolean;
+}
+
 export interface SessionRecordingSpec {
   /** @default '/var/privx/audit' */
   readonly dataFolder: string;
@@ -116,6 +121,8 @@ export interface SessionRecordingSpec {
   readonly audit: AuditSpec;
   readonly syslog: SyslogSpec;
   readonly retention: RetentionSpec;
+  /** Absent in objects stored before the field existed (the API server defaults it on the next write). */
+  readonly networkPolicy?: NetworkPolicySpec;
 }
 
 export type ConditionStatus = 'True' | 'False' | 'Unknown';
