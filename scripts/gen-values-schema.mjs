@@ -95,6 +95,7 @@ const VALUES_TO_CRD = [
   ['privx.syslog.tls.serverName', 'spec.syslog.tls.serverName', { emptyUnset: true }],
   ['privx.syslog.tls.authMode', 'spec.syslog.tls.authMode'],
   ['networkPolicy.enabled', 'spec.networkPolicy.enabled'],
+  ['podSecurity.fixedUid', 'spec.podSecurity.fixedUid', { note: () => 'The same for the operator\'s own pods.' }],
   ['retention.trailExpiryDays', 'spec.retention.trailExpiryDays'],
   ['retention.transferredFilesExpiryDays', 'spec.retention.transferredFilesExpiryDays'],
 ];

@@ -9,6 +9,8 @@ import path from 'node:path';
 import { jest } from '@jest/globals';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { deleteFreshNamespaces, freshNamespace, useCluster } from '../../e2e/support/cluster.js';
+import { example, IMAGES, withSpec } from '../../operator/test/cr.js';
+import { renderObjects } from '../../operator/src/desired/index.js';
 import { CI_VALUES, CRD_FILE, expectOk, find, type KubeObject, kubectl, renderChart, RESTRICTED, run } from './support.js';
 
 jest.setTimeout(120_000);
@@ -52,6 +54,22 @@ describe('podSecurity.fixedUid=false', () => {
     expect(JSON.stringify(pod)).not.toMatch(/runAsUser|runAsGroup/);
     expect(pod.spec.securityContext?.runAsNonRoot).toBe(true);
     const r = expectOk(await kubectl(kubeconfig, ['apply', '--dry-run=server', '-f', '-'], { input: text }), 'kubectl apply --dry-run=server');
+    expect(r.stderr).not.toMatch(/PodSecurity|would violate/);
+  });
+});
+
+describe('spec.podSecurity.fixedUid=false (the SessionRecording\'s pods)', () => {
+  it('renders recorder and syslog pods with no fixed uid that the API server admits under restricted', async () => {
+    // GIVEN what the operator renders for a SessionRecording that leaves the uid to the platform
+    const cr = withSpec(example('nfs'), (s) => (s.podSecurity = { fixedUid: false }));
+    const deployments = renderObjects({ ...cr, metadata: { ...cr.metadata, namespace: ns } }, { images: IMAGES }).filter((o) => o.kind === 'Deployment');
+    expect(deployments).toHaveLength(2);
+    expect(JSON.stringify(deployments)).not.toMatch(/runAsUser|runAsGroup|"fsGroup"/);
+    // WHEN the API server validates them in a namespace enforcing "restricted", THEN it admits them
+    const r = expectOk(
+      await kubectl(kubeconfig, ['apply', '--dry-run=server', '-f', '-'], { input: deployments.map((d) => JSON.stringify(d)).join('\n') }),
+      'kubectl apply --dry-run=server',
+    );
     expect(r.stderr).not.toMatch(/PodSecurity|would violate/);
   });
 });

@@ -108,6 +108,11 @@ export interface RetentionSpec {
   readonly transferredFilesExpiryDays: number;
 }
 
+export interface PodSecuritySpec {
+  /** @default true */
+  readonly fixedUid: boolean;
+}
+
 export interface NetworkPolicySpec {
   /** @default false */
   readonly enabled: boolean;
@@ -123,6 +128,8 @@ export interface SessionRecordingSpec {
   readonly retention: RetentionSpec;
   /** Absent in objects stored before the field existed (the API server defaults it on the next write). */
   readonly networkPolicy?: NetworkPolicySpec;
+  /** Absent in objects stored before the field existed, like networkPolicy. */
+  readonly podSecurity?: PodSecuritySpec;
 }
 
 export type ConditionStatus = 'True' | 'False' | 'Unknown';

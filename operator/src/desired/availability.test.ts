@@ -1,4 +1,4 @@
-import { example, IMAGES } from '../../test/cr.js';
+import { example, IMAGES, withSpec } from '../../test/cr.js';
 import { buildRecorderPdb, recorderScheduling } from './availability.js';
 import { renderObjects } from './index.js';
 
@@ -38,5 +38,24 @@ describe('renderObjects', () => {
     for (const o of objs) {
       expect(JSON.stringify(o)).not.toContain('cdk8s.io/metadata.addr');
     }
+  });
+});
+
+describe('renderObjects with spec.podSecurity.fixedUid=false', () => {
+  it('sets no runAsUser, runAsGroup or fsGroup in any pod, and keeps runAsNonRoot', () => {
+    // GIVEN a SessionRecording for a platform that assigns uids (OpenShift restricted-v2)
+    const cr = withSpec(example('nfs'), (s) => (s.podSecurity = { fixedUid: false }));
+    // WHEN its children are rendered
+    const pods = (renderObjects(cr, { images: IMAGES }) as any[]).filter((o) => o.kind === 'Deployment').map((o) => o.spec.template.spec);
+    // THEN no fixed id is left, and the pods still refuse to run as root
+    expect(pods).toHaveLength(2);
+    for (const pod of pods) {
+      expect(JSON.stringify(pod)).not.toMatch(/runAsUser|runAsGroup|fsGroup"/);
+      expect(pod.securityContext.runAsNonRoot).toBe(true);
+      for (const c of pod.containers) expect(c.securityContext).toMatchObject({ runAsNonRoot: true, allowPrivilegeEscalation: false });
+    }
+    // AND by default they run as the image's user
+    const fixed = (renderObjects(example('nfs'), { images: IMAGES }) as any[]).find((o) => o.kind === 'Deployment');
+    expect(fixed.spec.template.spec.securityContext).toMatchObject({ runAsUser: 65532, fsGroup: 65532 });
   });
 });

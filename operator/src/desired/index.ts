@@ -21,9 +21,32 @@ export interface RenderOptions extends RecorderConfigOptions, SyslogOptions {
  * in the cluster (desired/hostkey.ts), never applied.
  */
 export function renderObjects(cr: SessionRecording, opts: RenderOptions): KubeObject[] {
-  return [...buildStorage(cr), ...buildRecorder(cr, opts), buildRecorderPdb(cr), ...buildSyslog(cr, opts), ...buildNetworkPolicies(cr)].map(
-    withoutCdk8sLabels,
-  ).map(withDesiredHash);
+  return [...buildStorage(cr), ...buildRecorder(cr, opts), buildRecorderPdb(cr), ...buildSyslog(cr, opts), ...buildNetworkPolicies(cr)]
+    .map(withoutCdk8sLabels)
+    .map((o) => (cr.spec.podSecurity?.fixedUid === false ? withoutFixedUid(o) : o))
+    .map(withDesiredHash);
+}
+
+/**
+ * spec.podSecurity.fixedUid=false: no runAsUser, runAsGroup or fsGroup in any pod template, so that a
+ * platform that assigns them (OpenShift restricted-v2) admits the pods; runAsNonRoot and the rest stay.
+ */
+function withoutFixedUid(obj: KubeObject): KubeObject {
+  const template = (obj.spec as { template?: { spec?: Record<string, unknown> } } | undefined)?.template;
+  if (!template?.spec) return obj;
+  const strip = (sc: unknown): Record<string, unknown> | undefined => {
+    if (!sc || typeof sc !== 'object') return sc as undefined;
+    const { runAsUser: _u, runAsGroup: _g, fsGroup: _f, ...rest } = sc as Record<string, unknown>;
+    return rest;
+  };
+  const containers = (list: unknown) => (Array.isArray(list) ? list.map((c: Record<string, unknown>) => ({ ...c, securityContext: strip(c.securityContext) })) : list);
+  const podSpec = {
+    ...template.spec,
+    securityContext: strip(template.spec.securityContext),
+    containers: containers(template.spec.containers),
+    ...(template.spec.initContainers ? { initContainers: containers(template.spec.initContainers) } : {}),
+  };
+  return { ...obj, spec: { ...(obj.spec as Record<string, unknown>), template: { ...template, spec: podSpec } } };
 }
 
 /**
