@@ -31,7 +31,8 @@ flock 8
 with_progress() { # $1=what $2=log file, then the command (its output goes to the log file)
   local what=$1 logfile=$2 t=$SECONDS
   shift 2
-  ( while sleep 30; do log "$what: still running ($((SECONDS - t))s)"; done ) &
+  # fd 8 closed: an orphaned `sleep` must not hold the install lock after the step ends.
+  ( exec 8>&-; while sleep 30; do log "$what: still running ($((SECONDS - t))s)"; done ) &
   local hb=$! rc=0
   "$@" >"$logfile" 2>&1 || rc=$?
   kill "$hb" 2>/dev/null; wait "$hb" 2>/dev/null || true
@@ -55,7 +56,13 @@ fi
 
 PY_DIR="$TOOLS/py-checkov-$CHECKOV_VERSION-yamllint-$YAMLLINT_VERSION-yamale-$YAMALE_VERSION"
 if [ ! -f "$PY_DIR/.complete" ]; then
-  command -v python3 >/dev/null || { log "FAILED: 'python3' (with venv) is needed for checkov, yamllint and yamale"; exit 1; }
+  if ! command -v python3 >/dev/null || ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
+    # Debian's python3 ships venv's ensurepip separately.
+    log "installing Debian packages python3 python3-venv (for the tools' venv)"
+    if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends python3 python3-venv >&2
+  fi
   log "installing checkov $CHECKOV_VERSION, yamllint $YAMLLINT_VERSION, yamale $YAMALE_VERSION (pip, venv in $PY_DIR)"
   rm -rf "$PY_DIR"
   python3 -m venv "$PY_DIR"
