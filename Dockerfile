@@ -1,9 +1,10 @@
-# syntax=docker/dockerfile:1
 # The one srec image: `srec operator`, `srec recorder` and the auditor's tools from one build, plus
 # rsyslogd for the syslog pods the operator runs, so that one pinned image runs them all.
 # Multi-stage: the build stage has the compilers for ssh2's native crypto binding; the runtime stage
 # has Node, rsyslogd and the pruned node_modules.
 # Not built by this repository's tests (no container runtime there). Build: docker build -t srec:0.1.0 .
+# No `# syntax=` line: it would make BuildKit pull a frontend image from a registry at build time,
+# which an air-gapped or mirrored build cannot; the built-in frontend reads everything used here.
 ARG NODE_VERSION=24.21.0
 ARG DEBIAN_RELEASE=bookworm
 
@@ -38,7 +39,24 @@ COPY --from=build /app/dist ./dist
 COPY --from=build /app/bin ./bin
 # The CRD is the schema `srec validate` and the operator load at run time.
 COPY --from=build /app/crds ./crds
-# Numeric, so that Kubernetes can check runAsNonRoot without a passwd entry.
+# OCI image annotations (what registries, scanners and Artifact Hub show). VERSION follows package.json
+# and the chart's appVersion (scripts/dockerfile.test.ts checks); REVISION is the commit, given by CI.
+ARG VERSION=0.1.0
+ARG REVISION=unknown
+# Declared before the first FROM; named again to be seen inside this stage.
+ARG NODE_VERSION
+ARG DEBIAN_RELEASE
+LABEL org.opencontainers.image.title="srec" \
+      org.opencontainers.image.description="Kubernetes-native recording of privileged SSH sessions: the SessionRecording operator, the recording SSH bastion and rsyslogd for the audit pipeline" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.source="https://git.example.com/platform/srec" \
+      org.opencontainers.image.url="https://git.example.com/platform/srec" \
+      org.opencontainers.image.documentation="https://git.example.com/platform/srec/blob/main/docs/install.md" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.base.name="node:${NODE_VERSION}-${DEBIAN_RELEASE}-slim"
+# Numeric, so that Kubernetes can check runAsNonRoot without a passwd entry. Group 0 may read
+# everything the image ships (OpenShift's restricted-v2 runs the pod as an arbitrary uid in group 0).
 USER 65532:65532
 # 2222 recorder SSH, 8080 operator probes + metrics, 9090 recorder probes + metrics, 5514 syslog.
 EXPOSE 2222 8080 9090 5514

@@ -3,8 +3,9 @@
 // messages that say what to change, and helm install / uninstall.
 import { jest } from '@jest/globals';
 import { AppsV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import yaml from 'js-yaml';
 import path from 'node:path';
 import { deleteFreshNamespaces, freshNamespace, useCluster, waitFor } from '../../e2e/support/cluster.js';
 import {
@@ -18,6 +19,7 @@ import {
   imageOverrides,
   kubectl,
   type KubeObject,
+  parseObjects,
   type PolicyRule,
   renderChart,
   RESTRICTED,
@@ -28,6 +30,12 @@ jest.setTimeout(180_000);
 
 let kubeconfig: string;
 let kc: KubeConfig;
+
+interface SchemaNode {
+  type?: string;
+  properties?: Record<string, SchemaNode>;
+  items?: SchemaNode;
+}
 
 function isNotFound(e: unknown): boolean {
   return (e as { code?: number }).code === 404;
@@ -45,6 +53,31 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await deleteFreshNamespaces();
+});
+
+describe('kubectl explain', () => {
+  it('describes every field of the SessionRecording (one source: the CRD; README and @param texts generated from it)', async () => {
+    // GIVEN every field path of the CRD's schema
+    const crd = yaml.load(readFileSync(CRD_FILE, 'utf8')) as { spec: { versions: Array<{ schema: { openAPIV3Schema: SchemaNode } }> } };
+    const paths: string[] = [];
+    const visit = (node: SchemaNode, where: string): void => {
+      for (const [k, v] of Object.entries(node.properties ?? {})) {
+        if (!where && k === 'metadata') continue; // the API server's own field
+        paths.push(where ? `${where}.${k}` : k);
+        visit(v.type === 'array' && v.items ? v.items : v, paths.at(-1) as string);
+      }
+    };
+    visit(crd.spec.versions[0].schema.openAPIV3Schema, '');
+    expect(paths.length).toBeGreaterThan(60);
+    // WHEN kubectl explain shows each (once the API server has published the CRD's new OpenAPI,
+    // which it does a moment after the apply), THEN none is <empty>
+    const explained = async (p: string): Promise<boolean> =>
+      !/DESCRIPTION:\s*\n\s*<empty>/.test(expectOk(await kubectl(kubeconfig, ['explain', `sessionrecordings.${p}`]), `kubectl explain ${p}`).stdout);
+    await waitFor('the CRD\'s descriptions in the published OpenAPI', () => explained('spec')).catch(() => undefined);
+    const empty: string[] = [];
+    for (const p of paths) if (!(await explained(p))) empty.push(p);
+    expect(empty).toEqual([]);
+  });
 });
 
 describe('helm lint --strict', () => {
@@ -120,6 +153,17 @@ describe('the rendered chart', () => {
     expect(svc.spec.ports).toEqual([{ name: 'http-metrics', port: 8080, targetPort: 'http', protocol: 'TCP' }]);
   });
 
+  it('ships the CRD with helm.sh/resource-policy: keep, in the chart and in manifests/install.yaml', async () => {
+    // GIVEN the chart rendered as Argo CD and Flux render it (with its CRDs), and the plain manifests
+    const r = expectOk(await helm(kubeconfig, ['template', 'srec', CHART_DIR, '--namespace', ns, '--include-crds']), 'helm template --include-crds');
+    const manifests = parseObjects(readFileSync(path.join(CHART_DIR, '..', '..', 'manifests', 'install.yaml'), 'utf8'));
+    // THEN the CRD says keep in both: a cascade delete of the app leaves the CRD and every SessionRecording
+    for (const objects of [parseObjects(r.stdout), manifests]) {
+      const crd = find(objects, 'CustomResourceDefinition', 'sessionrecordings.recording.privx.io');
+      expect(crd?.metadata.annotations?.['helm.sh/resource-policy']).toBe('keep');
+    }
+  });
+
   it('pins the image by version or digest, overridable', async () => {
     const digest = `sha256:${'a'.repeat(64)}`;
     const { objects } = await renderChart(kubeconfig, {
@@ -134,6 +178,7 @@ describe('the rendered chart', () => {
     const two = await renderChart(kubeconfig, { namespace: ns });
     expect((find(two.objects, 'PodDisruptionBudget') as any).spec).toEqual({
       minAvailable: 1,
+      unhealthyPodEvictionPolicy: 'AlwaysAllow',
       selector: { matchLabels: (find(two.objects, 'Deployment') as any).spec.selector.matchLabels },
     });
     const one = await renderChart(kubeconfig, { namespace: ns, set: ['operator.replicas=1'] });
@@ -276,6 +321,78 @@ describe('bad values', () => {
   });
 });
 
+describe('every value the API server would refuse fails helm install before anything is created', () => {
+  // The values schema is generated from the CRD (scripts/gen-values-schema.mjs) and the CRD's CEL
+  // rules that JSON Schema cannot say are srec.validateValues helpers. Each case: the values, the
+  // SessionRecording spec they would render to, and what helm must say.
+  const base = ['sessionRecording.create=true', 'storage.nfs.server=nfs.internal', 'storage.nfs.path=/exports/privx', 'recorder.usersSecret=users'];
+  type Spec = Record<string, unknown>;
+  const baseSpec = (): Spec => ({ storage: { nfs: { server: 'nfs.internal', path: '/exports/privx' } }, recorder: { usersSecret: 'users' } });
+  const cases: Array<[string, string[], (s: Spec & { storage: Spec; recorder: Spec }) => void, string, string?]> = [
+    ['a size in G, not Gi', ['storage.size=500G'], (s) => void (s.storage.size = '500G'), "at '/storage/size'"],
+    ['a fractional size', ['storage.size=1.5Gi'], (s) => void (s.storage.size = '1.5Gi'), "at '/storage/size'"],
+    ['a fractional spool size', ['recorder.tempSizeLimit=1.5Gi'], (s) => void (s.recorder.tempSizeLimit = '1.5Gi'), "at '/recorder/tempSizeLimit'"],
+    ['the data folder under /tmp', ['sessionRecording.dataFolder=/tmp/audit'], (s) => void (s.dataFolder = '/tmp/audit'), 'sessionRecording.dataFolder: "/tmp/audit" must be an absolute path without //, . or .. in it, other than /, /tmp and /etc/srec'],
+    ['the data folder in /etc/srec', ['sessionRecording.dataFolder=/etc/srec'], (s) => void (s.dataFolder = '/etc/srec'), 'sessionRecording.dataFolder: "/etc/srec" must be'],
+    ['a relative data folder', ['sessionRecording.dataFolder=audit'], (s) => void (s.dataFolder = 'audit'), 'sessionRecording.dataFolder: "audit" must be'],
+    ['an audit target on port 99999', ['privx.syslog.audit.to=@siem.internal:99999'], (s) => void (s.syslog = { audit: { to: '@siem.internal:99999' } }), "at '/privx/syslog/audit/to'"],
+    ['a sensitive target on port 70000', ['privx.syslog.audit.sensitive.to=@@siem.internal:70000'], (s) => void (s.syslog = { audit: { sensitive: { to: '@@siem.internal:70000' } } }), "at '/privx/syslog/audit/sensitive/to'"],
+    ['the probe port as SSH port', ['recorder.port=9090'], (s) => void (s.recorder.port = 9090), "recorder.port: 9090 is the recorder's probe and metrics port"],
+    ['a privileged SSH port', ['recorder.port=22'], (s) => void (s.recorder.port = 22), "at '/recorder/port'"],
+    ['51 recorders', ['recorder.replicas=51'], (s) => void (s.recorder.replicas = 51), "at '/recorder/replicas'"],
+    ['a host on port 99999', ['recorder.hosts[0].name=db-1', 'recorder.hosts[0].address=10.0.0.5', 'recorder.hosts[0].port=99999', 'recorder.hosts[0].hostKeys[0]=ssh-ed25519 AAAA', 'recorder.hosts[0].credentialsSecret=c'],
+      (s) => void (s.recorder.hosts = [{ name: 'db-1', address: '10.0.0.5', port: 99999, hostKeys: ['ssh-ed25519 AAAA'], credentialsSecret: 'c' }]), "at '/recorder/hosts/0/port'"],
+    ['two hosts of one name', ['recorder.hosts[0].name=db-1', 'recorder.hosts[0].address=a', 'recorder.hosts[0].hostKeys[0]=ssh-ed25519 AAAA', 'recorder.hosts[0].credentialsSecret=c',
+      'recorder.hosts[1].name=db-1', 'recorder.hosts[1].address=b', 'recorder.hosts[1].hostKeys[0]=ssh-ed25519 AAAA', 'recorder.hosts[1].credentialsSecret=c'],
+      (s) => void (s.recorder.hosts = ['a', 'b'].map((address) => ({ name: 'db-1', address, hostKeys: ['ssh-ed25519 AAAA'], credentialsSecret: 'c' }))), 'recorder.hosts: host names must be unique (repeated: db-1)'],
+    ['two storage sources', ['storage.existingClaim=claim'], (s) => void (s.storage.existingClaim = 'claim'), 'storage: set exactly one of storage.efs.fileSystemId, storage.nfs.server, storage.existingClaim (got nfs, existingClaim)'],
+    ['an NFS server without a path', ['storage.nfs.path='], (s) => void (s.storage.nfs = { server: 'nfs.internal' }), 'storage.nfs.path: the exported path is required'],
+    ['a relative NFS path', ['storage.nfs.path=exports'], (s) => void (s.storage.nfs = { server: 'nfs.internal', path: 'exports' }), "at '/storage/nfs/path'"],
+    ['no users Secret', ['recorder.usersSecret='], (s) => void (s.recorder = {}), 'recorder.usersSecret: name the Secret'],
+    ['an upper-case name', ['sessionRecording.name=Prod'], () => undefined, "at '/sessionRecording/name'", 'Prod'],
+    ['a release name that is no SessionRecording name', [], () => undefined, 'is not a valid SessionRecording name', '1st'],
+    ['SSH events with syslog off', ['audit.sshEvents.enabled=true', 'privx.syslog.enabled=false'], (s) => void (s.audit = { sshEvents: { enabled: true } }, s.syslog = { enabled: false }), 'audit.sshEvents.enabled: SSH events are sent only through the syslog pipeline'],
+    ['TLS with no TCP forward', ['privx.syslog.tls.secretName=siem-tls', 'privx.syslog.audit.sensitive.to=@siem.internal:514'], (s) => void (s.syslog = { tls: { secretName: 'siem-tls' }, audit: { sensitive: { to: '@siem.internal:514' } } }), 'privx.syslog.tls.secretName: tls needs a TCP forward'],
+    ['a data folder that climbs out with ..', ['sessionRecording.dataFolder=/var/../tmp'], (s) => void (s.dataFolder = '/var/../tmp'), 'sessionRecording.dataFolder: "/var/../tmp" must be an absolute path without //, . or ..'],
+    ['an audit target on a label that is empty', ['privx.syslog.audit.to=@@a..b:514'], (s) => void (s.syslog = { audit: { to: '@@a..b:514' } }), "at '/privx/syslog/audit/to'"],
+    ['sensitive events forwarded to its own syslog pod', ['sessionRecording.name=prod', 'privx.syslog.audit.sensitive.to=@@prod-syslog:5514'], (s) => void (s.syslog = { audit: { sensitive: { to: '@@prod-syslog:5514' } } }),
+      'privx.syslog.audit.sensitive.to: "@@prod-syslog:5514" points at this SessionRecording\'s own syslog pod'],
+    ['retention of 0 days', ['retention.trailExpiryDays=0'], (s) => void (s.retention = { trailExpiryDays: 0 }), "at '/retention/trailExpiryDays'"],
+  ];
+
+  let ns: string;
+  beforeAll(async () => {
+    ns = await freshNamespace(kc, 'chart-refused', RESTRICTED);
+  });
+
+  // Rest parameters: jest would take a fifth declared parameter for `done` on rows of four.
+  it.each(cases)('%s', async (...row) => {
+    const [, set, patch, message, crName] = row;
+    // GIVEN values the API server would refuse as a SessionRecording (shown first, on the CR itself)
+    const spec = baseSpec() as Spec & { storage: Spec; recorder: Spec };
+    patch(spec);
+    const cr = { apiVersion: 'recording.privx.io/v1alpha1', kind: 'SessionRecording', metadata: { name: crName === '1st' ? '1st-srec' : (crName ?? 'prod').toString(), namespace: ns }, spec };
+    const dry = await kubectl(kubeconfig, ['apply', '--dry-run=server', '-f', '-'], { input: JSON.stringify(cr) });
+    expect(dry.code).not.toBe(0);
+    // WHEN they are given to helm install
+    const release = crName === '1st' ? `1st-${Math.random().toString(36).slice(2, 7)}` : `bad-${Math.random().toString(36).slice(2, 7)}`;
+    const r = await helm(kubeconfig, ['install', release, CHART_DIR, '-n', ns, ...[...base, ...set].flatMap((s) => ['--set', s])]);
+    // THEN helm fails, saying what to change, and nothing was created: no release, no object in the
+    // namespace, no cluster-wide RBAC (only the CRD, which helm installs from crds/ first, exists)
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(message);
+    const list = expectOk(await helm(kubeconfig, ['list', '-n', ns, '-a', '-q']), 'helm list');
+    expect(list.stdout.trim()).toBe('');
+    const left = expectOk(
+      await kubectl(kubeconfig, ['get', '-n', ns, 'deployments,services,serviceaccounts,configmaps,secrets,roles,rolebindings,poddisruptionbudgets,sessionrecordings', '-o', 'name']),
+      'kubectl get',
+    );
+    expect(left.stdout.split('\n').filter((l) => l && !['serviceaccount/default', 'configmap/kube-root-ca.crt'].includes(l))).toEqual([]);
+    const roles = expectOk(await kubectl(kubeconfig, ['get', 'clusterroles,clusterrolebindings', '-o', 'name']), 'kubectl get clusterroles');
+    expect(roles.stdout).not.toContain(release);
+  });
+});
+
 describe('helm install and uninstall', () => {
   it('creates the operator, whose pods pass restricted and become ready; uninstall keeps the CRD and the SessionRecording', async () => {
     // GIVEN a namespace that enforces Pod Security "restricted"
@@ -330,7 +447,11 @@ describe('helm install and uninstall', () => {
     });
     await expect(rbac.readClusterRole({ name: fullname })).rejects.toMatchObject({ code: 404 });
     await expect(rbac.readClusterRoleBinding({ name: fullname })).rejects.toMatchObject({ code: 404 });
-    expectOk(await kubectl(kubeconfig, ['get', 'crd', 'sessionrecordings.recording.privx.io']), 'CRD kept');
+    const crd = expectOk(
+      await kubectl(kubeconfig, ['get', 'crd', 'sessionrecordings.recording.privx.io', '-o', 'jsonpath={.metadata.annotations.helm\\.sh/resource-policy}']),
+      'CRD kept',
+    );
+    expect(crd.stdout).toBe('keep');
     expectOk(await kubectl(kubeconfig, ['-n', ns, 'get', 'srec', 'prod']), 'SessionRecording kept');
   });
 });

@@ -3,7 +3,7 @@
 // in a namespace that enforces Pod Security "restricted", rolls a change, and cleans up on delete.
 import { jest } from '@jest/globals';
 import { Writable } from 'node:stream';
-import { AppsV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { AppsV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, NetworkingV1Api, PolicyV1Api } from '@kubernetes/client-node';
 import winston from 'winston';
 import { deleteFreshNamespaces, freshNamespace, useCluster, waitFor } from '../../e2e/support/cluster.js';
 import { startOperator, type OperatorHandle } from '../../operator/src/operator.js';
@@ -138,6 +138,7 @@ it('reconciles a SessionRecording to Ready, rolls a change and deletes it, as th
         ],
       },
       syslog: { enabled: true, audit: { to: 'stdout', sensitive: { to: '/dev/null' } } },
+      networkPolicy: { enabled: true },
     },
   };
   const getCr = async (): Promise<Cr> =>
@@ -182,6 +183,17 @@ it('reconciles a SessionRecording to Ready, rolls a change and deletes it, as th
       const d = await apps.readNamespacedDeployment({ name, namespace: watched });
       expect({ name, ready: d.status?.readyReplicas }).toEqual({ name, ready: d.spec?.replicas });
     }
+    // and the recorder's budget (one down at a time, an unhealthy pod always evictable) and its
+    // scheduling preferences (one per node, spread over zones) are in the API server
+    const pdb = await admin.makeApiClient(PolicyV1Api).readNamespacedPodDisruptionBudget({ name: 'prod-recorder', namespace: watched });
+    expect(pdb.spec).toMatchObject({ maxUnavailable: 1, unhealthyPodEvictionPolicy: 'AlwaysAllow' });
+    const recorderPod = (await apps.readNamespacedDeployment({ name: 'prod-recorder', namespace: watched })).spec?.template;
+    expect(recorderPod?.spec?.affinity?.podAntiAffinity?.preferredDuringSchedulingIgnoredDuringExecution?.[0]?.podAffinityTerm.topologyKey).toBe('kubernetes.io/hostname');
+    expect(recorderPod?.spec?.topologySpreadConstraints?.[0]?.topologyKey).toBe('topology.kubernetes.io/zone');
+    expect(Object.keys(recorderPod?.metadata?.labels ?? {})).not.toContain('cdk8s.io/metadata.addr');
+    // and, with spec.networkPolicy.enabled, both NetworkPolicies (applied under the chart's RBAC)
+    const netpols = await admin.makeApiClient(NetworkingV1Api).listNamespacedNetworkPolicy({ namespace: watched });
+    expect(netpols.items.map((p) => p.metadata?.name).sort()).toEqual(['prod-recorder', 'prod-syslog']);
 
     // WHEN the spec changes (sensitive events forwarded instead of discarded)
     await custom.patchNamespacedCustomObject({

@@ -16,6 +16,8 @@ const NAMESPACED = expandRules([
   { apiGroups: ['recording.privx.io'], resources: ['sessionrecordings/finalizers'], verbs: ['update'] },
   { apiGroups: [''], resources: ['configmaps', 'services', 'persistentvolumeclaims'], verbs: ['list', 'watch', 'create', 'patch', 'delete'] },
   { apiGroups: ['apps'], resources: ['deployments'], verbs: ['list', 'watch', 'create', 'patch', 'delete'] },
+  { apiGroups: ['policy'], resources: ['poddisruptionbudgets'], verbs: ['list', 'watch', 'create', 'patch'] },
+  { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: ['list', 'watch', 'create', 'patch', 'delete'] },
   { apiGroups: [''], resources: ['secrets'], verbs: ['list', 'watch', 'create'] },
   { apiGroups: [''], resources: ['events'], verbs: ['create'] },
 ]);

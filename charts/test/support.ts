@@ -50,6 +50,9 @@ export function run(cmd: string, args: readonly string[], opts: RunOptions = {})
       clearTimeout(timer);
       resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
     });
+    // A program that exits without reading its input (kubectl explain, helm on bad flags) closes the pipe
+    // first: EPIPE on stdin is not the program's failure, its exit code says that.
+    child.stdin.on('error', () => undefined);
     child.stdin.end(opts.input ?? '');
   });
 }

@@ -12,7 +12,15 @@ set -euo pipefail
 FORCE=0
 [ "${1:-}" = "--force" ] && FORCE=1
 
-if [ "$FORCE" = 0 ] && binaries_ready; then
+# What each component's .stamp-<name> must say for the build to be current: the package, plus for
+# helm the Kubernetes version its lint and `helm template` assume (chartutil / lint/rules
+# k8sVersionMajor/Minor, v1.20 when not set), so that a chart's kubeVersion is checked against the
+# cluster it is tested on. A stamp that says otherwise (a build from before) rebuilds that one only.
+K8S_MINOR="$(echo "$K8S_VERSION" | cut -d. -f2)"
+HELM_STAMP="helm.sh/helm/v3/cmd/helm kubernetes=v1.$K8S_MINOR"
+stamps_current() { [ "$(cat "$K8S_BIN/.stamp-helm" 2>/dev/null)" = "$HELM_STAMP" ]; }
+
+if [ "$FORCE" = 0 ] && binaries_ready && stamps_current; then
   log "binaries up to date in $K8S_BIN"
   exit 0
 fi
@@ -27,7 +35,7 @@ if ! flock -n 9; then
   log "another build of $K8S_CACHE is running; waiting for it"
   flock 9
 fi
-if [ "$FORCE" = 0 ] && binaries_ready; then
+if [ "$FORCE" = 0 ] && binaries_ready && stamps_current; then
   log "binaries up to date in $K8S_BIN"
   exit 0
 fi
@@ -81,10 +89,10 @@ setup_simple_module() { # $1=name $2=require lines $3=main.go (optional)
 # --- building ----------------------------------------------------------------
 
 FAILED_LOG=""
-build_one() { # $1=component $2=module dir $3=package $4=ldflags
-  local name=$1 dir=$2 pkg=$3 ldflags="$LDFLAGS_BASE ${4:-}"
+build_one() { # $1=component $2=module dir $3=package $4=ldflags [$5=stamp text, default the package]
+  local name=$1 dir=$2 pkg=$3 ldflags="$LDFLAGS_BASE ${4:-}" want="${5:-$3}"
   local stamp="$K8S_BIN/.stamp-$name"
-  if [ -x "$K8S_BIN/$name" ] && [ -f "$stamp" ]; then
+  if [ -x "$K8S_BIN/$name" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
     log "[$name] already built, skipping"
     return 0
   fi
@@ -103,12 +111,11 @@ build_one() { # $1=component $2=module dir $3=package $4=ldflags
     return 1
   fi
   mv -f "$K8S_BIN/$name.tmp" "$K8S_BIN/$name"
-  echo "$pkg" >"$stamp"
+  echo "$want" >"$stamp"
   log "[$name] done in $((SECONDS - t))s (total $((SECONDS - T0))s)"
 }
 
 BUILD_DATE="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-K8S_MINOR="$(echo "$K8S_VERSION" | cut -d. -f2)"
 kube_ldflags() {
   local v
   for v in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
@@ -144,7 +151,9 @@ build_one kwok "$K8S_CACHE/src/kwok" sigs.k8s.io/kwok/cmd/kwok \
 
 setup_simple_module helm "require helm.sh/helm/v3 $HELM_VERSION"
 build_one helm "$K8S_CACHE/src/helm" helm.sh/helm/v3/cmd/helm \
-  "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
+  "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION $(for p in chartutil lint/rules; do
+    printf ' -X helm.sh/helm/v3/pkg/%s.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/%s.k8sVersionMinor=%s' "$p" "$p" "$K8S_MINOR"
+  done)" "$HELM_STAMP"
 
 echo "$VERSIONS_HASH" >"$K8S_STAMP"
 log "all cluster binaries built in $((SECONDS - T0))s -> $K8S_BIN"

@@ -27,6 +27,9 @@ export interface Caches {
   readonly secrets: Reflector;
   readonly pvcs: Reflector;
   readonly pvs: Reflector;
+  /** The recorder's PodDisruptionBudget and the NetworkPolicies (optional for callers that render none). */
+  readonly pdbs?: Reflector;
+  readonly networkPolicies?: Reflector;
 }
 
 export interface ControllerMetrics {
@@ -291,6 +294,10 @@ export class Controller {
         return c.pvcs.get(ns, obj.metadata.name);
       case 'PersistentVolume':
         return c.pvs.get(undefined, obj.metadata.name);
+      case 'PodDisruptionBudget':
+        return c.pdbs?.get(ns, obj.metadata.name);
+      case 'NetworkPolicy':
+        return c.networkPolicies?.get(ns, obj.metadata.name);
       default:
         return undefined;
     }
@@ -323,13 +330,13 @@ export class Controller {
   private async prune(key: string, cr: SessionRecording, desired: readonly KubeObject[]): Promise<void> {
     const wanted = new Set(desired.map((o) => `${o.kind}/${o.metadata.name}`));
     const { caches } = this.deps;
-    for (const cache of [caches.configMaps, caches.deployments, caches.services]) {
+    for (const cache of [caches.configMaps, caches.deployments, caches.services, ...(caches.networkPolicies ? [caches.networkPolicies] : [])]) {
       for (const obj of cache.list()) {
         if (obj.metadata.namespace !== namespaceOf(cr) || obj.metadata.labels?.['app.kubernetes.io/instance'] !== cr.metadata.name) continue;
         const owned = (obj.metadata.ownerReferences ?? []).some((r) => r.uid === cr.metadata.uid && r.controller === true);
         const kind = cache.kind;
         if (!owned || wanted.has(`${kind}/${obj.metadata.name}`)) continue;
-        const res = kind === 'Deployment' ? RESOURCES.deployment : kind === 'Service' ? RESOURCES.service : RESOURCES.configMap;
+        const res = Object.values(RESOURCES).find((r) => r.kind === kind) ?? RESOURCES.configMap;
         await this.deps.client.delete({ apiVersion: res.apiVersion, kind, name: obj.metadata.name, namespace: obj.metadata.namespace });
         this.deps.metrics.deleted(kind);
         this.deps.log.info('deleted', { key, kind, name: obj.metadata.name, why: 'no longer wanted by the spec' });

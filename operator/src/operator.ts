@@ -145,6 +145,8 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
     // Every claim: an existingClaim is not ours to label.
     pvcs: reflector(RESOURCES.pvc, toClaimUser, { transform: slimObject }),
     pvs: reflector(RESOURCES.pv, toOwner, { labelSelector: MANAGED_BY_SELECTOR, transform: slimObject }),
+    pdbs: reflector(RESOURCES.pdb, toOwner, { labelSelector: MANAGED_BY_SELECTOR, transform: slimObject }),
+    networkPolicies: reflector(RESOURCES.networkPolicy, toOwner, { labelSelector: MANAGED_BY_SELECTOR, transform: slimObject }),
   };
   const all = Object.values(caches) as Reflector[];
 

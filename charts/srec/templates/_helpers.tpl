@@ -88,6 +88,8 @@ own. Every message is gathered and the chart fails once, listing them all (bitna
 {{- $messages := list -}}
 {{- $messages = append $messages (include "srec.validateValues.leaderElection" .) -}}
 {{- $messages = append $messages (include "srec.validateValues.serviceAccount" .) -}}
+{{- $messages = append $messages (include "srec.validateValues.sessionRecordingName" .) -}}
+{{- $messages = append $messages (include "srec.validateValues.dataFolder" .) -}}
 {{- $messages = append $messages (include "srec.validateValues.storage" .) -}}
 {{- $messages = append $messages (include "srec.validateValues.efsPartial" .) -}}
 {{- $messages = append $messages (include "srec.validateValues.nfsPartial" .) -}}
@@ -96,6 +98,7 @@ own. Every message is gathered and the chart fails once, listing them all (bitna
 {{- $messages = append $messages (include "srec.validateValues.hosts" .) -}}
 {{- $messages = append $messages (include "srec.validateValues.recorderPort" .) -}}
 {{- $messages = append $messages (include "srec.validateValues.syslogTls" .) -}}
+{{- $messages = append $messages (include "srec.validateValues.syslogLoop" .) -}}
 {{- $messages = without $messages "" -}}
 {{- if $messages -}}
 {{- printf "\nVALUES VALIDATION:\n%s" (join "\n" $messages) | fail -}}
@@ -111,6 +114,26 @@ operator.leaderElection.enabled: {{ .Values.operator.replicas }} replicas withou
 {{- define "srec.validateValues.serviceAccount" -}}
 {{- if and .Values.rbac.create (not .Values.serviceAccount.create) (not .Values.serviceAccount.name) -}}
 serviceAccount.name: rbac.create=true with serviceAccount.create=false would grant the operator's rights to the namespace's "default" ServiceAccount; name an existing ServiceAccount in serviceAccount.name
+{{- end -}}
+{{- end -}}
+
+{{/* The CRD's metadata.name rule, for the name the chart picks when sessionRecording.name is empty. */}}
+{{- define "srec.validateValues.sessionRecordingName" -}}
+{{- if .Values.sessionRecording.create -}}
+{{- $name := include "srec.sessionRecordingName" . -}}
+{{- if or (gt (len $name) 54) (not (regexMatch "^[a-z]([-a-z0-9]*[a-z0-9])?$" $name)) -}}
+sessionRecording.name: {{ $name | quote }} is not a valid SessionRecording name (a lowercase letter, then letters, digits and '-', at most 54 characters); set sessionRecording.name
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The CRD's CEL rule on spec.dataFolder, with its message. */}}
+{{- define "srec.validateValues.dataFolder" -}}
+{{- if .Values.sessionRecording.create -}}
+{{- $d := .Values.sessionRecording.dataFolder -}}
+{{- if or (not (hasPrefix "/" $d)) (regexMatch "//|(^|/)[.][.]?(/|$)" $d) (eq $d "/") (eq $d "/tmp") (hasPrefix "/tmp/" $d) (eq $d "/etc/srec") (hasPrefix "/etc/srec/" $d) -}}
+sessionRecording.dataFolder: {{ $d | quote }} must be an absolute path without //, . or .. in it, other than /, /tmp and /etc/srec (the operator mounts the spool and the configuration there)
+{{- end -}}
 {{- end -}}
 {{- end -}}
 
@@ -176,5 +199,20 @@ recorder.port: 9090 is the recorder's probe and metrics port; choose another SSH
 {{- if not (or (hasPrefix "@@" $sensitive) (and (not (hasPrefix "@" $sensitive)) (hasPrefix "@@" $s.audit.to))) -}}
 privx.syslog.tls.secretName: tls needs a TCP forward, and UDP cannot carry TLS; set privx.syslog.audit.sensitive.to (or, when sensitive events are discarded, privx.syslog.audit.to) to @@host:port, not @host:port
 {{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The CRD's root rules: no forward to this SessionRecording's own syslog pod (or the loopback) on port 5514. */}}
+{{- define "srec.validateValues.syslogLoop" -}}
+{{- if .Values.sessionRecording.create -}}
+{{- $own := printf "%s-syslog" (include "srec.sessionRecordingName" .) -}}
+{{- $targets := dict "privx.syslog.audit.to" .Values.privx.syslog.audit.to "privx.syslog.audit.sensitive.to" .Values.privx.syslog.audit.sensitive.to -}}
+{{- $found := list -}}
+{{- range $value, $to := $targets -}}
+{{- if and (hasSuffix ":5514" $to) (or (hasPrefix (printf "@%s:" $own) $to) (hasPrefix (printf "@%s." $own) $to) (hasPrefix (printf "@@%s:" $own) $to) (hasPrefix (printf "@@%s." $own) $to) (regexMatch "^@{1,2}(localhost|127[.][0-9.]+|\\[::1\\]):5514$" $to)) -}}
+{{- $found = append $found (printf "%s: %q points at this SessionRecording's own syslog pod (<metadata.name>-syslog, or the loopback, port 5514): it would send every event back to itself; use the SIEM's address" $value $to) -}}
+{{- end -}}
+{{- end -}}
+{{- join "\n" $found -}}
 {{- end -}}
 {{- end -}}

@@ -119,6 +119,16 @@ export interface RetentionSpec {
   readonly transferredFilesExpiryDays: number;
 }
 
+export interface PodSecuritySpec {
+  /** @default true */
+  readonly fixedUid: boolean;
+}
+
+export interface NetworkPolicySpec {
+  /** @default false */
+  readonly enabled: boolean;
+}
+
 export interface SessionRecordingSpec {
   /** @default '/var/privx/audit' */
   readonly dataFolder: string;
@@ -127,6 +137,10 @@ export interface SessionRecordingSpec {
   readonly audit: AuditSpec;
   readonly syslog: SyslogSpec;
   readonly retention: RetentionSpec;
+  /** Absent in objects stored before the field existed (the API server defaults it on the next write). */
+  readonly networkPolicy?: NetworkPolicySpec;
+  /** Absent in objects stored before the field existed, like networkPolicy. */
+  readonly podSecurity?: PodSecuritySpec;
 }
 
 export type ConditionStatus = 'True' | 'False' | 'Unknown';

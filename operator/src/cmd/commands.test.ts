@@ -41,7 +41,7 @@ describe('srec validate', () => {
 });
 
 describe('srec render', () => {
-  it('prints the PV, PVC, both ConfigMaps, both Deployments and both Services for examples/nfs.yaml', async () => {
+  it("prints the PV, PVC, both ConfigMaps, both Deployments, both Services and the recorder's budget for examples/nfs.yaml", async () => {
     const r = await capture(render, ['-f', 'examples/nfs.yaml']);
     expect(r.code).toBe(0);
     const docs = yaml.loadAll(r.stdout) as Array<{ kind: string; metadata: { name: string } }>;
@@ -51,6 +51,7 @@ describe('srec render', () => {
       'ConfigMap/prod-recorder',
       'Deployment/prod-recorder',
       'Service/prod-recorder',
+      'PodDisruptionBudget/prod-recorder',
       'ConfigMap/prod-syslog',
       'Deployment/prod-syslog',
       'Service/prod-syslog',

@@ -1,9 +1,10 @@
 // The recorder: ConfigMap (recorder.yaml), Deployment (restricted pod security, share at dataFolder,
 // Secrets read-only, spool emptyDir on /tmp, probes on 9090) and the Service for the SSH port.
-import { ApiObject, App, Chart, Duration } from 'cdk8s';
+import { ApiObject, App, Chart, Duration, JsonPatch } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-34';
 import type { Construct } from 'constructs';
 import type { SessionRecording } from '../api/types.js';
+import { recorderScheduling } from './availability.js';
 import {
   childNames,
   claimName,
@@ -119,6 +120,11 @@ export function buildRecorder(cr: SessionRecording, opts: RecorderBuildOptions):
     ],
   });
   deployment.select(kplus.LabelSelector.of({ labels: selectorLabels(cr, 'recorder') }));
+  const scheduling = recorderScheduling(cr);
+  ApiObject.of(deployment).addJsonPatch(
+    JsonPatch.add('/spec/template/spec/affinity', scheduling.affinity),
+    JsonPatch.add('/spec/template/spec/topologySpreadConstraints', scheduling.topologySpreadConstraints),
+  );
   const c = deployment.containers[0];
   if (!c) throw new Error('recorder container missing');
 
