@@ -86,7 +86,7 @@ beforeAll(async () => {
     const r = expectOk(
       await run(process.execPath, [
         '--import',
-        './recorder/test/support/ts-register.mjs',
+        './testing/ts-register.mjs',
         '--input-type=module',
         '-e',
         "const { main } = await import('./cli.ts'); process.exitCode = await main(process.argv.slice(1));",
