@@ -1,6 +1,6 @@
 // `srec play --data DIR ID [--speed X] [--idle-limit S] [--channel N] [--text]`: replays a session in
 // the terminal with its real timing, or prints its plain transcript.
-import { play, textTranscript } from '../search/play.js';
+import { play, writeTranscript } from '../search/play.js';
 import { formatProblem, resolveSession, scanSessions, type StoredSession } from '../trail/sessions.js';
 import { parseCommand, usageError } from '../../../common/args.js';
 
@@ -48,9 +48,9 @@ export async function run(args: string[]): Promise<number> {
     problems.forEach((p) => process.stderr.write(`srec play: ${formatProblem(p)}\n`));
 
   if (values.text) {
-    const { text, problems } = await textTranscript(ref, { channel, timestamps: values.timestamps ?? false });
+    // Streamed: the text of a long recording is never held whole in memory.
+    const { problems } = await writeTranscript(ref, write, { channel, timestamps: values.timestamps ?? false });
     report(problems);
-    await write(text);
     return 0;
   }
   const res = await play(ref, { write, speed, idleLimit, channel });

@@ -1,10 +1,10 @@
 // Builds the missing indexes of a search in parallel worker threads, largest recording first. Where
 // workers cannot run (sources not compiled, one core, one session), the search builds in its own thread.
-import { existsSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { checkSessionFile } from '../trail/session-file.js';
 import { castFiles, type StoredSession } from '../trail/sessions.js';
 import { indexState, type BuildOutcome, type IndexFiles } from './index-store.js';
 
@@ -23,7 +23,7 @@ function defaultWorkerUrl(): URL | undefined {
 }
 
 function castBytes(ref: StoredSession): number {
-  return castFiles(ref).reduce((n, c) => n + (statSync(path.join(ref.dir, c.file), { throwIfNoEntry: false })?.size ?? 0), 0);
+  return castFiles(ref).reduce((n, c) => n + (checkSessionFile(c.ref).stat?.size ?? 0), 0);
 }
 
 interface Reply {

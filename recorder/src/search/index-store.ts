@@ -10,10 +10,11 @@
 //
 // A search reads meta.json, one bucket per query token, the postings of those tokens and only the
 // blocks holding candidate lines: its cost follows the hits, not the size of the recording.
-import { closeSync, fstatSync, mkdirSync, openSync, promises as fsp, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, promises as fsp, readSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { INDEX_DIR } from '../trail/paths.js';
+import { checkSessionFile, openSessionFileSync, readSessionFileSync, type SessionFileRef } from '../trail/session-file.js';
 import { castFiles, type StoredSession, type TrailProblem } from '../trail/sessions.js';
 import { decodePostings, findTerm, PostingsBuilder, TERMS_MAGIC } from './postings.js';
 import type { TextLine } from './terminal.js';
@@ -65,8 +66,10 @@ function memorySource(buf: Buffer): ByteSource {
   return { size: buf.length, read: (pos, len) => buf.subarray(pos, pos + len), close: () => {} };
 }
 
-function fileSource(file: string): ByteSource {
-  const fd = openSync(file, 'r');
+/** A file of the index, opened like every session file: only a regular one inside the session (else throws: rebuild). */
+function fileSource(ref: SessionFileRef): ByteSource {
+  const file = ref.rel;
+  const fd = openSessionFileSync(ref);
   const size = fstatSync(fd).size;
   return {
     size,
@@ -75,7 +78,7 @@ function fileSource(file: string): ByteSource {
       let got = 0;
       while (got < len) {
         const n = readSync(fd, buf, got, len - got, pos + got);
-        if (n === 0) throw new Error(`${path.basename(file)}: shorter than its index says`);
+        if (n === 0) throw new Error(`${file}: shorter than its index says`);
         got += n;
       }
       return buf;
@@ -168,8 +171,8 @@ export async function buildIndexFiles(ref: StoredSession): Promise<IndexFiles & 
 
 /** Size and mtime of each cast the index is built from: what makes an index stale. */
 function stampSources(ref: StoredSession): SourceStamp[] {
-  return castFiles(ref).map(({ file }) => {
-    const st = statSync(path.join(ref.dir, file), { throwIfNoEntry: false });
+  return castFiles(ref).map(({ file, ref: cast }) => {
+    const st = checkSessionFile(cast).stat;
     return { path: file, size: st?.size ?? -1, mtimeMs: st?.mtimeMs ?? -1 };
   });
 }
@@ -236,7 +239,8 @@ export class SessionIndex {
   static currentMeta(ref: StoredSession): IndexMeta | undefined {
     let meta: IndexMeta;
     try {
-      meta = JSON.parse(readFileSync(path.join(ref.dir, INDEX_DIR, 'meta.json'), 'utf8')) as IndexMeta;
+      const rel = `${INDEX_DIR}/meta.json`;
+      meta = JSON.parse(readSessionFileSync({ dir: ref.dir, rel, field: rel }, 64 * 1024 * 1024).toString('utf8')) as IndexMeta;
     } catch {
       return undefined;
     }
@@ -258,11 +262,13 @@ export class SessionIndex {
    * @param meta its meta.json when the caller has just checked it with currentMeta()
    */
   static open(ref: StoredSession, meta: IndexMeta | undefined = SessionIndex.currentMeta(ref)): SessionIndex | undefined {
-    const dir = path.join(ref.dir, INDEX_DIR);
     if (meta === undefined) return undefined;
     const opened: ByteSource[] = [];
     try {
-      for (const name of ['terms.bin', 'postings.bin', 'lines.bin', 'blocks.bin']) opened.push(fileSource(path.join(dir, name)));
+      for (const name of ['terms.bin', 'postings.bin', 'lines.bin', 'blocks.bin']) {
+        const rel = `${INDEX_DIR}/${name}`;
+        opened.push(fileSource({ dir: ref.dir, rel, field: rel }));
+      }
       const [terms, postings, lines, blocks] = opened as [ByteSource, ByteSource, ByteSource, ByteSource];
       if (blocks.size !== 8 * (meta.blocks + 1) || terms.read(0, 8).toString('latin1') !== TERMS_MAGIC) throw new Error('bad index');
       return new SessionIndex(meta, terms, postings, lines, blocks);

@@ -1,9 +1,9 @@
 // Playback of a session's casts with their real timing (idle gaps capped, speed applied), and its plain
 // transcript. The clock (sleep) and the terminal (write) are injected.
-import path from 'node:path';
 import { readCast } from '../trail/reader.js';
+import { refPath } from '../trail/session-file.js';
 import { castFiles, type StoredSession, type TrailProblem } from '../trail/sessions.js';
-import { transcript } from './transcript.js';
+import { scanTranscript } from './transcript.js';
 
 export interface PlayOptions {
   /** Where the output goes; may return a promise to apply backpressure. */
@@ -37,12 +37,11 @@ export async function play(ref: StoredSession, opts: PlayOptions): Promise<PlayR
   let channels = 0;
   let events = 0;
   let played = false;
-  for (const { channel, file } of castFiles(ref)) {
+  for (const { channel, ref: cast } of castFiles(ref)) {
     if (opts.channel !== undefined && opts.channel !== channel) continue;
     channels++;
     let prev = 0;
-    const full = path.join(ref.dir, file);
-    const res = await readCast(full, {
+    const res = await readCast(cast, {
       async event(t, code, data) {
         if (code !== 'o') return;
         const gap = Math.min(Math.max(t - prev, 0), idle) / speed;
@@ -53,26 +52,55 @@ export async function play(ref: StoredSession, opts: PlayOptions): Promise<PlayR
     });
     events += res.events;
     if (res.header !== undefined) played = true;
-    if (res.problem !== undefined) problems.push({ session: ref.id, path: full, message: res.problem });
+    if (res.problem !== undefined) problems.push({ session: ref.id, path: refPath(cast), message: res.problem });
   }
   return { channels, events, problems, played };
 }
 
-/** The plain text of what the session's terminals showed, channel by channel. */
-export async function textTranscript(ref: StoredSession, opts: { channel?: number; timestamps?: boolean } = {}): Promise<{ text: string; problems: TrailProblem[] }> {
-  const { lines, problems } = await transcript(ref, { channel: opts.channel, streams: ['output'] });
+/** Text is handed to `write` in pieces of about this many characters. */
+const TEXT_CHUNK = 64 * 1024;
+
+/**
+ * The plain text of what the session's terminals showed, channel by channel, streamed to `write` as the
+ * casts are read: the reading waits for a write that returns a promise, so memory stays bounded however
+ * long the recording.
+ */
+export async function writeTranscript(
+  ref: StoredSession,
+  write: (text: string) => void | Promise<void>,
+  opts: { channel?: number; timestamps?: boolean } = {},
+): Promise<{ problems: TrailProblem[] }> {
   const casts = castFiles(ref).filter((c) => opts.channel === undefined || c.channel === opts.channel);
-  const out: string[] = [];
-  for (const { channel } of casts) {
-    if (casts.length > 1) {
-      const ch = ref.manifest.channels.find((c) => c.id === channel);
-      const what = ch?.command ?? ch?.kind ?? '';
-      out.push(`── channel ${channel}${what ? ` (${what})` : ''} ──`);
-    }
-    for (const l of lines) {
-      if (l.channel !== channel) continue;
-      out.push(opts.timestamps ? `[${l.start.toFixed(3).padStart(9)}] ${l.text}` : l.text);
-    }
-  }
-  return { text: out.length > 0 ? out.join('\n') + '\n' : '', problems };
+  let pending = '';
+  const flush = (): void | Promise<void> => {
+    if (pending.length === 0) return;
+    const text = pending;
+    pending = '';
+    return write(text);
+  };
+  const { problems } = await scanTranscript(
+    ref,
+    {
+      channel(channel) {
+        if (casts.length <= 1) return;
+        const ch = ref.manifest.channels.find((c) => c.id === channel);
+        const what = ch?.command ?? ch?.kind ?? '';
+        pending += `── channel ${channel}${what ? ` (${what})` : ''} ──\n`;
+      },
+      line(l) {
+        pending += opts.timestamps ? `[${l.start.toFixed(3).padStart(9)}] ${l.text}\n` : `${l.text}\n`;
+      },
+      drain: () => (pending.length >= TEXT_CHUNK ? flush() : undefined),
+    },
+    { channel: opts.channel, streams: ['output'] },
+  );
+  await flush();
+  return { problems };
+}
+
+/** writeTranscript() into one string, for tests and small sessions. */
+export async function textTranscript(ref: StoredSession, opts: { channel?: number; timestamps?: boolean } = {}): Promise<{ text: string; problems: TrailProblem[] }> {
+  const parts: string[] = [];
+  const { problems } = await writeTranscript(ref, (t) => void parts.push(t), opts);
+  return { text: parts.join(''), problems };
 }

@@ -1,7 +1,6 @@
 // The sessions on the share, summarised for `srec sessions` and for the other tools' output.
-import { statSync } from 'node:fs';
-import path from 'node:path';
 import { FILES_DIR } from '../trail/paths.js';
+import { checkSessionFile } from '../trail/session-file.js';
 import { scanSessions, type StoredSession, type TrailProblem } from '../trail/sessions.js';
 
 export interface SessionSummary {
@@ -29,11 +28,12 @@ export function summarize(ref: StoredSession): SessionSummary {
   const m = ref.manifest;
   const endMs = Date.parse(m.end);
   const damaged: string[] = [];
-  for (const f of m.files) {
+  for (const [i, f] of m.files.entries()) {
     if (m.filesExpired !== undefined && f.path.startsWith(`${FILES_DIR}/`)) continue;
-    const st = statSync(path.join(ref.dir, f.path), { throwIfNoEntry: false });
-    if (st === undefined) damaged.push(`${f.path} missing`);
-    else if (f.size >= 0 && st.size !== f.size) damaged.push(`${f.path} is ${st.size} bytes, manifest says ${f.size}`);
+    const { stat, problem, missing } = checkSessionFile({ dir: ref.dir, rel: f.path, field: `files[${i}].path` });
+    if (missing) damaged.push(`${f.path} missing`);
+    else if (stat === undefined) damaged.push(problem!);
+    else if (f.size >= 0 && stat.size !== f.size) damaged.push(`${f.path} is ${stat.size} bytes, manifest says ${f.size}`);
   }
   return {
     id: ref.id,

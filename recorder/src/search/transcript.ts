@@ -1,7 +1,7 @@
 // A session's recordings as text lines: for each cast channel, what the server printed (output) and what
 // the person typed (input), in the order the lines were completed.
-import path from 'node:path';
 import { readCast } from '../trail/reader.js';
+import { refPath } from '../trail/session-file.js';
 import { castFiles, type StoredSession, type TrailProblem } from '../trail/sessions.js';
 import { InputEditor, OutputTerminal, type TextLine } from './terminal.js';
 
@@ -13,8 +13,12 @@ export interface TranscriptLine extends TextLine {
 }
 
 export interface TranscriptVisitor {
+  /** A cast channel begins (before its lines). */
+  channel?(channel: number): void;
   /** Each finished line; channel and stream apart so that the hot path makes no new object. */
   line(line: TextLine, channel: number, stream: Stream): void;
+  /** Called after each cast event; a promise pauses the reading until it settles (backpressure for a writer). */
+  drain?(): void | Promise<void>;
 }
 
 export interface TranscriptScan {
@@ -33,13 +37,13 @@ export async function scanTranscript(
   const problems: TrailProblem[] = [];
   let bytesRead = 0;
   const want = new Set<Stream>(opts.streams ?? ['input', 'output']);
-  for (const { channel, file } of castFiles(ref)) {
+  for (const { channel, ref: cast } of castFiles(ref)) {
     if (opts.channel !== undefined && opts.channel !== channel) continue;
+    visit.channel?.(channel);
     const out = new OutputTerminal((l) => visit.line(l, channel, 'output'));
     const inp = new InputEditor((l) => visit.line(l, channel, 'input'));
     let last = 0;
-    const full = path.join(ref.dir, file);
-    const res = await readCast(full, {
+    const res = await readCast(cast, {
       event(t, code, data) {
         last = t;
         if (code === 'o') {
@@ -47,12 +51,14 @@ export async function scanTranscript(
         } else if (code === 'i') {
           if (want.has('input')) inp.write(data, t);
         }
+        return visit.drain?.();
       },
     });
     inp.end(last);
     out.end(last);
+    await visit.drain?.();
     bytesRead += res.bytesRead;
-    if (res.problem !== undefined) problems.push({ session: ref.id, path: full, message: res.problem });
+    if (res.problem !== undefined) problems.push({ session: ref.id, path: refPath(cast), message: res.problem });
   }
   return { problems, bytesRead };
 }
@@ -62,7 +68,7 @@ export interface Transcript {
   readonly problems: TrailProblem[];
 }
 
-/** The whole transcript of a session in memory (for `play --text` and tests; search uses the index). */
+/** The whole transcript of a session in memory, for tests (`play --text` streams with scanTranscript; search uses the index). */
 export async function transcript(
   ref: StoredSession,
   opts: { channel?: number; streams?: readonly Stream[] } = {},

@@ -1,12 +1,15 @@
 // Integrity of the trail: every file a session's manifest lists is there with its sha256, and nothing
 // else is. Transferred files removed by retention (manifest `filesExpired`) are expected to be gone.
-import path from 'node:path';
+// Only regular files inside the session directory are opened (trail/session-file.ts): a name that leads
+// elsewhere, a FIFO, a device or a link is a finding, never read.
 import { sha256File } from '../trail/digest.js';
 import { listFiles } from '../trail/fsutil.js';
 import { FILES_DIR, isTrailFile } from '../trail/paths.js';
+import { UnsafeSessionFile, unsafeName } from '../trail/session-file.js';
 import { resolveSession, scanSessions, type StoredSession, type TrailProblem } from '../trail/sessions.js';
 
-export type FindingKind = 'missing' | 'changed' | 'unlisted' | 'expired' | 'invalid-path';
+/** `invalid-path`: the manifest names something that is not a plain name inside the session; `not-regular`: a FIFO, device, directory or link. */
+export type FindingKind = 'missing' | 'changed' | 'unlisted' | 'expired' | 'invalid-path' | 'not-regular';
 
 export interface VerifyFinding {
   /** Relative to the session directory. */
@@ -37,23 +40,29 @@ export async function verifySession(ref: StoredSession): Promise<SessionVerifica
   const findings: VerifyFinding[] = [];
   let checked = 0;
   const listed = new Set<string>();
-  for (const f of m.files) {
-    const full = path.resolve(ref.dir, f.path);
-    const rel = path.relative(ref.dir, full);
-    if (rel.startsWith('..') || path.isAbsolute(rel) || rel === '') {
-      findings.push({ path: f.path, kind: 'invalid-path', detail: 'the manifest names a file outside the session directory' });
-      continue;
-    }
-    listed.add(rel.split(path.sep).join('/'));
+  const badName = (field: string, rel: string): boolean => {
+    const why = unsafeName(rel);
+    if (why !== undefined) findings.push({ path: rel, kind: 'invalid-path', detail: `${field} ${why}: the manifest must name a file inside the session directory; not read` });
+    return why !== undefined;
+  };
+  // The other names a manifest holds: their files are among `files` too, and checked there.
+  m.channels.forEach((c, i) => c.cast !== undefined && badName(`channels[${i}].cast`, c.cast));
+  m.transfers.forEach((t, i) => t.file !== undefined && badName(`transfers[${i}].file`, t.file));
+  for (const [i, f] of m.files.entries()) {
+    if (badName(`files[${i}].path`, f.path)) continue;
+    listed.add(f.path);
     let actual: string;
     try {
-      actual = (await sha256File(full)).sha256;
+      actual = (await sha256File({ dir: ref.dir, rel: f.path, field: `files[${i}].path` })).sha256;
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' && m.filesExpired !== undefined && f.path.startsWith(`${FILES_DIR}/`)) {
+      const gone = code === 'ENOENT' || code === 'ENOTDIR';
+      if (gone && m.filesExpired !== undefined && f.path.startsWith(`${FILES_DIR}/`)) {
         findings.push({ path: f.path, kind: 'expired', detail: `removed by retention at ${m.filesExpired}` });
+      } else if (err instanceof UnsafeSessionFile) {
+        findings.push({ path: f.path, kind: 'not-regular', detail: err.message });
       } else {
-        findings.push({ path: f.path, kind: 'missing', detail: code === 'ENOENT' ? 'file missing' : (err as Error).message });
+        findings.push({ path: f.path, kind: 'missing', detail: gone ? 'file missing' : (err as Error).message });
       }
       continue;
     }

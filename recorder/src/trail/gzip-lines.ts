@@ -1,9 +1,12 @@
 // The lines of a gzip file the trail writer wrote (a cast, the channel log), streamed and read as far as
 // they can be: a file cut short by a crash yields everything up to the cut, thanks to sync-flush decoding;
 // a damaged one yields what came before the damage. Either way the result says so instead of throwing.
-import { createReadStream, promises as fsp } from 'node:fs';
+import { promises as fsp } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import zlib from 'node:zlib';
+import { fileChunks, openSessionFile, type SessionFileRef } from './session-file.js';
 
 /** Each line without its newline. false stops the reading (the caller has seen enough); a promise pauses it. */
 export type LineSink = (line: string) => void | boolean | Promise<void | boolean>;
@@ -19,14 +22,27 @@ export interface LinesRead {
   readonly problem?: string;
 }
 
-export async function readGzipLines(file: string, onLine: LineSink): Promise<LinesRead> {
-  let size: number;
+/**
+ * `source`: a session file as its manifest names it (opened only when it is a regular file inside the
+ * session, see session-file.ts), or a path the caller chose itself (the spool).
+ */
+export async function readGzipLines(source: string | SessionFileRef, onLine: LineSink): Promise<LinesRead> {
+  let fh: FileHandle;
   try {
-    size = (await fsp.stat(file)).size;
+    fh = typeof source === 'string' ? await fsp.open(source, 'r') : await openSessionFile(source);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    return { bytesRead: 0, lines: 0, stopped: false, problem: e.code === 'ENOENT' ? 'file missing' : e.message };
+    return { bytesRead: 0, lines: 0, stopped: false, problem: e.code === 'ENOENT' || e.code === 'ENOTDIR' ? 'file missing' : e.message };
   }
+  try {
+    return await readLines(fh, onLine);
+  } finally {
+    await fh.close();
+  }
+}
+
+async function readLines(fh: FileHandle, onLine: LineSink): Promise<LinesRead> {
+  const size = (await fh.stat()).size;
   const decoder = new StringDecoder('utf8');
   let rest = '';
   let lines = 0;
@@ -68,9 +84,9 @@ export async function readGzipLines(file: string, onLine: LineSink): Promise<Lin
 
   // zlib drops the output of the inflate cycle that meets damage (up to 256 KiB here); a damaged file is
   // therefore decoded a second time in 16 KiB cycles, and what the first pass missed is taken from that.
-  let read = await gunzipFile(file, 256 * 1024, 0, onData);
+  let read = await gunzipFile(fh, 256 * 1024, 0, onData);
   if (read.error !== undefined && !stopped) {
-    const second = await gunzipFile(file, 16 * 1024, read.out, onData);
+    const second = await gunzipFile(fh, 16 * 1024, read.out, onData);
     read = { ...second, error: second.error ?? read.error };
   }
   if (stopped) return { bytesRead: size, lines, stopped };
@@ -83,7 +99,7 @@ export async function readGzipLines(file: string, onLine: LineSink): Promise<Lin
   let problem: string | undefined;
   if (read.error !== undefined) problem = `damaged gzip after ${read.out} bytes (${read.error})`;
   else if (lines === 0) problem = size === 0 ? 'empty file' : 'no data';
-  else if (!(await gzipTrailerMatches(file, size, read.out, read.crc))) problem = `truncated or damaged (no gzip trailer matching the ${read.out} bytes read)`;
+  else if (!(await gzipTrailerMatches(fh, size, read.out, read.crc))) problem = `truncated or damaged (no gzip trailer matching the ${read.out} bytes read)`;
   return { bytesRead: size, lines, stopped, ...(problem !== undefined ? { problem } : {}) };
 }
 
@@ -101,7 +117,7 @@ export function parseJsonLine(line: string): unknown {
  * first `skip` of them. Sync-flush decoding yields everything up to a cut instead of failing.
  */
 async function gunzipFile(
-  file: string,
+  fh: FileHandle,
   cycle: number,
   skip: number,
   onData: (chunk: Buffer) => Promise<boolean>,
@@ -110,7 +126,8 @@ async function gunzipFile(
   let crc = 0;
   let error: string | undefined;
   const gunzip = zlib.createGunzip({ finishFlush: zlib.constants.Z_SYNC_FLUSH, chunkSize: cycle });
-  const input = createReadStream(file, { highWaterMark: 1024 * 1024 });
+  // From the start each time, on the one descriptor opened (and checked) for the whole reading.
+  const input = Readable.from(fileChunks(fh), { objectMode: false });
   input.on('error', (err) => gunzip.destroy(err));
   input.pipe(gunzip);
   try {
@@ -132,14 +149,9 @@ async function gunzipFile(
 }
 
 /** A finished gzip member ends with the CRC-32 and length of its content; a crashed writer's file does not. */
-async function gzipTrailerMatches(file: string, size: number, length: number, crc: number): Promise<boolean> {
+async function gzipTrailerMatches(fh: FileHandle, size: number, length: number, crc: number): Promise<boolean> {
   if (size < 18) return false;
-  const fh = await fsp.open(file, 'r');
-  try {
-    const buf = Buffer.alloc(8);
-    await fh.read(buf, 0, 8, size - 8);
-    return buf.readUInt32LE(0) === crc >>> 0 && buf.readUInt32LE(4) === length % 2 ** 32;
-  } finally {
-    await fh.close();
-  }
+  const buf = Buffer.alloc(8);
+  await fh.read(buf, 0, 8, size - 8);
+  return buf.readUInt32LE(0) === crc >>> 0 && buf.readUInt32LE(4) === length % 2 ** 32;
 }

@@ -1,16 +1,22 @@
 // manifest.json on disk: the only code that reads or writes it. The writer writes it last; readers get
 // it checked by parseManifest(); retention notes in it what it removed.
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from './fsutil.js';
 import { parseManifest, type Manifest } from './manifest.js';
 import { MANIFEST } from './paths.js';
+import { readSessionFileSync } from './session-file.js';
 
-/** The manifest of the session in `dir`; the Error says why there is none a person can use. */
+/** Far above any real manifest (one line per file and transfer); a larger one is not read into memory. */
+const MAX_MANIFEST_BYTES = 64 * 1024 * 1024;
+
+/**
+ * The manifest of the session in `dir`; the Error says why there is none a person can use. Like every
+ * file of a session, it is read only when it is a regular file (a FIFO or a link is refused, unopened).
+ */
 export function readManifest(dir: string): Manifest {
   let text: string;
   try {
-    text = readFileSync(path.join(dir, MANIFEST), 'utf8');
+    text = readSessionFileSync({ dir, rel: MANIFEST, field: MANIFEST }, MAX_MANIFEST_BYTES).toString('utf8');
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     throw new Error(e.code === 'ENOENT' ? `no ${MANIFEST} (incomplete or damaged session)` : e.message);

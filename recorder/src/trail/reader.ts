@@ -1,11 +1,11 @@
 // Reading a session's recordings back, for `srec search|play` and for the tests of the writer: its casts,
 // streamed event by event, and its channel log. Damage is reported, never thrown: what could be read is
 // used, and one bad recording must not hide the others.
-import path from 'node:path';
 import { decodeEvent, decodeHeader, type CastEventCode, type CastHeader } from './asciicast.js';
 import { decodeLogEntry, type ChannelLogEntry } from './channel-log.js';
 import { readGzipLines } from './gzip-lines.js';
 import { CHANNEL_LOG } from './paths.js';
+import type { SessionFileRef } from './session-file.js';
 
 export interface CastVisitor {
   header?(h: CastHeader): void;
@@ -25,9 +25,10 @@ export interface CastReadResult {
 
 /**
  * Streams a gzipped asciicast (`ch-<n>.cast.gz`): the header, then each event, times never going back.
- * Event lines that are not `[time, code, data]` are skipped and counted in `problem`.
+ * Event lines that are not `[time, code, data]` are skipped and counted in `problem`. A cast a manifest
+ * names is given as a SessionFileRef: anything but a regular file inside the session is a `problem`, unread.
  */
-export async function readCast(file: string, visit: CastVisitor): Promise<CastReadResult> {
+export async function readCast(file: string | SessionFileRef, visit: CastVisitor): Promise<CastReadResult> {
   let header: CastHeader | undefined;
   let fatal: string | undefined;
   let first = true;
@@ -76,7 +77,7 @@ export interface ChannelLog {
 export async function readChannelLog(dir: string): Promise<ChannelLog> {
   const entries: ChannelLogEntry[] = [];
   let bad = 0;
-  const read = await readGzipLines(path.join(dir, CHANNEL_LOG), (line) => {
+  const read = await readGzipLines({ dir, rel: CHANNEL_LOG, field: CHANNEL_LOG }, (line) => {
     if (line.length === 0) return;
     const e = decodeLogEntry(line);
     if (e === undefined) bad++;

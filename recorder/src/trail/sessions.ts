@@ -1,11 +1,12 @@
 // The sessions on the share (docs/internals.md "The trail on the share"): every
 // `<dataFolder>/<YYYY>/<MM>/<DD>/<sessionId>/` directory and its manifest. `.incoming`, the retention lock
 // and other dot entries are not sessions. A directory that cannot be read is named as a problem and never
-// hides the others.
+// hides the others; a symbolic link where a directory belongs is named too, and never followed.
 import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Manifest } from './manifest.js';
 import { readManifest } from './manifest-file.js';
+import type { SessionFileRef } from './session-file.js';
 
 /** A session directory whose manifest could be read. */
 export interface StoredSession {
@@ -24,24 +25,31 @@ export interface TrailProblem {
 
 const DIGITS = /^\d+$/;
 
-/** Every `<YYYY>/<MM>/<DD>/<sessionId>` directory under the data folder, oldest day first. */
-export function sessionDirs(dataFolder: string): string[] {
+/**
+ * Every `<YYYY>/<MM>/<DD>/<sessionId>` directory under the data folder, oldest day first. Only real
+ * directories: a symbolic link in their place could lead out of the share, so it is handed to `onLink`
+ * (with what it stands for) and not followed.
+ */
+export function sessionDirs(dataFolder: string, onLink?: (link: string, level: 'year' | 'month' | 'day' | 'session') => void): string[] {
   const out: string[] = [];
-  const sub = (dir: string, pattern: RegExp): string[] => {
+  const sub = (dir: string, pattern: RegExp, level: 'year' | 'month' | 'day' | 'session'): string[] => {
     try {
-      return readdirSync(dir, { withFileTypes: true })
-        .filter((e) => e.isDirectory() && pattern.test(e.name))
+      // withFileTypes answers from lstat: a link to a directory is a link here, not a directory.
+      const entries = readdirSync(dir, { withFileTypes: true }).filter((e) => pattern.test(e.name));
+      for (const e of entries) if (e.isSymbolicLink()) onLink?.(path.join(dir, e.name), level);
+      return entries
+        .filter((e) => e.isDirectory())
         .map((e) => e.name)
         .sort();
     } catch {
       return [];
     }
   };
-  for (const y of sub(dataFolder, DIGITS)) {
-    for (const m of sub(path.join(dataFolder, y), DIGITS)) {
-      for (const d of sub(path.join(dataFolder, y, m), DIGITS)) {
+  for (const y of sub(dataFolder, DIGITS, 'year')) {
+    for (const m of sub(path.join(dataFolder, y), DIGITS, 'month')) {
+      for (const d of sub(path.join(dataFolder, y, m), DIGITS, 'day')) {
         const day = path.join(dataFolder, y, m, d);
-        for (const s of sub(day, /^[^.]/)) out.push(path.join(day, s));
+        for (const s of sub(day, /^[^.]/, 'session')) out.push(path.join(day, s));
       }
     }
   }
@@ -62,7 +70,13 @@ export function scanSessions(dataFolder: string): { sessions: StoredSession[]; p
   if (st === undefined || !st.isDirectory()) throw new Error(`--data ${dataFolder}: not a directory`);
   const sessions: StoredSession[] = [];
   const problems: TrailProblem[] = [];
-  for (const dir of sessionDirs(root)) {
+  const onLink = (link: string, level: string) =>
+    problems.push({
+      ...(level === 'session' ? { session: path.basename(link) } : {}),
+      path: link,
+      message: `a symbolic link where a ${level} directory belongs; not followed (sessions are read only from real directories inside the share: remove the link, or move the session it points to into the share)`,
+    });
+  for (const dir of sessionDirs(root, onLink)) {
     try {
       sessions.push(readSession(dir));
     } catch (err) {
@@ -83,11 +97,20 @@ export function resolveSession(sessions: readonly StoredSession[], idOrPrefix: s
   throw new Error(`"${idOrPrefix}" matches ${matches.length} sessions (${matches.map((s) => s.id).join(', ')}); give more of the id`);
 }
 
-/** The cast files of a session, in channel order, relative to its directory. */
-export function castFiles(s: StoredSession): Array<{ channel: number; file: string }> {
+/** A cast a session's manifest names: `ref` for the trail readers, which open only a regular file inside the session. */
+export interface CastFile {
+  readonly channel: number;
+  /** As the manifest has it, relative to the session directory (not checked: the readers do). */
+  readonly file: string;
+  readonly ref: SessionFileRef;
+}
+
+/** The cast files of a session, in channel order. */
+export function castFiles(s: StoredSession): CastFile[] {
   return s.manifest.channels
-    .filter((c) => c.cast !== undefined && c.cast !== '')
-    .map((c) => ({ channel: c.id, file: c.cast! }))
+    .map((c, i) => ({ c, i }))
+    .filter(({ c }) => c.cast !== undefined && c.cast !== '')
+    .map(({ c, i }) => ({ channel: c.id, file: c.cast!, ref: { dir: s.dir, rel: c.cast!, field: `channels[${i}].cast` } }))
     .sort((a, b) => a.channel - b.channel);
 }
 
