@@ -26,7 +26,7 @@ const GREETING = 'hello-from-server\n';
 
 beforeAll(async () => {
   echo = await startEchoServer();
-  greeter = await startGreeter();
+  greeter = await startEchoServer(GREETING);
   lab = await startLab({ hosts: (host) => [host('db-fwd', { forwarding: { local: true } })] });
   // The nested session of -J logs in to the lab's sshd directly, as alice.
   await lab.sshd.authorize(lab.alice.publicLine);
@@ -232,23 +232,3 @@ describe('a host that allows local forwarding', () => {
     });
   });
 });
-
-async function startGreeter(): Promise<{ port: number; close: () => Promise<void> }> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer({ allowHalfOpen: true }, (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-    s.on('error', () => undefined);
-    s.write(GREETING);
-    s.pipe(s);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    close: () =>
-      new Promise((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
-}
