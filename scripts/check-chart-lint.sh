@@ -38,7 +38,7 @@ for values in "$CHART"/ci/*-values.yaml; do
 done
 # `srec render` from the TypeScript sources (no build needed), exactly what the operator would apply.
 for cr in examples/*.yaml; do
-  node --import ./recorder/test/support/ts-register.mjs --input-type=module \
+  node --import ./testing/ts-register.mjs --input-type=module \
     -e "const { main } = await import('./cli.ts'); process.exitCode = await main(process.argv.slice(1));" \
     render -f "$cr" >"$OUT/renders/srec-render-$(basename "$cr")"
 done
