@@ -3,6 +3,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { ParsedKey, PublicKeyAuthContext } from 'ssh2';
 import type { ResolvedUser } from '../config.js';
+import { isSha1Signature } from './algorithms.js';
 
 export interface Login {
   readonly targetUser: string;
@@ -50,12 +51,16 @@ export type PublicKeyVerdict =
   /** The client only asked whether the key would do; it has not proven it holds the private key. */
   | { readonly kind: 'query'; readonly user: ResolvedUser }
   | { readonly kind: 'bad_signature'; readonly user: ResolvedUser }
+  /** Signed (or asked to sign) with SHA-1 (`ssh-rsa`, `ssh-dss`), refused as OpenSSH 8.8+ refuses it. */
+  | { readonly kind: 'sha1_signature'; readonly user: ResolvedUser }
   | { readonly kind: 'ok'; readonly user: ResolvedUser };
 
 /** Decide a publickey request as ssh2's server example does: known key, then the signature over the session. */
 export function checkPublicKey(dir: KeyDirectory, ctx: Pick<PublicKeyAuthContext, 'key' | 'signature' | 'blob' | 'hashAlgo'>): PublicKeyVerdict {
   const m = dir.match(ctx.key.data);
   if (m === undefined) return { kind: 'unknown_key' };
+  // Refused at the query too, so the client moves on to rsa-sha2-* instead of signing with SHA-1.
+  if (isSha1Signature(ctx.key.algo, ctx.hashAlgo)) return { kind: 'sha1_signature', user: m.user };
   if (ctx.signature === undefined || ctx.blob === undefined) return { kind: 'query', user: m.user };
   const ok = m.key.verify(ctx.blob, ctx.signature, ctx.hashAlgo) === true;
   return ok ? { kind: 'ok', user: m.user } : { kind: 'bad_signature', user: m.user };

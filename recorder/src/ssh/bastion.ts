@@ -7,6 +7,7 @@ import net from 'node:net';
 import ssh2 from 'ssh2';
 import type { ClientInfo, Connection } from 'ssh2';
 import { listenAddress } from '../../../common/host-port.js';
+import { serverAlgorithms } from './algorithms.js';
 import type { Logger } from '../../../common/log.js';
 import { parseMaxStartups, type MaxStartups } from '../../../common/recorder-config/limits.js';
 import { settlesWithin } from '../../../common/timeout.js';
@@ -67,7 +68,7 @@ export interface Bastion {
 
 export async function startBastion(opts: BastionOptions): Promise<Bastion> {
   const { config, log } = opts;
-  const sshServer = new ssh2.Server({ hostKeys: [config.hostKey], ident: 'srec' });
+  const sshServer = new ssh2.Server({ hostKeys: [config.hostKey], ident: 'srec', algorithms: serverAlgorithms() });
   const live = new Set<BastionConnection>();
   let shuttingDown = false;
   const highWater = opts.spoolHighWater ?? 0.9;
