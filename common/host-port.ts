@@ -39,3 +39,12 @@ export function requireHostPort(address: string, field: string, opts: HostPortOp
 export function listenAddress(listen: string, field = 'listen'): HostPort {
   return requireHostPort(listen, field, { minPort: 0, defaultHost: '0.0.0.0' });
 }
+
+/**
+ * A peer's address as srec shows it (logs, audit events, manifests): `10.0.0.5:51234`, `[fd00::5]:51234`.
+ * An IPv4 peer on a dual-stack (`[::]`) listener arrives as `::ffff:10.0.0.5` and is shown as plain IPv4.
+ */
+export function formatPeer(ip: string | undefined, port: number | undefined): string {
+  const host = (ip ?? 'unknown').replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, '');
+  return `${host.includes(':') ? `[${host}]` : host}:${port ?? 0}`;
+}

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import ssh2 from 'ssh2';
 import type { ClientInfo, Connection } from 'ssh2';
-import { listenAddress } from '../../../common/host-port.js';
+import { formatPeer, listenAddress } from '../../../common/host-port.js';
 import { serverAlgorithms } from './algorithms.js';
 import type { Logger } from '../../../common/log.js';
 import { parseMaxStartups, type MaxStartups } from '../../../common/recorder-config/limits.js';
@@ -120,7 +120,7 @@ export async function startBastion(opts: BastionOptions): Promise<Bastion> {
   const server = net.createServer((socket) => {
     socket.on('error', () => undefined);
     const address = socket.remoteAddress ?? 'unknown';
-    const key = `${address}:${socket.remotePort ?? 0}`;
+    const key = formatPeer(socket.remoteAddress, socket.remotePort);
     const drop = (reason: DropReason, source: string) => {
       opts.metrics.connectionsDropped.inc({ reason });
       dropLog.dropped(reason, source, key);

@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import type { AuthContext, Client, Connection, ServerChannel, Session, TcpipRequestInfo } from 'ssh2';
 import type { Logger } from '../../../common/log.js';
+import { formatPeer } from '../../../common/host-port.js';
 import { errorMessage } from '../../../common/log.js';
 import { settlesWithin } from '../../../common/timeout.js';
 import type { Audit, ConnectionAudit, FileTransfer, ForwardRefusal as AuditedRefusal } from '../audit/connection.js';
@@ -80,7 +81,7 @@ export class BastionConnection implements ChannelHost {
     private readonly deps: ConnectionDeps,
   ) {
     this.connectionId = deps.newId();
-    this.remoteAddress = `${remote.ip ?? 'unknown'}:${remote.port ?? 0}`;
+    this.remoteAddress = formatPeer(remote.ip, remote.port);
     this.log = deps.log.child({ connectionId: this.connectionId, remoteAddress: this.remoteAddress });
     this.audit = deps.audit.open({ connectionID: this.connectionId, remoteAddress: this.remoteAddress });
     client.on('authentication', (ctx: AuthContext) => this.authenticate(ctx));

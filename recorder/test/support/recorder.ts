@@ -33,6 +33,8 @@ export interface TestRecorderOptions {
   readonly extra?: Partial<RecorderConfig>;
   /** @default 'inproc' */
   readonly mode?: 'inproc' | 'process';
+  /** The SSH listener's host, as recorder.yaml writes it (`[::]` for both stacks). @default 127.0.0.1 */
+  readonly listenHost?: string;
   /** Reuse a directory (config, host key, spool, share) — e.g. to restart after a kill. @default a new temp dir */
   readonly dir?: string;
   /** inproc only: bastion knobs (loginGraceMs, flushIntervalMs, taps, target timeouts...); the limits are the config's `extra.limits`. */
@@ -132,7 +134,7 @@ function audited(e: AuditEvent): AuditedEvent {
 }
 
 /** Writes `<dir>/recorder.yaml` (+ host key) and returns its path. */
-export async function writeRecorderConfig(dir: string, opts: Pick<TestRecorderOptions, 'users' | 'hosts' | 'extra'>, ports: { listen: number; probes: number }): Promise<string> {
+export async function writeRecorderConfig(dir: string, opts: Pick<TestRecorderOptions, 'users' | 'hosts' | 'extra' | 'listenHost'>, ports: { listen: number; probes: number }): Promise<string> {
   const hostKeyFile = path.join(dir, 'host_key');
   try {
     await fsp.access(hostKeyFile);
@@ -140,7 +142,7 @@ export async function writeRecorderConfig(dir: string, opts: Pick<TestRecorderOp
     await makeKey(dir, 'host_key');
   }
   const config: RecorderConfig = {
-    listen: `127.0.0.1:${ports.listen}`,
+    listen: `${opts.listenHost ?? '127.0.0.1'}:${ports.listen}`,
     probes: `127.0.0.1:${ports.probes}`,
     hostKeyFile,
     dataFolder: path.join(dir, 'share'),
