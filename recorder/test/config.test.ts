@@ -7,6 +7,18 @@ import yaml from 'js-yaml';
 import { ConfigError, loadRecorderConfig, parseQuantity } from '../src/config.js';
 import { makeKey } from './support/index.js';
 
+/** The limits a file without `limits` gets: OpenSSH's defaults where it has one (sshd_config(5)). */
+const OPENSSH_LIKE_LIMITS = {
+  loginGraceMs: 30000,
+  maxStartups: { start: 10, rate: 30, full: 100 },
+  perSourceMaxStartups: 5,
+  perSourceNetBlockSize: { v4: 32, v6: 128 },
+  maxAuthTries: 6,
+  maxSessionsPerConnection: 10,
+  maxChannelsPerConnection: 100,
+  perSourcePenalties: { authFailureSeconds: 5, loginGraceExceededSeconds: 10, minSeconds: 15, maxSeconds: 600 },
+};
+
 const here = path.dirname(fileURLToPath(import.meta.url));
 let dir: string;
 let hostKeyLine: string;
@@ -74,16 +86,7 @@ describe('loadRecorderConfig', () => {
     expect([...c.audit.events]).toEqual(['stdout', 'stderr', 'channel_request', 'global_request']);
     expect(c.retention).toEqual({ trailExpiryDays: 180, transferredFilesExpiryDays: 180 });
     expect(c.hostKey.toString()).toContain('PRIVATE KEY');
-    expect(c.limits).toEqual({
-      loginGraceMs: 30000,
-      maxStartups: { start: 10, rate: 30, full: 100 },
-      perSourceMaxStartups: 5,
-      perSourceNetBlockSize: { v4: 32, v6: 128 },
-      maxAuthTries: 6,
-      maxSessionsPerConnection: 10,
-      maxChannelsPerConnection: 100,
-      perSourcePenalties: { authFailureSeconds: 5, loginGraceExceededSeconds: 10, minSeconds: 15, maxSeconds: 600 },
-    });
+    expect(c.limits).toEqual(OPENSSH_LIKE_LIMITS);
   });
 
   it('takes the limits the file sets and the defaults of the ones it leaves out', async () => {
@@ -94,14 +97,12 @@ describe('loadRecorderConfig', () => {
     });
     // WHEN it is loaded THEN those are taken and the others default
     expect(loadRecorderConfig(file).limits).toEqual({
+      ...OPENSSH_LIKE_LIMITS,
       loginGraceMs: 10000,
       maxStartups: { start: 20, rate: 100, full: 20 },
-      perSourceMaxStartups: 5,
       perSourceNetBlockSize: { v4: 24, v6: 56 },
-      maxAuthTries: 6,
       maxSessionsPerConnection: 2,
-      maxChannelsPerConnection: 100,
-      perSourcePenalties: { authFailureSeconds: 0, loginGraceExceededSeconds: 10, minSeconds: 15, maxSeconds: 600 },
+      perSourcePenalties: { ...OPENSSH_LIKE_LIMITS.perSourcePenalties, authFailureSeconds: 0 },
     });
     // ... and a bad limit is one of the file's problems, by its field path
     const bad = await write('bad-limits.yaml', { ...validDoc(), limits: { maxStartups: '30:10' } });

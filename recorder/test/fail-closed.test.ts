@@ -6,7 +6,7 @@ import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { scanSessions, type StoredSession } from '../src/trail/sessions.js';
-import { collect, spawnSsh, startLab, waitFor, type Lab } from './support/index.js';
+import { collect, openShell, spawnSsh, startLab, waitFor, type Lab, type LabOptions } from './support/index.js';
 import { loadSessionCast } from './support/trail-read.js';
 
 const sha256 = (s: string | Buffer) => createHash('sha256').update(s).digest('hex');
@@ -48,69 +48,72 @@ async function newSession(lab: Lab, before: ReadonlySet<string>): Promise<Stored
 
 const ids = (lab: Lab) => new Set(scanSessions(lab.recorder.dataFolder).sessions.map((s) => s.id));
 
-describe('the spool disk fills up mid-session (a 4 MiB tmpfs)', () => {
-  let base: string;
-  let lab: Lab | undefined;
+/**
+ * A lab whose recorder directory has a tmpfs of `size` as its `sub` folder (`tmp`: the spool, `share`), set up and
+ * torn down around the enclosing describe. `lab` stays undefined where tmpfs cannot be mounted.
+ */
+function labOnTmpfs(sub: 'tmp' | 'share', size: string, recorder: Omit<NonNullable<LabOptions['recorder']>, 'dir'> = {}): { base: string; lab?: Lab } {
+  const t: { base: string; lab?: Lab } = { base: '' };
   let mounted = false;
   beforeAll(async () => {
-    base = await fsp.mkdtemp(path.join(os.tmpdir(), 'srec-failclosed-'));
-    await fsp.mkdir(path.join(base, 'tmp'), { recursive: true });
-    mounted = mountTmpfs(path.join(base, 'tmp'), '4m');
-    if (mounted) lab = await startLab({ recorder: { dir: base } });
+    t.base = await fsp.mkdtemp(path.join(os.tmpdir(), `srec-${sub}-full-`));
+    await fsp.mkdir(path.join(t.base, sub), { recursive: true });
+    mounted = mountTmpfs(path.join(t.base, sub), size);
+    if (mounted) t.lab = await startLab({ recorder: { ...recorder, dir: t.base } });
   });
   afterAll(async () => {
-    await lab?.stop();
-    if (mounted) unmount(path.join(base, 'tmp'));
+    await t.lab?.stop();
+    if (mounted) unmount(path.join(t.base, sub));
   });
+  return t;
+}
+
+describe('the spool disk fills up mid-session (a 4 MiB tmpfs)', () => {
+  const t = labOnTmpfs('tmp', '4m');
 
   it('the person gets exactly what was recorded, the session ends with a message, and the next session is recorded', async () => {
-    if (!lab) return console.warn('tmpfs cannot be mounted here; skipped');
+    if (!t.lab) return console.warn('tmpfs cannot be mounted here; skipped');
     // GIVEN a file bigger than the spool disk
-    const big = await textFile(path.join(base, 'big.txt'), 10 * 1024 * 1024);
-    const before = ids(lab);
+    const big = await textFile(path.join(t.base, 'big.txt'), 10 * 1024 * 1024);
+    const before = ids(t.lab);
     // WHEN the person cats it through the recorder
-    const r = await lab.ssh(`cat ${path.join(base, 'big.txt')}`, { timeoutMs: 60000 });
+    const r = await t.lab.ssh(`cat ${path.join(t.base, 'big.txt')}`, { timeoutMs: 60000 });
     // THEN the session is ended with a message saying why
     expect(r.stderr).toContain("srec: the session's recording failed (ENOSPC); the session is ended");
     expect(r.stdout.length).toBeLessThan(big.length);
     // AND the recording reaches the share, marked incomplete, holding exactly what the person got
-    const s = await newSession(lab, before);
+    const s = await newSession(t.lab, before);
     expect(s.manifest.complete).toBe(false);
     const recorded = await castOutput(s);
     expect(recorded.length).toBe(r.stdout.length);
     expect(sha256(recorded)).toBe(sha256(r.stdout));
     expect(big.startsWith(r.stdout)).toBe(true);
     // WHEN the spool has been emptied by the move, the next session
-    const again = ids(lab);
-    const next = await lab.ssh('echo recorded-again');
+    const again = ids(t.lab);
+    const next = await t.lab.ssh('echo recorded-again');
     // THEN is relayed and recorded
     expect(next.stdout).toBe('recorded-again\n');
-    const s2 = await newSession(lab, again);
+    const s2 = await newSession(t.lab, again);
     expect(s2.manifest.complete).toBe(true);
     expect(await castOutput(s2)).toBe('recorded-again\n');
   }, 90000);
 
   it('a recorder killed mid-session on a spool filled to the last byte is recovered at restart', async () => {
-    if (!lab) return console.warn('tmpfs cannot be mounted here; skipped');
+    if (!t.lab) return console.warn('tmpfs cannot be mounted here; skipped');
     // GIVEN a recorder (a real `srec recorder` process) killed while a session is open
-    await lab.recorder.stop();
-    await lab.restartRecorder({ mode: 'process' });
-    const before = ids(lab);
-    const ssh = spawnSsh(lab.args({ extra: ['-tt'] }));
-    let seen = '';
-    ssh.stdout.on('data', (c: Buffer) => (seen += c.toString()));
-    const done = collect(ssh);
-    ssh.stdin.write('echo before-the-kill-$((6*7))\n');
-    await waitFor(() => seen.includes('before-the-kill-42'), 'the session');
-    await lab.recorder.kill();
+    await t.lab.recorder.stop();
+    await t.lab.restartRecorder({ mode: 'process' });
+    const before = ids(t.lab);
+    const { done } = await openShell(t.lab.args(), 'echo before-the-kill-$((6*7))', 'before-the-kill-42');
+    await t.lab.recorder.kill();
     await done;
     // AND the spool disk filled up to the last byte
-    const filler = path.join(base, 'tmp', 'filler');
+    const filler = path.join(t.base, 'tmp', 'filler');
     await fsp.writeFile(filler, Buffer.alloc(8 * 1024 * 1024)).catch((e: NodeJS.ErrnoException) => expect(e.code).toBe('ENOSPC'));
     // WHEN the recorder starts again
-    await lab.restartRecorder({ mode: 'inproc' });
+    await t.lab.restartRecorder({ mode: 'inproc' });
     // THEN the session is recovered into the share (its reserve made room) and /readyz passes
-    const s = await newSession(lab, before);
+    const s = await newSession(t.lab, before);
     expect(s.manifest.recovered).toBe(true);
     expect(await castOutput(s)).toContain('before-the-kill-42');
     await fsp.rm(filler, { force: true });
@@ -149,40 +152,28 @@ describe('the session spool quota (tempSizeLimit)', () => {
 });
 
 describe('/readyz and a share without room for a session (a 12 MiB tmpfs)', () => {
-  let base: string;
-  let lab: Lab | undefined;
-  let mounted = false;
-  beforeAll(async () => {
-    base = await fsp.mkdtemp(path.join(os.tmpdir(), 'srec-share-full-'));
-    await fsp.mkdir(path.join(base, 'share'), { recursive: true });
-    mounted = mountTmpfs(path.join(base, 'share'), '12m');
-    if (mounted) lab = await startLab({ recorder: { dir: base, mover: { shareCheckIntervalMs: 200, retryBaseMs: 100, retryMaxMs: 500 } } });
-  });
-  afterAll(async () => {
-    await lab?.stop();
-    if (mounted) unmount(path.join(base, 'share'));
-  });
+  const t = labOnTmpfs('share', '12m', { mover: { shareCheckIntervalMs: 200, retryBaseMs: 100, retryMaxMs: 500 } });
 
   it('is 503 while the share has less room than a session needs although a probe still fits, and 200 once it has', async () => {
-    if (!lab) return console.warn('tmpfs cannot be mounted here; skipped');
-    await waitFor(async () => (await lab!.recorder.readyz()).status === 200, '/readyz to pass');
+    if (!t.lab) return console.warn('tmpfs cannot be mounted here; skipped');
+    await waitFor(async () => (await t.lab!.recorder.readyz()).status === 200, '/readyz to pass');
     // GIVEN a share filled to all but about 1 MiB
-    const filler = path.join(base, 'share', 'filler');
+    const filler = path.join(t.base, 'share', 'filler');
     await fsp.writeFile(filler, Buffer.alloc(11 * 1024 * 1024));
     // THEN /readyz fails and says why
     const down = await waitFor(async () => {
-      const z = await lab!.recorder.readyz();
+      const z = await t.lab!.recorder.readyz();
       return z.status === 503 ? z : undefined;
     }, '/readyz to fail');
     expect(down.body).toContain("a session's files need");
     // WHEN a session runs meanwhile, THEN it is relayed and recorded, waiting in the spool or on the share
-    const before = ids(lab);
-    expect((await lab.ssh('echo while-share-full')).stdout).toBe('while-share-full\n');
+    const before = ids(t.lab);
+    expect((await t.lab.ssh('echo while-share-full')).stdout).toBe('while-share-full\n');
     // WHEN the room returns
     await fsp.rm(filler);
     // THEN /readyz passes and the recording is on the share
-    await waitFor(async () => (await lab!.recorder.readyz()).status === 200, '/readyz to pass again');
-    const s = await newSession(lab, before);
+    await waitFor(async () => (await t.lab!.recorder.readyz()).status === 200, '/readyz to pass again');
+    const s = await newSession(t.lab, before);
     expect(await castOutput(s)).toBe('while-share-full\n');
   }, 60000);
 });

@@ -8,7 +8,7 @@ import ssh2 from 'ssh2';
 import type { ClientChannel } from 'ssh2';
 import { CHANNEL_WINDOW } from '../src/ssh/window.js';
 import { scanSessions } from '../src/trail/sessions.js';
-import { collect, spawnSsh, startLab, waitFor, type Lab } from './support/index.js';
+import { collect, openShell, spawnSsh, startLab, waitFor, type Lab } from './support/index.js';
 import { loadCast } from './support/trail-read.js';
 
 jest.setTimeout(30000);
@@ -41,12 +41,7 @@ describe('bad input', () => {
 
   it('garbage on the port and a client that never speaks are dropped; a session at the same time is unaffected', async () => {
     // GIVEN an open interactive session
-    const ssh = spawnSsh(lab.args({ extra: ['-tt'] }));
-    let seen = '';
-    ssh.stdout.on('data', (c: Buffer) => (seen += c.toString()));
-    const done = collect(ssh);
-    ssh.stdin.write('echo alive-$((1+1))\n');
-    await waitFor(() => seen.includes('alive-2'), 'the session to run');
+    const { child: ssh, done } = await openShell(lab.args(), 'echo alive-$((1+1))', 'alive-2');
     // WHEN one socket sends garbage and another connects and stalls
     const garbage = net.connect(lab.recorder.port, '127.0.0.1');
     garbage.on('error', () => undefined);
@@ -138,12 +133,7 @@ describe('spool full', () => {
 
   it('refuses new recorded sessions with a message while the spool is full, and takes them again once it has room', async () => {
     // GIVEN one session holding the spool
-    const ssh = spawnSsh(lab.args({ extra: ['-tt'] }));
-    let seen = '';
-    ssh.stdout.on('data', (c: Buffer) => (seen += c.toString()));
-    const done = collect(ssh);
-    ssh.stdin.write('echo first-$((3*3))\n');
-    await waitFor(() => seen.includes('first-9'), 'the first session');
+    const { child: ssh, done } = await openShell(lab.args(), 'echo first-$((3*3))', 'first-9');
     // WHEN another recorded session is asked for
     const refused = await lab.ssh('echo should-not-run');
     // THEN it is refused with a reason, and counted

@@ -3,20 +3,14 @@
 // the pod's scheduling preferences (one recorder per node, spread over zones), soft so that a small
 // cluster still schedules every replica.
 import type { SessionRecording } from '../api/types.js';
-import { childNames, type KubeObject, labels, namespaceOf, ownerReference, selectorLabels } from './meta.js';
+import { childMetadata, childNames, type KubeObject, selectorLabels } from './meta.js';
 
 /** The recorder's PodDisruptionBudget: `maxUnavailable: 1`, `unhealthyPodEvictionPolicy: AlwaysAllow`. */
 export function buildRecorderPdb(cr: SessionRecording): KubeObject {
-  const owner = ownerReference(cr);
   return {
     apiVersion: 'policy/v1',
     kind: 'PodDisruptionBudget',
-    metadata: {
-      name: childNames(cr).recorder,
-      namespace: namespaceOf(cr),
-      labels: labels(cr, 'recorder'),
-      ...(owner ? { ownerReferences: [owner] } : {}),
-    },
+    metadata: childMetadata(cr, childNames(cr).recorder, 'recorder'),
     spec: {
       maxUnavailable: 1,
       unhealthyPodEvictionPolicy: 'AlwaysAllow',

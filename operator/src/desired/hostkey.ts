@@ -4,7 +4,7 @@
 // does not load ssh2 (cli.ts: `srec operator` does not pay for it).
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import type { SessionRecording } from '../api/types.js';
-import { childNames, type KubeObject, labels, namespaceOf, ownerReference } from './meta.js';
+import { childMetadata, childNames, type KubeObject } from './meta.js';
 
 /** An OpenSSH private key (ed25519). */
 export type HostKeyGenerator = () => string;
@@ -41,16 +41,10 @@ export function openSshPrivateKey(seed: Buffer, publicKey: Buffer, checkint: num
 }
 
 export function buildHostKeySecret(cr: SessionRecording, generate: HostKeyGenerator = generateEd25519HostKey): KubeObject {
-  const ref = ownerReference(cr);
   return {
     apiVersion: 'v1',
     kind: 'Secret',
-    metadata: {
-      name: childNames(cr).hostKey,
-      namespace: namespaceOf(cr),
-      labels: labels(cr, 'recorder'),
-      ...(ref ? { ownerReferences: [ref] } : {}),
-    },
+    metadata: childMetadata(cr, childNames(cr).hostKey, 'recorder'),
     type: 'Opaque',
     immutable: true,
     stringData: { host_key: generate() },

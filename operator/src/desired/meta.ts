@@ -78,6 +78,12 @@ export function ownerReference(cr: SessionRecording): Record<string, unknown> | 
   return { apiVersion: API_VERSION, kind: KIND, name: cr.metadata.name, uid: cr.metadata.uid, controller: true, blockOwnerDeletion: true };
 }
 
+/** A child object's metadata: its name, the CR's namespace, the component's labels and the owner reference. */
+export function childMetadata(cr: SessionRecording, name: string, component: Component): KubeObject['metadata'] {
+  const owner = ownerReference(cr);
+  return { name, namespace: namespaceOf(cr), labels: labels(cr, component), ...(owner ? { ownerReferences: [owner] } : {}) };
+}
+
 /** Stable JSON: keys sorted, so equal objects hash equally. */
 export function canonicalJson(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;

@@ -4,7 +4,7 @@
 // SIEM targets of syslog.audit.to / sensitive.to and DNS. Target and SIEM addresses may be names, so
 // egress is allowed by port, to any address.
 import type { SessionRecording } from '../api/types.js';
-import { childNames, type Component, type KubeObject, labels, namespaceOf, ownerReference, selectorLabels } from './meta.js';
+import { childMetadata, childNames, type Component, type KubeObject, selectorLabels } from './meta.js';
 import { PROBE_PORT, SYSLOG_PORT } from './recorder-config.js';
 
 type Port = { protocol: 'TCP' | 'UDP'; port: number };
@@ -27,11 +27,10 @@ function unique(ports: readonly Port[]): Port[] {
 }
 
 function policy(cr: SessionRecording, component: Component, name: string, spec: Record<string, unknown>): KubeObject {
-  const owner = ownerReference(cr);
   return {
     apiVersion: 'networking.k8s.io/v1',
     kind: 'NetworkPolicy',
-    metadata: { name, namespace: namespaceOf(cr), labels: labels(cr, component), ...(owner ? { ownerReferences: [owner] } : {}) },
+    metadata: childMetadata(cr, name, component),
     spec: { podSelector: { matchLabels: selectorLabels(cr, component) }, policyTypes: ['Ingress', 'Egress'], ...spec },
   };
 }

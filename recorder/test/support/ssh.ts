@@ -1,6 +1,7 @@
 // The real OpenSSH client, run the way a person would, with nothing from ~/.ssh leaking in (the
 // arguments: sshArgs in testing/openssh.ts).
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { waitFor } from './ports.js';
 
 export interface SshResult {
   readonly code: number | null;
@@ -47,4 +48,26 @@ export function collect(child: ChildProcessWithoutNullStreams, started = Date.no
       resolve({ code, signal, stdout, stderr, ms: Date.now() - started });
     });
   });
+}
+
+export interface OpenShell {
+  readonly child: ChildProcessWithoutNullStreams;
+  /** Resolves when ssh exits. */
+  readonly done: Promise<SshResult>;
+  /** What the person has seen so far. */
+  output(): string;
+}
+
+/**
+ * An interactive session (`ssh -tt` added to `args`) that has run `command` and shown `shows`: a session known
+ * to be live and recorded, for tests that then do something to the recorder around it.
+ */
+export async function openShell(args: readonly string[], command: string, shows: string): Promise<OpenShell> {
+  const child = spawnSsh(['-tt', ...args]);
+  let seen = '';
+  child.stdout.on('data', (c: Buffer) => (seen += c.toString()));
+  const done = collect(child);
+  child.stdin.write(`${command}\n`);
+  await waitFor(() => seen.includes(shows), `the session to show ${JSON.stringify(shows)}`);
+  return { child, done, output: () => seen };
 }
