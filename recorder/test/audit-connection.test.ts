@@ -255,23 +255,37 @@ describe('ConnectionAudit', () => {
     expect(JSON.parse(sink.json[1]!)).toMatchObject({ username: 'bob', hostID: 'db-1', sessionID: 's-3' });
   });
 
-  it('numbers again from 1 after a refusal and after the session\'s end', () => {
+  it('numbers every event of a connection once, refusals before login and events after the end included', () => {
+    // GIVEN a connection refused twice before it logs in, then a session, and a request after its end
     const sink = collector();
     const a = createAudit(sink, { sensitiveEvents: ALL, now: clock }).open(who);
     a.refused('unknown_key');
     a.refused('unknown_key');
     a.sessionStart({ recording: true });
     a.data(0, 'stdout', Buffer.from('x'));
-    a.sessionEnd({ bytesIn: 0, bytesOut: 1 });
+    a.channelExit(0, { status: 3 });
+    a.sessionEnd({ reason: 'client_closed', exit: { status: 3 }, bytesIn: 0, bytesOut: 1 });
     a.globalRequest('keepalive@openssh.com', { accepted: false });
+    // THEN seq never repeats, so a SIEM that keys on (connectionID, seq) keeps them all
     expect(sink.events.map((e) => [e.event, e.details.seq])).toEqual([
       ['connection_refused', 1],
-      ['connection_refused', 1],
-      ['session_start', 1],
-      ['stdout', 2],
-      ['session_end', 3],
-      ['global_request', 1],
+      ['connection_refused', 2],
+      ['session_start', 3],
+      ['stdout', 4],
+      ['channel_exit', 5],
+      ['session_end', 6],
+      ['global_request', 7],
     ]);
+    // AND the exit is on both channel_exit and session_end, with the reason
+    expect(sink.events[4]!.details).toEqual({ channel: 0, exitStatus: 3, seq: 5 });
+    expect(sink.events[5]!.details).toEqual({ reason: 'client_closed', exitStatus: 3, bytesIn: 0, bytesOut: 1, seq: 6 });
+  });
+
+  it('reports a command killed by a signal by its signal name', () => {
+    const sink = collector();
+    const a = createAudit(sink, { now: clock }).open(who);
+    a.channelExit(2, { signal: 'SIGKILL', coreDumped: true });
+    expect(sink.events[0]).toMatchObject({ event: 'channel_exit', exposure: 'SSH-PRIVX-AUDIT', details: { channel: 2, exitSignal: 'SIGKILL', coreDumped: true } });
   });
 
   it('never throws into the bastion', () => {

@@ -63,10 +63,21 @@ export interface SessionStartDetails {
 }
 
 export interface SessionEndDetails {
+  /** Who ended it: `client_closed`, `target_closed`, `recorder_shutdown`, `recording_failed`. */
   readonly reason?: string;
+  /** The last session channel's exit, as in its channel_exit event. */
+  readonly exit?: ChannelExit;
   /** Bytes relayed from the person, and to them. */
   readonly bytesIn?: number;
   readonly bytesOut?: number;
+}
+
+/** How a session channel's command ended on the target: a status, or a signal. */
+export interface ChannelExit {
+  readonly status?: number;
+  /** As the target's client library reports it, as in the manifest's `exitSignal` (e.g. `SIGKILL`). */
+  readonly signal?: string;
+  readonly coreDumped?: boolean;
 }
 
 /** What crossed a channel, never its content (non-sensitive). */
@@ -147,8 +158,8 @@ export function createAudit(sink: AuditSink, opts: AuditOptions = {}): Audit {
 
 /**
  * One connection's audit. Never throws and never blocks: the sink drops (and counts) what it cannot take.
- * `seq` numbers the events from 1; a refusal or the session's end closes the numbering, so that whatever the
- * connection sends after it starts again from 1.
+ * `seq` numbers the connection's events from 1 and never repeats within it (refusals before login included),
+ * so a SIEM can order them and see gaps.
  */
 export class ConnectionAudit {
   private identity: SessionIdentity;
@@ -183,9 +194,14 @@ export class ConnectionAudit {
   sessionEnd(d: SessionEndDetails = {}): void {
     this.send('session_end', {
       ...(d.reason !== undefined ? { reason: d.reason } : {}),
+      ...(d.exit ? exitDetails(d.exit) : {}),
       ...(d.bytesIn !== undefined ? { bytesIn: d.bytesIn } : {}),
       ...(d.bytesOut !== undefined ? { bytesOut: d.bytesOut } : {}),
     });
+  }
+
+  channelExit(channel: number, exit: ChannelExit): void {
+    this.send('channel_exit', { channel, ...exitDetails(exit) });
   }
 
   /**
@@ -295,8 +311,15 @@ export class ConnectionAudit {
     } catch {
       // As in data().
     }
-    if (event === 'session_end' || event === 'connection_refused') this.seq = 0;
   }
+}
+
+function exitDetails(x: ChannelExit): Record<string, DetailValue> {
+  return {
+    ...(x.status !== undefined ? { exitStatus: x.status } : {}),
+    ...(x.signal !== undefined ? { exitSignal: x.signal } : {}),
+    ...(x.coreDumped ? { coreDumped: true } : {}),
+  };
 }
 
 function forwardDetails(f: Omit<ForwardChannel, 'channel'> & { readonly channel?: number }): Record<string, DetailValue> {

@@ -17,6 +17,8 @@ export type Exposure = typeof AUDIT | typeof SENSITIVE_AUDIT;
 const NON_SENSITIVE = [
   'session_start',
   'session_end',
+  // A session channel's end as the target reported it: exit status, or the signal that killed the command.
+  'channel_exit',
   'connection_refused',
   'file_transfer',
   'events_dropped',

@@ -7,9 +7,10 @@ import type { Logger } from '../../../common/log.js';
 import { formatPeer } from '../../../common/host-port.js';
 import { errorMessage } from '../../../common/log.js';
 import { settlesWithin } from '../../../common/timeout.js';
-import type { Audit, ConnectionAudit, FileTransfer, ForwardRefusal as AuditedRefusal } from '../audit/connection.js';
+import type { Audit, ChannelExit, ConnectionAudit, FileTransfer, ForwardRefusal as AuditedRefusal } from '../audit/connection.js';
 import type { ChannelTap, ChannelTapContext, ChannelTapFactory } from '../channel-tap.js';
 import type { ForwardingKind, ResolvedHost, ResolvedRecorderConfig, ResolvedUser } from '../config.js';
+import type { ExitEntry } from '../trail/channel-log.js';
 import type { LogInput } from '../trail/recording.js';
 import { SessionRecording } from '../trail/recording.js';
 import { checkPublicKey, parseLogin, type KeyDirectory, type Login } from './auth.js';
@@ -43,6 +44,11 @@ export interface ConnectionDeps {
   readonly authenticated: (conn: BastionConnection) => void;
 }
 
+/** How long a refused connection that has opened no channel gets before it is told why and disconnected. */
+const REFUSED_QUIET_MS = 2000;
+
+type SessionEndReason = 'client_closed' | 'target_closed' | 'recorder_shutdown' | 'recording_failed';
+
 type Opened = { readonly ok: true; readonly client: Client } | { readonly ok: false; readonly refusal: Refusal };
 
 /** A channel accept() hands out: a Session or a ServerChannel, both of which say when they close. */
@@ -68,6 +74,12 @@ export class BastionConnection implements ChannelHost {
   private authFailures = 0;
   /** Channels opened or being opened, until each closes or is rejected (limits.max*PerConnection). */
   private readonly openChannels = { sessions: 0, all: 0 };
+  /** Why the session ended, when the recorder or the target ended it; otherwise the person closed it. */
+  private endReason: SessionEndReason | undefined;
+  /** The last session channel's exit, for session_end. */
+  private lastExit: ChannelExit | undefined;
+  /** Channel opens the client has sent, admitted or not. */
+  private channelsAsked = 0;
   private channelLimitLogged = false;
   private readonly channels = new Set<ChannelHandle>();
   private closing = false;
@@ -119,8 +131,15 @@ export class BastionConnection implements ChannelHost {
     return this.authFailures;
   }
 
+  /** End the connection with SSH_MSG_DISCONNECT carrying `message` (OpenSSH prints it: "Received disconnect ...: 11: message"). */
+  private disconnect(message: string): void {
+    // ssh2's Connection#end takes the description through the project's declared patch (patches/).
+    (this.client.end as (description?: string) => void).call(this.client, message);
+  }
+
   /** Tell the person why and end the connection (shutdown, recording failure). */
-  terminate(message: string): void {
+  terminate(message: string, reason: SessionEndReason = 'recorder_shutdown'): void {
+    this.endReason ??= reason;
     for (const c of this.channels) c.terminate(message);
     const t = setTimeout(() => this.client.end(), 1000);
     t.unref();
@@ -134,6 +153,12 @@ export class BastionConnection implements ChannelHost {
   }
 
   record(entry: LogInput): boolean {
+    if (entry.type === 'exit') {
+      const x = entry as Omit<ExitEntry, 't'>;
+      const exit: ChannelExit = { ...(x.status !== undefined ? { status: x.status } : {}), ...(x.signal !== undefined ? { signal: x.signal } : {}), ...(x.coreDumped ? { coreDumped: true } : {}) };
+      this.lastExit = exit;
+      this.audit.channelExit(x.ch, exit);
+    }
     return this.recording ? this.recording.record(entry) : true;
   }
 
@@ -270,15 +295,20 @@ export class BastionConnection implements ChannelHost {
       ...(refusal.detail !== undefined ? { detail: refusal.detail } : {}),
     });
     this.audit.refused(refusal.reason, refusal.message, refusal.detail);
-    // Someone who opens no channel (ssh -N) has nothing to wait for.
+    // A client that opened a channel gets the reason there (stderr, or the open's description). One that opens
+    // none (ssh -N) would never hear it: after a moment it is disconnected with the reason as the description.
+    const quiet = setTimeout(() => {
+      if (this.channelsAsked === 0) this.disconnect(refusal.message);
+    }, REFUSED_QUIET_MS);
     const t = setTimeout(() => this.client.end(), 30000);
+    quiet.unref();
     t.unref();
     return { ok: false, refusal };
   }
 
   private recordingFailed(err: Error): void {
     this.log.error('recording failed; ending the session', { sessionId: this.sessionId, error: errorMessage(err) });
-    this.terminate(`srec: the session's recording failed (${(err as NodeJS.ErrnoException).code ?? 'write error'}); the session is ended`);
+    this.terminate(`srec: the session's recording failed (${(err as NodeJS.ErrnoException).code ?? 'write error'}); the session is ended`, 'recording_failed');
   }
 
   // ---- channels ----
@@ -289,6 +319,7 @@ export class BastionConnection implements ChannelHost {
    * until the channel closes or is rejected.
    */
   private admitChannel<T extends Closing>(kind: 'session' | 'other', accept: () => T | undefined, reject: () => void): { accept: () => T | undefined; reject: () => void } | undefined {
+    this.channelsAsked++;
     const { maxSessionsPerConnection, maxChannelsPerConnection } = this.deps.config.limits;
     const limit: [ChannelLimit, number] | undefined =
       kind === 'session' && this.openChannels.sessions >= maxSessionsPerConnection
@@ -409,6 +440,8 @@ export class BastionConnection implements ChannelHost {
 
   /** The target went away: let the channels pass on what they have, then end the person's connection. */
   private async onTargetClose(): Promise<void> {
+    // Not when the recorder itself ended the target because the person left.
+    if (!this.closing) this.endReason ??= 'target_closed';
     await settlesWithin(Promise.all([...this.channels].map((c) => c.closed)), 10000);
     this.client.end();
   }
@@ -434,7 +467,7 @@ export class BastionConnection implements ChannelHost {
     this.sessionOpen = false;
     this.deps.metrics.sessionsOpen.dec();
     this.log.info('session ended', { sessionId: this.sessionId, user: this.user?.name, host: this.host?.name, durationMs, bytesIn: this.bytes.in, bytesOut: this.bytes.out, channels: this.nextChannel });
-    this.audit.sessionEnd({ bytesIn: this.bytes.in, bytesOut: this.bytes.out });
+    this.audit.sessionEnd({ reason: this.endReason ?? 'client_closed', ...(this.lastExit ? { exit: this.lastExit } : {}), bytesIn: this.bytes.in, bytesOut: this.bytes.out });
     this.resolveDone();
   }
 }

@@ -8,6 +8,7 @@ export type RefusalReason =
   | 'bad_login'
   | 'unknown_host'
   | 'no_access'
+  | 'wrong_target_user'
   | 'host_key_mismatch'
   | 'target_down'
   | 'target_auth_failed'
@@ -36,7 +37,7 @@ export const refusals = {
   unknownHost: (hostName: string): Refusal => ({ reason: 'unknown_host', message: notYours(hostName), detail: `no host named "${hostName}" is configured` }),
   noAccess: (user: string, hostName: string): Refusal => ({ reason: 'no_access', message: notYours(hostName), detail: `${user} has no access to ${hostName}` }),
   wrongTargetUser: (h: ResolvedHost, targetUser: string): Refusal => ({
-    reason: 'no_access',
+    reason: 'wrong_target_user',
     message: `srec: ${h.name} is reached as "${h.credentials.username}" only, not "${targetUser}"`,
   }),
   hostKeyMismatch: (h: ResolvedHost): Refusal => ({

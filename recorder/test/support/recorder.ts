@@ -107,6 +107,10 @@ export interface AuditedEvent {
   readonly type?: string;
   readonly destination?: string;
   readonly origin?: string;
+  /** channel_exit / session_end: how the command ended. */
+  readonly exitStatus?: number;
+  readonly exitSignal?: string;
+  readonly coreDumped?: boolean;
   readonly seq?: number;
 }
 
