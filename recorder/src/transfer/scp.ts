@@ -1,4 +1,4 @@
-// Follows the legacy SCP protocol (`scp -O`, and any `scp -t` / `scp -f` exec) from both sides of the exec channel.
+// Follows the legacy SCP protocol (`scp -O`, and any exec channel that speaks it, see classify.ts) from both sides.
 // The source (client for -t, server for -f) sends records `T<mtime> 0 <atime> 0`, `C<mode> <size> <name>`,
 // `D<mode> 0 <name>`, `E`, each acknowledged by the sink with `\0`, `\1msg\n` (error) or `\2msg\n` (fatal);
 // after a `C` ack come <size> bytes, one `\0` (or an error line) from the source, and the sink's final ack.
@@ -18,7 +18,7 @@ export interface ScpCommand {
   readonly preserveTimes: boolean;
   /** -d: the target must be a directory. */
   readonly targetIsDirectory: boolean;
-  /** -t: [target]; -f: the sources, as the remote shell would get them before glob expansion. */
+  /** -t: [target]; -f: the sources, as the remote shell would get them before glob expansion; [] when unknown. */
   readonly paths: readonly string[];
 }
 
@@ -64,6 +64,28 @@ export function parseScpCommand(command: string): ScpCommand | undefined {
   const paths = words.slice(i);
   if (paths.length === 0 || (to && paths.length !== 1)) return undefined;
   return { direction: to ? 'upload' : 'download', recursive, preserveTimes, targetIsDirectory, paths };
+}
+
+/**
+ * The `scp -t` / `scp -f` a command line runs somewhere in it (`cd /tmp && exec scp -t x`, `sudo scp -f y`), for
+ * the paths of its records only: what the channel is, the protocol on it decides. Undefined when nothing fits
+ * `direction`; then records are named by what the source sent.
+ */
+export function scpCommandHint(command: string, direction: TransferDirection): ScpCommand | undefined {
+  const plain = parseScpCommand(command);
+  if (plain !== undefined) return plain.direction === direction ? plain : undefined;
+  // Rough: split at shell operators and drop the usual prefixes; a wrong guess only names a path.
+  const found = command
+    .split(/&&|\|\||[;|&\n()]/)
+    .map((part) => part.trim().replace(/^(?:(?:exec|command|sudo|nohup|env(?:\s+\w+=\S*)*)\s+)+/, ''))
+    .map((part) => parseScpCommand(part))
+    .filter((c): c is ScpCommand => c !== undefined && c.direction === direction);
+  return found.length === 1 ? found[0] : undefined;
+}
+
+/** What is known of an SCP transfer whose command line says nothing: its direction; records name the paths. */
+export function unknownScpCommand(direction: TransferDirection): ScpCommand {
+  return { direction, recursive: false, preserveTimes: false, targetIsDirectory: false, paths: [] };
 }
 
 /**
@@ -185,7 +207,8 @@ export class ScpTracker extends TransferTracker {
       const st = this.state;
       switch (st.s) {
         case 'done':
-          return;
+          // A transfer that ended (a fatal error) says nothing more; bytes here are something else on the channel.
+          throw new ParseError('the source sent data after the transfer ended');
         case 'await': {
           // The source waits for the ack before it sends more; bytes here mean it did not (or the feed order is off).
           this.heldLen += chunk.length - pos;
@@ -281,6 +304,8 @@ export class ScpTracker extends TransferTracker {
     const parent = this.dirs[this.dirs.length - 1];
     if (parent !== undefined) return joinPath(parent, name);
     const cmd = this.command;
+    // No command line to go by: the name the source sent is all there is.
+    if (cmd.paths.length === 0) return name;
     if (cmd.direction === 'upload') {
       const target = cmd.paths[0] as string;
       const isDir = cmd.targetIsDirectory || cmd.recursive || target.endsWith('/') || target === '.' || target === '~';
@@ -296,6 +321,7 @@ export class ScpTracker extends TransferTracker {
   // ---- the sink: acknowledgements
 
   private onSink(chunk: Buffer): void {
+    if (this.state.s === 'done' && chunk.length > 0) throw new ParseError('the sink sent data after the transfer ended');
     let pos = 0;
     while (pos < chunk.length && this.state.s !== 'done') {
       if (this.ack === undefined) {
