@@ -161,14 +161,11 @@ export class ScpTracker extends TransferTracker {
   private readonly source: Side;
   private state: State = { s: 'record' };
   private ready = false;
-  /** Source bytes of a control line (or bytes that came before the sink's ack), bounded by maxLine. */
+  /** Source bytes of a control line, bounded by maxLine. */
   private line: Buffer[] = [];
   private lineLen = 0;
   /** Sink side: an error/fatal ack line being read. */
   private ack: { code: number; parts: Buffer[]; len: number } | undefined;
-  /** Source bytes that arrived while waiting for the sink's ack. */
-  private held: Buffer[] = [];
-  private heldLen = 0;
   private times: { mtime: number; atime: number } | undefined;
   private file: FileRecord | undefined;
   private capture: Capture | undefined;
@@ -196,7 +193,6 @@ export class ScpTracker extends TransferTracker {
     this.capture = undefined;
     this.state = { s: 'done' };
     this.line = [];
-    this.held = [];
   }
 
   // ---- the source: records and data
@@ -209,13 +205,10 @@ export class ScpTracker extends TransferTracker {
         case 'done':
           // A transfer that ended (a fatal error) says nothing more; bytes here are something else on the channel.
           throw new ParseError('the source sent data after the transfer ended');
-        case 'await': {
-          // The source waits for the ack before it sends more; bytes here mean it did not (or the feed order is off).
-          this.heldLen += chunk.length - pos;
-          if (this.heldLen > this.maxLine) throw new ParseError('the source sent data before the acknowledgement');
-          this.held.push(chunk.subarray(pos));
-          return;
-        }
+        case 'await':
+          // The source waits for the ack before it sends more, and the relay feeds both sides in the order it
+          // forwarded them: bytes here are not SCP (e.g. a shell behind a forged greeting).
+          throw new ParseError('the source sent data before the acknowledgement');
         case 'data': {
           const n = Math.min(st.left, chunk.length - pos);
           if (this.capture !== undefined) this.writeCapture(this.capture, chunk.subarray(pos, pos + n));
@@ -330,7 +323,9 @@ export class ScpTracker extends TransferTracker {
           this.onAck(0, '');
           continue;
         }
-        this.ack = { code, parts: code === 1 || code === 2 ? [] : [Buffer.from([code])], len: code === 1 || code === 2 ? 0 : 1 };
+        // OpenSSH's scp takes any other byte as fatal; here it means the other side is not speaking SCP.
+        if (code !== 1 && code !== 2) throw new ParseError(`an acknowledgement starts with byte 0x${code.toString(16).padStart(2, '0')}`);
+        this.ack = { code, parts: [], len: 0 };
       }
       const nl = chunk.indexOf(0x0a, pos);
       const end = nl < 0 ? chunk.length : nl;
@@ -341,7 +336,6 @@ export class ScpTracker extends TransferTracker {
       pos = nl + 1;
       const { code, parts, len } = this.ack;
       this.ack = undefined;
-      // OpenSSH treats any byte other than 0 and 1 as fatal (the source exits).
       this.onAck(code === 1 ? 1 : 2, Buffer.concat(parts, len).toString('utf8'));
     }
   }
@@ -410,15 +404,6 @@ export class ScpTracker extends TransferTracker {
       this.abort('the sink stopped the transfer');
       return;
     }
-    this.replayHeld();
-  }
-
-  private replayHeld(): void {
-    if (this.held.length === 0) return;
-    const held = Buffer.concat(this.held, this.heldLen);
-    this.held = [];
-    this.heldLen = 0;
-    this.onSource(held);
   }
 }
 
