@@ -66,8 +66,8 @@ describe('transferTaps into a real SessionRecording', () => {
       // THEN the manifest lists both transfers, with their channels and captures
       const digest = sha256(content);
       expect(manifest.transfers).toEqual([
-        { channel: 0, protocol: 'sftp', direction: 'upload', path: `${remote}/doc.bin`, size: content.length, sha256: digest, file: 'files/1-doc.bin', complete: true, bytes: content.length },
-        { channel: 1, protocol: 'scp', direction: 'download', path: `${remote}/kept.bin`, size: content.length, sha256: digest, file: 'files/2-kept.bin', complete: true, bytes: content.length },
+        { channel: 0, protocol: 'sftp', direction: 'upload', path: `${remote}/doc.bin`, size: content.length, sha256: digest, file: 'files/1', complete: true, bytes: content.length },
+        { channel: 1, protocol: 'scp', direction: 'download', path: `${remote}/kept.bin`, size: content.length, sha256: digest, file: 'files/2', complete: true, bytes: content.length },
       ]);
       // AND each capture is in the manifest's files with the same sha256, as `srec verify` will check
       for (const t of manifest.transfers) {

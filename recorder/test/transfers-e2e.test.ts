@@ -110,7 +110,7 @@ async function expectCopy(found: readonly Found[], o: Original, direction: 'uplo
   expect(f.transfer).toMatchObject({ size: o.content.length, sha256: o.sha256, complete: true, bytes: o.content.length });
   expect(f.transfer.note).toBeUndefined();
   if (kept) {
-    expect(f.transfer.file).toMatch(/^files\/\d+-/);
+    expect(f.transfer.file).toMatch(/^files\/\d+$/);
     const copy = await fsp.readFile(path.join(f.session.dir, f.transfer.file!));
     expect(sha256(copy)).toBe(o.sha256);
     expect(f.session.manifest.files).toContainEqual({ path: f.transfer.file, size: o.content.length, sha256: o.sha256 });

@@ -152,7 +152,7 @@ export class SessionRecording {
     this.transfers.push(t);
   }
 
-  /** A new file in the session directory (e.g. files/<n>-<name>), created 0600. */
+  /** A new file in the session directory (e.g. files/<n>), created 0600. */
   filePath(rel: string): string {
     const p = path.resolve(this.dir, rel);
     if (!p.startsWith(this.dir + path.sep)) throw new Error(`recording file "${rel}" is outside the session directory`);
