@@ -104,8 +104,8 @@ export class SessionChannel implements ChannelHandle {
   private command?: string;
   /** When the program started, on the recording's clock: a cast opened later starts its timeline there. */
   private startedMs?: number;
-  /** The terminal size now (a cast opened after window changes starts with it). */
-  private size?: { cols: number; rows: number };
+  /** Window changes before the cast opened (while the channel was classified): the cast starts with them. */
+  private readonly resizes: { cols: number; rows: number }[] = [];
   /** While the channel's first bytes are classified. */
   private classifying?: Classifying;
   /** Resolves once the lanes are open. */
@@ -411,12 +411,13 @@ export class SessionChannel implements ChannelHandle {
     const rec = this.host.recording;
     if (!rec) return undefined;
     this.cast = rec.openCast(this.ch, {
-      cols: this.size?.cols || this.pty?.cols || 80,
-      rows: this.size?.rows || this.pty?.rows || 24,
+      cols: this.pty?.cols || 80,
+      rows: this.pty?.rows || 24,
       ...(this.pty?.term || this.env.TERM ? { term: this.pty?.term || this.env.TERM } : {}),
       ...(this.command !== undefined ? { command: this.command } : {}),
       ...(this.startedMs !== undefined ? { startMs: this.startedMs } : {}),
     });
+    for (const r of this.resizes.splice(0)) this.cast.resize(r.cols, r.rows);
     return this.cast;
   }
 
@@ -441,8 +442,8 @@ export class SessionChannel implements ChannelHandle {
     if (this.target) {
       this.pendingWindow = undefined;
       this.target.setWindow(info.rows, info.cols, info.height, info.width);
-      this.size = { cols: info.cols, rows: info.rows };
-      this.cast?.resize(info.cols, info.rows);
+      if (this.cast) this.cast.resize(info.cols, info.rows);
+      else this.resizes.push({ cols: info.cols, rows: info.rows });
     } else if (this.started) {
       this.pendingWindow = info;
     } else if (this.pty) {
