@@ -78,7 +78,7 @@ describe('SftpTracker with real OpenSSH sftp and sftp-server', () => {
         }
         expect((await stat(join(w.session, 'files'))).mode & 0o777).toBe(0o700);
         expect((await readdir(join(w.session, 'files'))).sort()).toEqual(
-          ['1-empty.bin', '2-small.txt', '3-big.bin', '4-empty.bin', '5-small.txt', '6-big.bin'].sort(),
+          ['1', '2', '3', '4', '5', '6'],
         );
         // AND the channel log has the version exchange and each open/close with flags and byte counts
         expect(s.ops[0]).toEqual({ op: 'init', version: 3 });

@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FsCaptureSink, MetadataCaptureSink, captureBaseName } from '../src/transfer/sink.js';
+import { FsCaptureSink, MetadataCaptureSink } from '../src/transfer/sink.js';
 import { withTempDir } from './support/transfer-harness.js';
 
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
@@ -19,7 +19,7 @@ describe('FsCaptureSink', () => {
       const c = new FsCaptureSink({ dir }).open(meta('/srv/report.pdf'));
       for (const [buf, off] of segments(data, [1, 0, 3, 2, 7, 4, 5, 6])) void c.write(buf, off);
       const r = await c.close();
-      expect(r).toEqual({ size: 8000, bytes: 8000, sha256: sha256(data), file: 'files/1-report.pdf' });
+      expect(r).toEqual({ size: 8000, bytes: 8000, sha256: sha256(data), file: 'files/1' });
       expect(await readFile(join(dir, r.file as string))).toEqual(data);
       expect((await stat(join(dir, r.file as string))).mode & 0o777).toBe(0o600);
       expect((await stat(join(dir, 'files'))).mode & 0o777).toBe(0o700);
@@ -32,13 +32,13 @@ describe('FsCaptureSink', () => {
       const sink = new FsCaptureSink({ dir, reorderWindow: 0 });
       const reversed = sink.open(meta('/a'));
       for (const [buf, off] of segments(data, [7, 6, 5, 4, 3, 2, 1, 0])) void reversed.write(buf, off);
-      expect(await reversed.close()).toEqual({ size: 8000, bytes: 8000, sha256: sha256(data), file: 'files/1-a' });
+      expect(await reversed.close()).toEqual({ size: 8000, bytes: 8000, sha256: sha256(data), file: 'files/1' });
 
       const rewritten = sink.open(meta('/b'));
       void rewritten.write(Buffer.alloc(8000, 1), 0);
       void rewritten.write(data.subarray(0, 4000), 0);
       void rewritten.write(data.subarray(4000), 4000);
-      expect(await rewritten.close()).toEqual({ size: 8000, bytes: 16000, sha256: sha256(data), file: 'files/2-b' });
+      expect(await rewritten.close()).toEqual({ size: 8000, bytes: 16000, sha256: sha256(data), file: 'files/2' });
     });
   });
 
@@ -65,41 +65,47 @@ describe('FsCaptureSink', () => {
   it('never overwrites: a taken name moves to the next number', async () => {
     await withTempDir(async (dir) => {
       await mkdir(join(dir, 'files'));
-      await writeFile(join(dir, 'files', '1-same.txt'), 'older');
+      await writeFile(join(dir, 'files', '1'), 'older');
       const sink = new FsCaptureSink({ dir });
       const a = sink.open(meta('/x/same.txt'));
       const b = sink.open(meta('/y/same.txt'));
       void a.write(Buffer.from('a'));
       void b.write(Buffer.from('b'));
-      expect([(await a.close()).file, (await b.close()).file].sort()).toEqual(['files/2-same.txt', 'files/3-same.txt']);
-      expect(await readFile(join(dir, 'files', '1-same.txt'), 'utf8')).toBe('older');
+      expect([(await a.close()).file, (await b.close()).file].sort()).toEqual(['files/2', 'files/3']);
+      expect(await readFile(join(dir, 'files', '1'), 'utf8')).toBe('older');
     });
   });
 
-  it('makes safe file names from remote paths', () => {
-    expect(captureBaseName('/home/a/report.pdf')).toBe('report.pdf');
-    expect(captureBaseName('dir/')).toBe('dir');
-    expect(captureBaseName('/')).toBe('file');
-    expect(captureBaseName('..')).toBe('file');
-    expect(captureBaseName('evil\nname\\x')).toBe('evil_name_x');
-    expect(captureBaseName('x'.repeat(300))).toHaveLength(120);
+  it('names copies by number alone, whatever the remote name (255 bytes of UTF-8, separators, control characters)', async () => {
+    // GIVEN remote names of 255 bytes (the most a file name may have), and hostile ones
+    const longest = '\u6587'.repeat(85);
+    expect(Buffer.byteLength(longest)).toBe(255);
+    const dir = await mkdtemp(join(tmpdir(), 'srec-sink-long-'));
+    const sink = new FsCaptureSink({ dir });
+    const data = randomBytes(1000);
+    const results = [];
+    // WHEN each is captured
+    for (const name of [longest, `${'é'.repeat(127)}x`, '..', 'evil\nname\\x']) {
+      const c = sink.open(meta(`/remote/${name}`));
+      void c.write(data);
+      results.push(await c.close());
+    }
+    // THEN each copy is kept under its number, with the content's sha256
+    expect(results.map((r) => [r.file, r.note, r.sha256])).toEqual([1, 2, 3, 4].map((n) => [`files/${n}`, undefined, sha256(data)]));
+    for (const r of results) expect(await readFile(join(dir, r.file!))).toEqual(data);
   });
 
-  it('keeps a legal 255-byte UTF-8 remote name: the copy gets a shorter name, the hash is right', async () => {
-    // GIVEN a remote name of 85 three-byte characters (255 bytes, the most a file name may have)
-    const name = '\u6587'.repeat(85);
-    expect(Buffer.byteLength(name)).toBe(255);
-    const dir = await mkdtemp(join(tmpdir(), 'srec-sink-long-'));
-    const data = randomBytes(1000);
-    // WHEN it is captured
-    const c = new FsCaptureSink({ dir }).open(meta(`/remote/${name}`));
-    void c.write(data);
-    const r = await c.close();
-    // THEN the copy is kept under a name within the limit, whole characters, and its sha256 is the content's
-    expect(r.note).toBeUndefined();
-    expect(r.sha256).toBe(sha256(data));
-    expect(r.file).toBe(`files/1-${'\u6587'.repeat(40)}`);
-    expect(await readFile(join(dir, r.file!))).toEqual(data);
+  it('a write far past the end, then a truncate back, keeps the final content and hashes it', async () => {
+    await withTempDir(async (dir) => {
+      const head = Buffer.from('stays');
+      const c = new FsCaptureSink({ dir }).open(meta('/gap'));
+      void c.write(head, 0);
+      void c.write(Buffer.from('gone'), 100 * 1024 * 1024);
+      void c.truncate(head.length);
+      const r = await c.close();
+      expect(r).toEqual({ size: head.length, bytes: head.length + 4, sha256: sha256(head), file: 'files/1' });
+      expect(await readFile(join(dir, 'files', '1'))).toEqual(head);
+    });
   });
 });
 
@@ -109,6 +115,19 @@ describe('MetadataCaptureSink', () => {
     const c = new MetadataCaptureSink().open(meta('/m'));
     for (const [buf, off] of segments(data, [2, 0, 1, 3, 4, 5, 7, 6])) void c.write(buf, off);
     expect(await c.close()).toEqual({ size: 8000, bytes: 8000, sha256: sha256(data) });
+  });
+
+  it('drops what a truncate takes back past a gap, and says why there is no sha256 when it cuts hashed bytes', async () => {
+    const sink = new MetadataCaptureSink();
+    const gap = sink.open(meta('/gap'));
+    void gap.write(Buffer.from('stays'), 0);
+    void gap.write(Buffer.from('gone'), 100 * 1024 * 1024);
+    void gap.truncate(5);
+    expect(await gap.close()).toEqual({ size: 5, bytes: 9, sha256: sha256(Buffer.from('stays')) });
+    const cut = sink.open(meta('/cut'));
+    void cut.write(Buffer.from('hashed already'), 0);
+    void cut.truncate(6);
+    expect(await cut.close()).toEqual({ size: 6, bytes: 14, note: 'no sha256: a truncate cut content already hashed (content not kept)' });
   });
 
   it('reports no sha256, and why, when the order is beyond its window or there are holes', async () => {

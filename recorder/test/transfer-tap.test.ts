@@ -53,7 +53,7 @@ async function recordedSession(dir: string, fileTransfers: boolean) {
   await tee.close();
   const manifest = await recording.close({ complete: true });
   const log = await readChannelLog(recording.dir);
-  return { recording, manifest, log, content, remote, reported, taps: contexts.map((c) => factory(c)) };
+  return { recording, manifest, log, content, remote, reported };
 }
 
 describe('transferTaps into a real SessionRecording', () => {
@@ -66,8 +66,8 @@ describe('transferTaps into a real SessionRecording', () => {
       // THEN the manifest lists both transfers, with their channels and captures
       const digest = sha256(content);
       expect(manifest.transfers).toEqual([
-        { channel: 0, protocol: 'sftp', direction: 'upload', path: `${remote}/doc.bin`, size: content.length, sha256: digest, file: 'files/1-doc.bin', complete: true, bytes: content.length },
-        { channel: 1, protocol: 'scp', direction: 'download', path: `${remote}/kept.bin`, size: content.length, sha256: digest, file: 'files/2-kept.bin', complete: true, bytes: content.length },
+        { channel: 0, protocol: 'sftp', direction: 'upload', path: `${remote}/doc.bin`, size: content.length, sha256: digest, file: 'files/1', complete: true, bytes: content.length },
+        { channel: 1, protocol: 'scp', direction: 'download', path: `${remote}/kept.bin`, size: content.length, sha256: digest, file: 'files/2', complete: true, bytes: content.length },
       ]);
       // AND each capture is in the manifest's files with the same sha256, as `srec verify` will check
       for (const t of manifest.transfers) {
@@ -87,33 +87,38 @@ describe('transferTaps into a real SessionRecording', () => {
     });
   }, SLOW);
 
-  it('keeps only metadata with fileTransfers: false, and asks for no cast of scp data', async () => {
+  it('keeps only metadata with fileTransfers: false', async () => {
     await withTempDir(async (dir) => {
-      const { recording, manifest, content, taps } = await recordedSession(dir, false);
+      const { recording, manifest, content } = await recordedSession(dir, false);
       expect(manifest.transfers.map((t) => [t.protocol, t.size, t.sha256, t.file])).toEqual([
         ['sftp', content.length, sha256(content), undefined],
         ['scp', content.length, sha256(content), undefined],
       ]);
       expect(existsSync(join(recording.dir, 'files'))).toBe(false);
       expect(manifest.files.map((f) => f.path)).not.toContainEqual(expect.stringMatching(/^files\//));
-      expect(taps.map((t) => t?.suppressCast)).toEqual([false, true]);
     });
   }, SLOW);
 });
 
 describe('transferTaps on a host that is not recorded', () => {
-  it('follows nothing, but declares sftp and scp channels file content: no data events, no cast of scp', () => {
+  it('follows nothing, but gives a transfer verdict by the greetings, whatever the command line says', () => {
     // GIVEN the taps and a host with recording: false
     const host = { name: 'db-2', address: '127.0.0.1', port: 22, hostKeys: [], recording: false, fileTransfers: false } as unknown as ResolvedHost;
     const reported: FileTransfer[] = [];
-    const tap = (ctx: Pick<ChannelTapContext, 'kind' | 'command' | 'subsystem'>) =>
-      transferTaps()({ channel: 0, host, auditTransfer: (t) => reported.push(t), ...ctx });
-    // WHEN an sftp subsystem, an scp -t exec and a plain exec start
-    // THEN the transfer channels get a tap that only declares what the relay must leave out
-    expect(tap({ kind: 'subsystem', subsystem: 'sftp' })).toEqual({ suppressCast: false, suppressDataEvents: true });
-    expect(tap({ kind: 'exec', command: 'scp -t /tmp' })).toEqual({ suppressCast: true, suppressDataEvents: true });
-    expect(tap({ kind: 'exec', command: 'ls -l' })).toBeUndefined();
-    expect(tap({ kind: 'shell' })).toBeUndefined();
+    const classifier = (ctx: Pick<ChannelTapContext, 'kind' | 'command' | 'subsystem'>) =>
+      transferTaps()({ channel: 0, host, auditTransfer: (t) => reported.push(t), ...ctx })!;
+    const INIT = Buffer.from([0, 0, 0, 5, 1, 0, 0, 0, 3]);
+    const VERSION = Buffer.from([0, 0, 0, 5, 2, 0, 0, 0, 3]);
+    // WHEN an exec named nothing like sftp greets with SFTP INIT and gets VERSION
+    const sftp = classifier({ kind: 'exec', command: 'cd / && exec /usr/lib/openssh/sftp-server' });
+    // THEN the INIT is a handshake and the VERSION makes it a transfer (a tap with nothing to follow)
+    expect([sftp.feed('client', INIT), sftp.feed('server', VERSION)]).toEqual(['handshake', { transfer: {} }]);
+    // WHEN a shell's exec sends the SCP ready byte and gets a C record
+    const scp = classifier({ kind: 'exec', command: 'sh -c "exec scp -t /tmp"' });
+    expect([scp.feed('server', Buffer.from([0])), scp.feed('client', Buffer.from('C0644 5 a.txt\n'))]).toEqual(['handshake', { transfer: {} }]);
+    // WHEN a command called scp -t prints text, THEN it is a terminal
+    expect(classifier({ kind: 'exec', command: 'scp -t /tmp' }).feed('server', Buffer.from('hello\n'))).toBe('terminal');
+    expect(classifier({ kind: 'shell' }).feed('client', Buffer.from('ls\r'))).toBe('terminal');
     expect(reported).toEqual([]);
   });
 });

@@ -10,7 +10,7 @@ import type { ManifestTransfer } from '../src/trail/manifest.js';
 import { readManifest } from '../src/trail/manifest-file.js';
 import { readChannelLog } from '../src/trail/reader.js';
 import { scanSessions, type StoredSession } from '../src/trail/sessions.js';
-import { collect, startLab, waitFor, type Lab, type SshResult } from './support/index.js';
+import { collect, spawnSsh, startLab, waitFor, type Lab, type SshResult } from './support/index.js';
 import { srec } from './support/run-cli.js';
 import { writeSession } from './support/trail-fixture.js';
 
@@ -110,7 +110,7 @@ async function expectCopy(found: readonly Found[], o: Original, direction: 'uplo
   expect(f.transfer).toMatchObject({ size: o.content.length, sha256: o.sha256, complete: true, bytes: o.content.length });
   expect(f.transfer.note).toBeUndefined();
   if (kept) {
-    expect(f.transfer.file).toMatch(/^files\/\d+-/);
+    expect(f.transfer.file).toMatch(/^files\/\d+$/);
     const copy = await fsp.readFile(path.join(f.session.dir, f.transfer.file!));
     expect(sha256(copy)).toBe(o.sha256);
     expect(f.session.manifest.files).toContainEqual({ path: f.transfer.file, size: o.content.length, sha256: o.sha256 });
@@ -381,6 +381,136 @@ describe('file transfers through the recorder with real OpenSSH (fileTransfers: 
     expect(await srec('verify', '--data', lab.recorder.dataFolder)).toMatchObject({ code: 0 });
   });
 });
+
+/** The sftp-server binary of this machine's OpenSSH, run as an exec command by `sftp -s`. */
+const SFTP_SERVER = ['/usr/lib/openssh/sftp-server', '/usr/lib/sftp-server', '/usr/libexec/sftp-server'].find((p) => existsSync(p))!;
+
+/**
+ * An `ssh` for `scp -S` that runs scp's remote command behind a shell's `cd / && exec`, as a wrapper would: the
+ * command line no longer reads as `scp -t` / `scp -f`, only the bytes on the channel say it is SCP.
+ */
+async function disguisingSsh(dir: string): Promise<string> {
+  const file = path.join(dir, 'disguised-ssh');
+  await fsp.writeFile(file, '#!/bin/bash\nargs=("$@")\nlast=$((${#args[@]} - 1))\nremote=${args[$last]}\nunset "args[$last]"\nexec ssh "${args[@]}" "cd / && exec $remote"\n', { mode: 0o755 });
+  return file;
+}
+
+/** A disguised scp -O up and down, and sftp with the server binary as an exec, of each original. */
+async function disguisedTransfers(lab: Lab, local: string, dir: string): Promise<{ back: string; wrapper: string }> {
+  const back = path.join(local, 'disguised-back');
+  await Promise.all([fsp.mkdir(back, { recursive: true }), fsp.mkdir(path.join(dir, 'scp'), { recursive: true }), fsp.mkdir(path.join(dir, 'sftp'), { recursive: true })]);
+  const wrapper = await disguisingSsh(lab.dir);
+  const names = ['empty.bin', 'small.txt', 'big.bin'];
+  const up = await scp(lab, ['-O', '-S', wrapper], names.map((n) => path.join(local, n)), remote(`${dir}/scp/`));
+  expect(up).toMatchObject({ code: 0 });
+  const down = await scp(lab, ['-O', '-S', wrapper], [remote(`${dir}/scp/small.txt`)], `${back}/scp-small.txt`);
+  expect(down).toMatchObject({ code: 0 });
+  const batch = path.join(lab.dir, `batch-${randomBytes(4).toString('hex')}`);
+  await fsp.writeFile(batch, [...names.map((n) => `put ${path.join(local, n)} ${dir}/sftp/${n}`), `get ${dir}/sftp/big.bin ${back}/sftp-big.bin`, ''].join('\n'));
+  const sftp = await runClient('sftp', ['-s', SFTP_SERVER, '-b', batch, ...clientOptions(lab), '127.0.0.1']);
+  expect(sftp).toMatchObject({ code: 0 });
+  return { back, wrapper };
+}
+
+/** The exec channels of the disguised transfers: none reads as scp -t / -f or the sftp subsystem, and none has a cast. */
+function expectDisguisedChannels(sessions: readonly StoredSession[]): void {
+  const channels = sessions.flatMap((s) => s.manifest.channels);
+  expect(channels.map((c) => c.kind)).toEqual(['exec', 'exec', 'exec']);
+  expect(channels.map((c) => c.command).sort()).toEqual([
+    SFTP_SERVER,
+    expect.stringMatching(/^cd \/ && exec scp .*-t /),
+    expect.stringMatching(/^cd \/ && exec scp .*-f /),
+  ]);
+  for (const c of channels) expect(c.cast).toBeUndefined();
+}
+
+for (const fileTransfers of [true, false]) {
+  describe(`disguised transfers are recognised by their protocol (fileTransfers: ${fileTransfers})`, () => {
+    let lab: Lab;
+    let originals: Original[];
+    let local: string;
+    beforeAll(async () => {
+      lab = await startLab({ db1: { fileTransfers }, recorder: { extra: AUDIT_ALL } });
+      local = path.join(lab.dir, 'local');
+      originals = await makeOriginals(local);
+    });
+    afterAll(async () => {
+      await lab?.stop();
+    });
+
+    it('scp -O through `cd / && exec scp -t|-f` and sftp with sftp-server as an exec command: transfers with sha256, no content in casts or data events', async () => {
+      // GIVEN a recorded host, and a person whose scp and sftp run their remote side under names the command line does not tell
+      const before = await sessionIds(lab);
+      const dir = path.join(lab.dir, 'target');
+      // WHEN they copy three files up and one down with scp, and three up and one down with sftp
+      const { back } = await disguisedTransfers(lab, local, dir);
+      // THEN the files arrived untouched
+      for (const o of originals) {
+        await expectSameFile(path.join(dir, 'scp', o.name), o);
+        await expectSameFile(path.join(dir, 'sftp', o.name), o);
+      }
+      await expectSameFile(path.join(back, 'scp-small.txt'), originals[1]!);
+      await expectSameFile(path.join(back, 'sftp-big.bin'), originals[2]!);
+      // AND the recording has each as a transfer of its protocol, with the original's sha256 (and a copy when kept)
+      const sessions = await newSessions(lab, before, 8);
+      const found = transfersOf(sessions);
+      expect(found).toHaveLength(8);
+      for (const o of originals) {
+        const up = found.filter((f) => f.transfer.direction === 'upload' && path.basename(f.transfer.path) === o.name);
+        expect(up.map((f) => f.transfer.protocol).sort()).toEqual(['scp', 'sftp']);
+        for (const f of up) await expectCopy([f], o, 'upload', f.transfer.protocol, fileTransfers);
+      }
+      expect(found.find((f) => f.transfer.protocol === 'scp' && f.transfer.direction === 'download')?.transfer).toMatchObject({ size: originals[1]!.content.length, sha256: originals[1]!.sha256, complete: true });
+      expect(found.find((f) => f.transfer.protocol === 'sftp' && f.transfer.direction === 'download')?.transfer).toMatchObject({ size: originals[2]!.content.length, sha256: originals[2]!.sha256, complete: true });
+      // AND the channels are execs with no cast
+      expectDisguisedChannels(sessions);
+      // AND the audit has a file_transfer event per file and no stdin/stdout events (each would carry file content)
+      const events = auditOf(lab, sessions);
+      expect(events.filter((e) => e.event === 'file_transfer')).toHaveLength(8);
+      expect(dataEvents(events)).toEqual({ stdin: 0, stdout: 0 });
+      for (const e of events) expect(e.data === undefined || !e.data.includes(originals[1]!.content.subarray(0, 40))).toBe(true);
+      if (!fileTransfers) {
+        // AND with fileTransfers: false the content is nowhere in the recording: no copies, not in a cast, not in the log
+        for (const s of sessions) {
+          expect(existsSync(path.join(s.dir, 'files'))).toBe(false);
+          expect((await sessionBytes(s)).includes(originals[1]!.content.subarray(0, 40))).toBe(false);
+          expect((await sessionBytes(s)).includes(originals[2]!.content.subarray(1000, 1064))).toBe(false);
+        }
+      }
+      expect((await verifySessions({ dataFolder: lab.recorder.dataFolder })).ok).toBe(true);
+    });
+
+    it('a command that greets like SCP and then runs a shell is recorded as a terminal from where it leaves the protocol', async () => {
+      // GIVEN a remote command that sends SCP's ready byte, then (after the person's C record) runs a shell
+      const before = await sessionIds(lab);
+      const marker = `after-the-greeting-${randomBytes(4).toString('hex')}`;
+      const child = spawnSsh([...lab.args(), `printf '\\0'; head -c 14 >/dev/null; exec sh`]);
+      let ready = false;
+      child.stdout.once('data', () => (ready = true));
+      const done = collect(child, Date.now(), 60_000);
+      // WHEN the person answers with a record line, then types a command into the shell
+      await waitFor(() => ready, 'the ready byte', 20_000);
+      child.stdin.write('C0644 5 x.txt\n');
+      await new Promise((r) => setTimeout(r, 300));
+      child.stdin.write(`echo ${marker}-$((6*7))\n`);
+      child.stdin.end();
+      const r = await done;
+      // THEN the shell ran
+      expect(r.stdout).toContain(`${marker}-42`);
+      // AND its command and output are in the channel's cast, and its output in the stdout events
+      const sessions = await newSessions(lab, before, 0);
+      const s = sessions[0]!;
+      expect(s.manifest.channels[0]!.cast).toBe('ch-0.cast.gz');
+      const cast = zlib.gunzipSync(await fsp.readFile(path.join(s.dir, 'ch-0.cast.gz'))).toString();
+      expect(cast).toContain(`echo ${marker}-$((6*7))`);
+      expect(cast).toContain(`${marker}-42`);
+      const log = await readChannelLog(s.dir);
+      expect(log.entries).toContainEqual(expect.objectContaining({ type: 'scp', op: 'parse_stopped' }));
+      const stdout = auditOf(lab, sessions).filter((e) => e.event === 'stdout');
+      expect(Buffer.concat(stdout.map((e) => e.data!)).toString()).toContain(`${marker}-42`);
+    });
+  });
+}
 
 describe('`srec recorder` as a process: transfers and retention', () => {
   let lab: Lab;

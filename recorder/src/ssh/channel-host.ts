@@ -2,7 +2,7 @@
 import type { Client } from 'ssh2';
 import type { Logger } from '../../../common/log.js';
 import type { ConnectionAudit } from '../audit/connection.js';
-import type { ChannelTap, ChannelTapContext } from '../channel-tap.js';
+import type { ChannelClassifier, ChannelTapContext } from '../channel-tap.js';
 import type { LogInput, SessionRecording } from '../trail/recording.js';
 
 export interface ChannelHandle {
@@ -24,6 +24,7 @@ export interface ChannelHost {
   targetClient(): Client;
   /** Append to the channel log (no-op without a recording). */
   record(entry: LogInput): boolean;
-  tapFor(ctx: Omit<ChannelTapContext, 'host' | 'recording' | 'auditTransfer'>): ChannelTap | undefined;
+  /** The channel's classifier (the bastion's taps), or undefined: a plain terminal. */
+  tapFor(ctx: Omit<ChannelTapContext, 'host' | 'recording' | 'auditTransfer'>): ChannelClassifier | undefined;
   countBytes(direction: 'in' | 'out', n: number): void;
 }

@@ -8,7 +8,7 @@ import { formatPeer } from '../../../common/host-port.js';
 import { errorMessage } from '../../../common/log.js';
 import { settlesWithin } from '../../../common/timeout.js';
 import type { Audit, ChannelExit, ConnectionAudit, FileTransfer, ForwardRefusal as AuditedRefusal } from '../audit/connection.js';
-import type { ChannelTap, ChannelTapContext, ChannelTapFactory } from '../channel-tap.js';
+import type { ChannelClassifier, ChannelTapContext, ChannelTapFactory } from '../channel-tap.js';
 import type { ForwardingKind, ResolvedHost, ResolvedRecorderConfig, ResolvedUser } from '../config.js';
 import type { ExitEntry } from '../trail/channel-log.js';
 import type { LogInput } from '../trail/recording.js';
@@ -162,7 +162,7 @@ export class BastionConnection implements ChannelHost {
     return this.recording ? this.recording.record(entry) : true;
   }
 
-  tapFor(ctx: Omit<ChannelTapContext, 'host' | 'recording' | 'auditTransfer'>): ChannelTap | undefined {
+  tapFor(ctx: Omit<ChannelTapContext, 'host' | 'recording' | 'auditTransfer'>): ChannelClassifier | undefined {
     if (!this.host) return undefined;
     const auditTransfer = (t: FileTransfer) => this.audit.fileTransfer(ctx.channel, t);
     try {

@@ -5,12 +5,86 @@
 import type { Writable } from 'node:stream';
 import type { ClientChannel, PseudoTtyInfo, ServerChannel, Session } from 'ssh2';
 import type { DataStream } from '../audit/event.js';
-import type { ChannelTap } from '../channel-tap.js';
+import type { ChannelClassifier, ChannelTap, ChannelVerdict } from '../channel-tap.js';
 import type { CastWriter } from '../trail/asciicast.js';
 import type { ChannelHandle, ChannelHost } from './channel-host.js';
 import { CommitGate, pump, streamSink, whenWritten, type Sink } from './pump.js';
 
 type Kind = 'shell' | 'exec' | 'subsystem';
+/** in: person -> target; out: the target's stdout; err: its stderr. */
+type Lane = 'in' | 'out' | 'err';
+/**
+ * How long bytes are held while the classifier cannot tell yet (a greeting split across packets, a record line
+ * still coming): the greetings are a few bytes sent in one message, so only something else waits this long.
+ */
+const CLASSIFY_HOLD_MS = 1000;
+/** Held bytes beyond this are a terminal's: no greeting or record line is this long. */
+const CLASSIFY_MAX_HELD = 64 * 1024;
+
+interface Held {
+  readonly lane: Lane;
+  readonly chunk: Buffer;
+  /** Forwarded already as a handshake: replayed to the recording only. */
+  passed: boolean;
+}
+
+interface Classifying {
+  readonly classifier: ChannelClassifier;
+  readonly streams: Record<Lane, Writable>;
+  readonly held: Held[];
+  heldBytes: number;
+  /** Handshakes being logged and forwarded, in order. */
+  passing: Promise<void>;
+  /** A verdict was given; chunks are held until the lanes open. */
+  deciding: boolean;
+  timer?: NodeJS.Timeout;
+}
+
+type ForwardSink = Sink & { settled(): Promise<void> };
+
+/**
+ * One lane's sinks: the recording's (`record`, every chunk) then the other side (`forward`, last, so that the
+ * recording has a chunk before it goes on). Backpressure from any of them pauses the lane's source.
+ */
+class Pipe implements Sink {
+  private behind = 0;
+  private waiters: (() => void)[] = [];
+
+  constructor(
+    private readonly record: readonly Sink[],
+    private readonly forward: ForwardSink,
+  ) {}
+
+  write(chunk: Buffer): boolean {
+    return this.replay(chunk, true);
+  }
+
+  /** A held chunk; `forward` false for one that went on already as a handshake. */
+  replay(chunk: Buffer, forward: boolean): boolean {
+    for (const s of this.record) this.send(s, chunk);
+    if (forward) this.send(this.forward, chunk);
+    return this.behind === 0;
+  }
+
+  onceDrain(cb: () => void): void {
+    if (this.behind === 0) setImmediate(cb);
+    else this.waiters.push(cb);
+  }
+
+  settled(): Promise<void> {
+    return this.forward.settled();
+  }
+
+  private send(s: Sink, chunk: Buffer): void {
+    if (s.write(chunk) === false && s.onceDrain) {
+      this.behind += 1;
+      s.onceDrain(() => {
+        this.behind -= 1;
+        if (this.behind === 0) for (const w of this.waiters.splice(0)) w();
+      });
+    }
+  }
+}
 /** What the `name` detail of a request is called in its audit event. */
 const AUDIT_NAME_DETAIL: Readonly<Record<string, string>> = { subsystem: 'subsystem', env: 'variable', signal: 'signal' };
 type Reply = (() => void) | undefined;
@@ -26,6 +100,17 @@ export class SessionChannel implements ChannelHandle {
   private pendingWindow?: { cols: number; rows: number; width: number; height: number };
   private cast?: CastWriter;
   private tap?: ChannelTap;
+  private kind?: Kind;
+  private command?: string;
+  /** When the program started, on the recording's clock: a cast opened later starts its timeline there. */
+  private startedMs?: number;
+  /** Window changes before the cast opened (while the channel was classified): the cast starts with them. */
+  private readonly resizes: { cols: number; rows: number }[] = [];
+  /** While the channel's first bytes are classified. */
+  private classifying?: Classifying;
+  /** Resolves once the lanes are open. */
+  private classified: Promise<void> = Promise.resolve();
+  private pipes?: Record<Lane, Pipe>;
   private bytesIn = 0;
   private bytesOut = 0;
   private exit?: { status?: number; signal?: string; coreDumped?: boolean; message?: string };
@@ -128,75 +213,40 @@ export class SessionChannel implements ChannelHandle {
 
   private wire(kind: Kind, user: ServerChannel, target: ClientChannel, arg?: string): void {
     this.target = target;
-    const rec = this.host.recording;
-    this.tap = this.host.tapFor({
+    this.kind = kind;
+    this.command = kind === 'exec' ? arg : undefined;
+    this.startedMs = this.host.recording?.nowMs();
+    const classifier = this.host.tapFor({
       channel: this.ch,
       kind,
       ...(kind === 'exec' ? { command: arg } : {}),
       ...(kind === 'subsystem' ? { subsystem: arg } : {}),
     });
-    if (rec && kind !== 'subsystem' && !this.tap?.suppressCast) {
-      this.cast = rec.openCast(this.ch, {
-        cols: this.pty?.cols || 80,
-        rows: this.pty?.rows || 24,
-        ...(this.pty?.term || this.env.TERM ? { term: this.pty?.term || this.env.TERM } : {}),
-        ...(kind === 'exec' ? { command: arg } : {}),
-      });
-    }
     if (this.pendingWindow) this.windowChange(this.pendingWindow);
-    const cast = this.cast;
-    const tap = this.tap;
-    // A tap that knows the channel's stdin/stdout are file content (sftp, scp) says so: no data events for them.
-    const fileContent = tap?.suppressDataEvents === true;
     const userGone = new Promise<void>((r) => user.once('close', r));
     const stderrDone = new Promise<void>((r) => {
       target.stderr.once('end', r);
       target.stderr.once('close', r);
     });
+    const streams: Record<Lane, Writable> = { in: target, out: user, err: user.stderr };
+    if (classifier) this.classifying = { classifier, streams, held: [], heldBytes: 0, passing: Promise.resolve(), deciding: false };
+    else this.open('terminal', streams);
 
-    // Fail closed: with a cast, a chunk is forwarded only once the cast holds it (CommitGate, last in line).
-    const forward = (w: Writable): { sink: Sink; settled: () => Promise<void> } => {
-      if (!cast) return { sink: streamSink(w), settled: () => Promise.resolve() };
-      // The channel log too: a recording recovered after a crash then knows the channel of every byte relayed.
-      const commit = async () => void (await Promise.all([cast.commit(), rec?.commitLog()]));
-      const gate = new CommitGate(streamSink(w), commit);
-      return { sink: gate, settled: () => gate.settled() };
-    };
-    const toTarget = forward(target);
-    const toUser = forward(user);
-    const toUserStderr = forward(user.stderr);
-
-    // person -> target
-    pump(user, [
-      this.counter('in'),
-      ...(cast ? [castSink(cast, (b) => cast.input(b))] : []),
-      ...(tap?.fromClient ? [tapSink(tap, tap.fromClient.bind(tap))] : []),
-      ...this.auditSinks('stdin', fileContent),
-      toTarget.sink,
-    ]);
-    // target -> person
-    pump(target, [
-      this.counter('out'),
-      ...(cast ? [castSink(cast, (b) => cast.output(b))] : []),
-      ...(tap?.fromServer ? [tapSink(tap, tap.fromServer.bind(tap))] : []),
-      ...this.auditSinks('stdout', fileContent),
-      toUser.sink,
-    ]);
-    pump(target.stderr, [
-      this.counter('out'),
-      { write: (b) => this.host.record({ ch: this.ch, type: 'stderr', bytes: b.length }) },
-      ...(cast ? [castSink(cast, (b) => cast.stderr(b))] : []),
-      ...(tap?.fromServerStderr ? [tapSink(tap, tap.fromServerStderr.bind(tap))] : []),
-      ...this.auditSinks('stderr', false),
-      toUserStderr.sink,
-    ]);
+    pump(user, [this.front('in')]);
+    pump(target, [this.front('out')]);
+    pump(target.stderr, [this.front('err')]);
 
     user.on('end', () => {
       this.host.record({ ch: this.ch, type: 'eof', from: 'client' });
+      // What is still undecided is a terminal's: nothing more comes from this side to tell otherwise.
+      this.decide('terminal');
       // The EOF goes after the person's last bytes, which may still wait for the cast.
-      void toTarget.settled().then(() => target.end());
+      void this.laneSettled('in').then(() => target.end());
     });
-    target.on('end', () => this.host.record({ ch: this.ch, type: 'eof', from: 'server' }));
+    target.on('end', () => {
+      this.host.record({ ch: this.ch, type: 'eof', from: 'server' });
+      this.decide('terminal');
+    });
     target.on('exit', (code: number | null, signal?: string, coreDumped?: boolean, message?: string) => {
       this.exit =
         typeof code === 'number'
@@ -206,9 +256,11 @@ export class SessionChannel implements ChannelHandle {
     });
     target.on('close', () => {
       this.targetClosed = true;
+      this.decide('terminal');
       void (async () => {
         await Promise.race([stderrDone, userGone]);
-        await Promise.race([Promise.all([toUser.settled(), toUserStderr.settled()]), userGone]);
+        this.decide('terminal');
+        await Promise.race([Promise.all([this.laneSettled('out'), this.laneSettled('err')]), userGone]);
         await whenWritten(user, userGone);
         await whenWritten(user.stderr, userGone);
         this.sendExit(user);
@@ -217,9 +269,162 @@ export class SessionChannel implements ChannelHandle {
     });
     user.on('close', () => {
       if (!this.targetClosed) target.close();
+      this.decide('terminal');
       void this.finalize();
     });
     target.on('error', () => undefined);
+  }
+
+  /** The one sink each source is pumped into: held while the channel is classified, then its lane's pipe. */
+  private front(lane: Lane): Sink {
+    return {
+      write: (b) => (this.pipes ? this.pipes[lane].write(b) : this.hold(lane, b)),
+      onceDrain: (cb) => (this.pipes ? this.pipes[lane].onceDrain(cb) : setImmediate(cb)),
+    };
+  }
+
+  /** A chunk that came while the channel's content is not known yet: kept back (not recorded, not forwarded). */
+  private hold(lane: Lane, chunk: Buffer): boolean {
+    const c = this.classifying;
+    if (!c) return true;
+    c.held.push({ lane, chunk, passed: false });
+    c.heldBytes += chunk.length;
+    if (c.deciding) return true;
+    let verdict: ChannelVerdict = 'hold';
+    if (lane !== 'err') {
+      try {
+        verdict = c.classifier.feed(lane === 'in' ? 'client' : 'server', chunk);
+      } catch (err) {
+        this.host.log.warn('channel classifier failed', { channel: this.ch, error: err instanceof Error ? err.message : String(err) });
+        verdict = 'terminal';
+      }
+    }
+    if (verdict === 'handshake') this.passHandshake(c);
+    else if (verdict !== 'hold') this.decide(verdict);
+    else if (c.heldBytes > CLASSIFY_MAX_HELD) this.decide('terminal');
+    else c.timer ??= setTimeout(() => this.decide('terminal'), CLASSIFY_HOLD_MS);
+    return true;
+  }
+
+  /**
+   * The bytes held are a protocol greeting the other side waits for (SCP's `\0`, SFTP's INIT; no content): they go
+   * on before the verdict, logged first, so that no byte reaches a side that the recording does not account for.
+   */
+  private passHandshake(c: Classifying): void {
+    if (c.timer) clearTimeout(c.timer);
+    c.timer = undefined;
+    const pass = c.held.filter((h) => !h.passed && h.lane !== 'err');
+    for (const h of pass) {
+      h.passed = true;
+      this.host.record({ ch: this.ch, type: 'handshake', from: h.lane === 'in' ? 'client' : 'server', bytes: h.chunk.length });
+    }
+    const rec = this.host.recording;
+    c.passing = c.passing.then(async () => {
+      if (rec) await rec.commitLog();
+      for (const h of pass) streamSink(c.streams[h.lane]).write(h.chunk);
+    });
+    // A failed commit is the recording's failure, which ends the session; nothing of the greeting went on.
+    c.passing = c.passing.catch(() => undefined);
+  }
+
+  /** The channel's content is known (or must be taken as a terminal's): open its lanes and replay what was held. */
+  private decide(verdict: Exclude<ChannelVerdict, 'hold' | 'handshake'>): void {
+    const c = this.classifying;
+    if (!c || c.deciding) return;
+    c.deciding = true;
+    if (c.timer) clearTimeout(c.timer);
+    c.timer = undefined;
+    this.classified = c.passing.then(() => {
+      this.open(verdict, c.streams);
+      this.classifying = undefined;
+      for (const h of c.held) this.pipes?.[h.lane].replay(h.chunk, !h.passed);
+    });
+  }
+
+  /** The lanes for a verdict: a terminal gets a cast and data events; a transfer its tap and neither (its bytes are file content). */
+  private open(verdict: Exclude<ChannelVerdict, 'hold' | 'handshake'>, streams: Record<Lane, Writable>): void {
+    const rec = this.host.recording;
+    const tap = typeof verdict === 'object' ? verdict.transfer : undefined;
+    this.tap = tap;
+    // Subsystems never get a cast (their program is the server's, not a terminal's).
+    const castable = rec !== undefined && this.kind !== 'subsystem';
+    if (castable && !tap) this.openCast();
+    // Fail closed: with a cast, a chunk is forwarded only once the cast holds it (CommitGate, last in line). A
+    // transfer channel is gated too: its cast may open mid-way, when its bytes stop following the protocol.
+    const forward = (w: Writable): ForwardSink => {
+      if (!castable) return Object.assign(streamSink(w), { settled: () => Promise.resolve() });
+      // The channel log too: a recording recovered after a crash then knows the channel of every byte relayed.
+      const commit = async () => {
+        if (this.cast) await Promise.all([this.cast.commit(), rec.commitLog()]);
+      };
+      return new CommitGate(streamSink(w), commit);
+    };
+    const castSink = (write: (cast: CastWriter, b: Buffer) => boolean): Sink => ({
+      write: (b) => {
+        const cast = this.castFor(tap);
+        return cast ? write(cast, b) : true;
+      },
+      onceDrain: (cb) => (this.cast ? this.cast.onceDrain(cb) : setImmediate(cb)),
+    });
+    this.pipes = {
+      // person -> target
+      in: new Pipe(
+        [
+          this.counter('in'),
+          ...(tap?.fromClient ? [tapSink(tap, tap.fromClient.bind(tap))] : []),
+          castSink((cast, b) => cast.input(b)),
+          ...this.auditSinks('stdin', tap),
+        ],
+        forward(streams.in),
+      ),
+      // target -> person
+      out: new Pipe(
+        [
+          this.counter('out'),
+          ...(tap?.fromServer ? [tapSink(tap, tap.fromServer.bind(tap))] : []),
+          castSink((cast, b) => cast.output(b)),
+          ...this.auditSinks('stdout', tap),
+        ],
+        forward(streams.out),
+      ),
+      err: new Pipe(
+        [
+          this.counter('out'),
+          { write: (b) => this.host.record({ ch: this.ch, type: 'stderr', bytes: b.length }) },
+          ...(tap?.fromServerStderr ? [tapSink(tap, tap.fromServerStderr.bind(tap))] : []),
+          castSink((cast, b) => cast.stderr(b)),
+          ...this.auditSinks('stderr', undefined),
+        ],
+        forward(streams.err),
+      ),
+    };
+  }
+
+  /** The cast to write to: the terminal's, or a transfer channel's once its tap stopped following the protocol. */
+  private castFor(tap: ChannelTap | undefined): CastWriter | undefined {
+    if (this.cast || !tap?.stopped?.() || !this.host.recording || this.kind === 'subsystem') return this.cast;
+    this.host.log.warn('transfer channel left its protocol; recording the rest as a terminal', { channel: this.ch });
+    return this.openCast();
+  }
+
+  private openCast(): CastWriter | undefined {
+    const rec = this.host.recording;
+    if (!rec) return undefined;
+    this.cast = rec.openCast(this.ch, {
+      cols: this.pty?.cols || 80,
+      rows: this.pty?.rows || 24,
+      ...(this.pty?.term || this.env.TERM ? { term: this.pty?.term || this.env.TERM } : {}),
+      ...(this.command !== undefined ? { command: this.command } : {}),
+      ...(this.startedMs !== undefined ? { startMs: this.startedMs } : {}),
+    });
+    for (const r of this.resizes.splice(0)) this.cast.resize(r.cols, r.rows);
+    return this.cast;
+  }
+
+  /** Resolves once the lane's bytes so far are forwarded (or dropped by a failed gate). */
+  private async laneSettled(lane: Lane): Promise<void> {
+    await this.classified;
+    await this.pipes?.[lane].settled();
   }
 
   private sendExit(user: ServerChannel): void {
@@ -237,7 +442,8 @@ export class SessionChannel implements ChannelHandle {
     if (this.target) {
       this.pendingWindow = undefined;
       this.target.setWindow(info.rows, info.cols, info.height, info.width);
-      this.cast?.resize(info.cols, info.rows);
+      if (this.cast) this.cast.resize(info.cols, info.rows);
+      else this.resizes.push({ cols: info.cols, rows: info.rows });
     } else if (this.started) {
       this.pendingWindow = info;
     } else if (this.pty) {
@@ -274,11 +480,14 @@ export class SessionChannel implements ChannelHandle {
     };
   }
 
-  /** The stream's audit events, or none when they are not sent (not selected, or file content). */
-  private auditSinks(stream: DataStream, fileContent: boolean): Sink[] {
+  /**
+   * The stream's audit events, or none when not selected. A transfer's stdin/stdout are file content: none while
+   * its tap follows the protocol (`tap`), the SIEM would get a copy of every file.
+   */
+  private auditSinks(stream: DataStream, tap: ChannelTap | undefined): Sink[] {
     const audit = this.host.audit;
-    if (fileContent || !audit.wants(stream)) return [];
-    return [{ write: (b) => audit.data(this.ch, stream, b) }];
+    if (!audit.wants(stream)) return [];
+    return [{ write: (b) => (tap && !tap.stopped?.() ? undefined : audit.data(this.ch, stream, b)) }];
   }
 
   private async finalize(): Promise<void> {
@@ -292,10 +501,6 @@ export class SessionChannel implements ChannelHandle {
       this.resolveClosed();
     }
   }
-}
-
-function castSink(cast: CastWriter, write: (b: Buffer) => boolean): Sink {
-  return { write, onceDrain: (cb) => cast.onceDrain(cb) };
 }
 
 function tapSink(tap: ChannelTap, write: (b: Buffer) => boolean | void): Sink {

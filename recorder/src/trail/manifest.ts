@@ -25,7 +25,7 @@ export interface ManifestTransfer {
   readonly size: number;
   /** Absent when it cannot be known exactly (`note` says why). */
   readonly sha256?: string;
-  /** The copy, relative to the session directory (`files/<n>-<name>`); absent with fileTransfers: false. */
+  /** The copy, relative to the session directory (`files/<n>`, numbered; the remote name is `path`); absent with fileTransfers: false. */
   readonly file?: string;
   /** The transfer ended the normal way (SFTP close ok, SCP final ack ok). Absent in manifests before it existed. */
   readonly complete?: boolean;

@@ -127,10 +127,15 @@ export class SessionRecording {
     return this.log.commit();
   }
 
-  /** The asciicast of session channel `ch` (shell or exec). */
-  openCast(ch: number, start: { cols: number; rows: number; term?: string; command?: string }): CastWriter {
+  /** The recording's clock, ms since the epoch (for a cast opened after its channel started). */
+  nowMs(): number {
+    return this.now();
+  }
+
+  /** The asciicast of session channel `ch` (shell or exec); `startMs` (default now) is when the channel's program started. */
+  openCast(ch: number, start: { cols: number; rows: number; term?: string; command?: string; startMs?: number }): CastWriter {
     const name = castFileName(ch);
-    const cast = new CastWriter(this.file(name), { ...start, startMs: this.now() }, this.now);
+    const cast = new CastWriter(this.file(name), { ...start, startMs: start.startMs ?? this.now() }, this.now);
     this.casts.set(ch, cast);
     this.table.setCast(ch, name);
     return cast;
@@ -147,7 +152,7 @@ export class SessionRecording {
     this.transfers.push(t);
   }
 
-  /** A new file in the session directory (e.g. files/<n>-<name>), created 0600. */
+  /** A new file in the session directory (e.g. files/<n>), created 0600. */
   filePath(rel: string): string {
     const p = path.resolve(this.dir, rel);
     if (!p.startsWith(this.dir + path.sep)) throw new Error(`recording file "${rel}" is outside the session directory`);

@@ -1,4 +1,4 @@
-// Follows the legacy SCP protocol (`scp -O`, and any `scp -t` / `scp -f` exec) from both sides of the exec channel.
+// Follows the legacy SCP protocol (`scp -O`, and any exec channel that speaks it, see classify.ts) from both sides.
 // The source (client for -t, server for -f) sends records `T<mtime> 0 <atime> 0`, `C<mode> <size> <name>`,
 // `D<mode> 0 <name>`, `E`, each acknowledged by the sink with `\0`, `\1msg\n` (error) or `\2msg\n` (fatal);
 // after a `C` ack come <size> bytes, one `\0` (or an error line) from the source, and the sink's final ack.
@@ -18,7 +18,7 @@ export interface ScpCommand {
   readonly preserveTimes: boolean;
   /** -d: the target must be a directory. */
   readonly targetIsDirectory: boolean;
-  /** -t: [target]; -f: the sources, as the remote shell would get them before glob expansion. */
+  /** -t: [target]; -f: the sources, as the remote shell would get them before glob expansion; [] when unknown. */
   readonly paths: readonly string[];
 }
 
@@ -64,6 +64,28 @@ export function parseScpCommand(command: string): ScpCommand | undefined {
   const paths = words.slice(i);
   if (paths.length === 0 || (to && paths.length !== 1)) return undefined;
   return { direction: to ? 'upload' : 'download', recursive, preserveTimes, targetIsDirectory, paths };
+}
+
+/**
+ * The `scp -t` / `scp -f` a command line runs somewhere in it (`cd /tmp && exec scp -t x`, `sudo scp -f y`), for
+ * the paths of its records only: what the channel is, the protocol on it decides. Undefined when nothing fits
+ * `direction`; then records are named by what the source sent.
+ */
+export function scpCommandHint(command: string, direction: TransferDirection): ScpCommand | undefined {
+  const plain = parseScpCommand(command);
+  if (plain !== undefined) return plain.direction === direction ? plain : undefined;
+  // Rough: split at shell operators and drop the usual prefixes; a wrong guess only names a path.
+  const found = command
+    .split(/&&|\|\||[;|&\n()]/)
+    .map((part) => part.trim().replace(/^(?:(?:exec|command|sudo|nohup|env(?:\s+\w+=\S*)*)\s+)+/, ''))
+    .map((part) => parseScpCommand(part))
+    .filter((c): c is ScpCommand => c !== undefined && c.direction === direction);
+  return found.length === 1 ? found[0] : undefined;
+}
+
+/** What is known of an SCP transfer whose command line says nothing: its direction; records name the paths. */
+export function unknownScpCommand(direction: TransferDirection): ScpCommand {
+  return { direction, recursive: false, preserveTimes: false, targetIsDirectory: false, paths: [] };
 }
 
 /**
@@ -139,14 +161,11 @@ export class ScpTracker extends TransferTracker {
   private readonly source: Side;
   private state: State = { s: 'record' };
   private ready = false;
-  /** Source bytes of a control line (or bytes that came before the sink's ack), bounded by maxLine. */
+  /** Source bytes of a control line, bounded by maxLine. */
   private line: Buffer[] = [];
   private lineLen = 0;
   /** Sink side: an error/fatal ack line being read. */
   private ack: { code: number; parts: Buffer[]; len: number } | undefined;
-  /** Source bytes that arrived while waiting for the sink's ack. */
-  private held: Buffer[] = [];
-  private heldLen = 0;
   private times: { mtime: number; atime: number } | undefined;
   private file: FileRecord | undefined;
   private capture: Capture | undefined;
@@ -174,7 +193,6 @@ export class ScpTracker extends TransferTracker {
     this.capture = undefined;
     this.state = { s: 'done' };
     this.line = [];
-    this.held = [];
   }
 
   // ---- the source: records and data
@@ -185,14 +203,12 @@ export class ScpTracker extends TransferTracker {
       const st = this.state;
       switch (st.s) {
         case 'done':
-          return;
-        case 'await': {
-          // The source waits for the ack before it sends more; bytes here mean it did not (or the feed order is off).
-          this.heldLen += chunk.length - pos;
-          if (this.heldLen > this.maxLine) throw new ParseError('the source sent data before the acknowledgement');
-          this.held.push(chunk.subarray(pos));
-          return;
-        }
+          // A transfer that ended (a fatal error) says nothing more; bytes here are something else on the channel.
+          throw new ParseError('the source sent data after the transfer ended');
+        case 'await':
+          // The source waits for the ack before it sends more, and the relay feeds both sides in the order it
+          // forwarded them: bytes here are not SCP (e.g. a shell behind a forged greeting).
+          throw new ParseError('the source sent data before the acknowledgement');
         case 'data': {
           const n = Math.min(st.left, chunk.length - pos);
           if (this.capture !== undefined) this.writeCapture(this.capture, chunk.subarray(pos, pos + n));
@@ -281,6 +297,8 @@ export class ScpTracker extends TransferTracker {
     const parent = this.dirs[this.dirs.length - 1];
     if (parent !== undefined) return joinPath(parent, name);
     const cmd = this.command;
+    // No command line to go by: the name the source sent is all there is.
+    if (cmd.paths.length === 0) return name;
     if (cmd.direction === 'upload') {
       const target = cmd.paths[0] as string;
       const isDir = cmd.targetIsDirectory || cmd.recursive || target.endsWith('/') || target === '.' || target === '~';
@@ -296,6 +314,7 @@ export class ScpTracker extends TransferTracker {
   // ---- the sink: acknowledgements
 
   private onSink(chunk: Buffer): void {
+    if (this.state.s === 'done' && chunk.length > 0) throw new ParseError('the sink sent data after the transfer ended');
     let pos = 0;
     while (pos < chunk.length && this.state.s !== 'done') {
       if (this.ack === undefined) {
@@ -304,7 +323,9 @@ export class ScpTracker extends TransferTracker {
           this.onAck(0, '');
           continue;
         }
-        this.ack = { code, parts: code === 1 || code === 2 ? [] : [Buffer.from([code])], len: code === 1 || code === 2 ? 0 : 1 };
+        // OpenSSH's scp takes any other byte as fatal; here it means the other side is not speaking SCP.
+        if (code !== 1 && code !== 2) throw new ParseError(`an acknowledgement starts with byte 0x${code.toString(16).padStart(2, '0')}`);
+        this.ack = { code, parts: [], len: 0 };
       }
       const nl = chunk.indexOf(0x0a, pos);
       const end = nl < 0 ? chunk.length : nl;
@@ -315,7 +336,6 @@ export class ScpTracker extends TransferTracker {
       pos = nl + 1;
       const { code, parts, len } = this.ack;
       this.ack = undefined;
-      // OpenSSH treats any byte other than 0 and 1 as fatal (the source exits).
       this.onAck(code === 1 ? 1 : 2, Buffer.concat(parts, len).toString('utf8'));
     }
   }
@@ -384,15 +404,6 @@ export class ScpTracker extends TransferTracker {
       this.abort('the sink stopped the transfer');
       return;
     }
-    this.replayHeld();
-  }
-
-  private replayHeld(): void {
-    if (this.held.length === 0) return;
-    const held = Buffer.concat(this.held, this.heldLen);
-    this.held = [];
-    this.heldLen = 0;
-    this.onSource(held);
   }
 }
 

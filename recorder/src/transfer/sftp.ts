@@ -177,7 +177,14 @@ type Pending =
   | { readonly kind: 'read'; readonly handle: string; readonly offset: number; readonly length: number }
   | { readonly kind: 'write'; readonly handle: string }
   | { readonly kind: 'readdir'; readonly handle: string }
-  | { readonly kind: 'op'; readonly entry: TransferOp; readonly resolves?: boolean };
+  | { readonly kind: 'op'; readonly entry: TransferOp; readonly resolves?: boolean; readonly resize?: Resize };
+
+/** A setstat/fsetstat that sets the size: once the server says ok, the uploads it names are cut to it. */
+interface Resize {
+  readonly size: number;
+  readonly handle?: string;
+  readonly path?: string;
+}
 
 const PATH_OPS: Record<number, string> = {
   [FXP.LSTAT]: 'lstat', [FXP.STAT]: 'stat', [FXP.REMOVE]: 'remove', [FXP.RMDIR]: 'rmdir', [FXP.REALPATH]: 'realpath',
@@ -288,13 +295,17 @@ export class SftpTracker extends TransferTracker {
       case FXP.FSTAT:
         return this.request(id, { kind: 'op', entry: this.onHandle('fstat', r.handle()) });
       case FXP.FSETSTAT: {
-        const entry = this.onHandle('fsetstat', r.handle());
-        return this.request(id, { kind: 'op', entry: withAttrs(entry, r.attrs()) });
+        const handle = r.handle();
+        const attrs = r.attrs();
+        const resize = attrs.size !== undefined ? { resize: { size: attrs.size, handle } } : {};
+        return this.request(id, { kind: 'op', entry: withAttrs(this.onHandle('fsetstat', handle), attrs), ...resize });
       }
       case FXP.SETSTAT:
       case FXP.MKDIR: {
         const path = r.str();
-        return this.request(id, { kind: 'op', entry: withAttrs({ op: type === FXP.MKDIR ? 'mkdir' : 'setstat', path }, r.attrs()) });
+        const attrs = r.attrs();
+        const resize = type === FXP.SETSTAT && attrs.size !== undefined ? { resize: { size: attrs.size, path } } : {};
+        return this.request(id, { kind: 'op', entry: withAttrs({ op: type === FXP.MKDIR ? 'mkdir' : 'setstat', path }, attrs), ...resize });
       }
       case FXP.RENAME: {
         const path = r.str();
@@ -461,7 +472,16 @@ export class SftpTracker extends TransferTracker {
       case 'op': {
         const target = req.resolves && reply.name !== undefined ? { target: reply.name } : {};
         this.emitOp({ ...req.entry, ...target, ...failed });
+        if (req.resize !== undefined && status === 'ok') this.resize(req.resize);
       }
+    }
+  }
+
+  /** The file's size was set on the server: uploads open on it are cut (or zero-extended) to match. */
+  private resize(r: Resize): void {
+    const matches = r.handle !== undefined ? [this.handles.get(r.handle)] : [...this.handles.values()].filter((h) => h.path === r.path);
+    for (const h of matches) {
+      if (h?.kind === 'file' && h.upload !== undefined) this.truncateCapture(h.upload, r.size);
     }
   }
 

@@ -1,5 +1,7 @@
 // Where transferred content goes: a CaptureSink opens one CaptureHandle per transfer. FsCaptureSink keeps the
-// bytes in `<sessionDir>/files/<n>-<basename>`; MetadataCaptureSink (fileTransfers: false) keeps only size + sha256.
+// bytes in `<sessionDir>/files/<n>` (the remote name is the manifest's `path`: a name of the person's choosing
+// never becomes part of a file name here, so none is too long, none hostile); MetadataCaptureSink
+// (fileTransfers: false) keeps only size + sha256.
 //
 // SFTP writes and reads carry offsets and may arrive out of order (short reads re-requested later, other clients'
 // pipelining), so a handle takes `write(buf, offset)`. The sha256 is computed on the fly over the contiguous prefix;
@@ -14,7 +16,7 @@ import type { TransferDirection, TransferProtocol } from './types.js';
 export interface CaptureMeta {
   readonly protocol: TransferProtocol;
   readonly direction: TransferDirection;
-  /** The remote path; its basename names the capture file. */
+  /** The remote path (for the record; the capture file is numbered). */
   readonly path: string;
 }
 
@@ -36,6 +38,11 @@ export interface CaptureHandle {
    * never rejects: a failure is reported by close(). The caller must not modify `buf` afterwards.
    */
   write(buf: Buffer, offset?: number): Promise<void>;
+  /**
+   * The content was cut (or extended with zeros) to `size`, as SFTP's setstat/fsetstat does: what was written
+   * beyond it is gone. Ordered with the writes; never rejects.
+   */
+  truncate(size: number): Promise<void>;
   /** Flush, hash and release. Never rejects. Writes after close are ignored. */
   close(): Promise<CaptureResult>;
 }
@@ -77,6 +84,24 @@ export class OffsetHasher {
     }
   }
 
+  /**
+   * The content was cut to `size`: segments held beyond it are dropped (a write past a gap, taken back), one that
+   * spans it is cut. Bytes already hashed cannot be taken back: cutting into them gives up the hash.
+   */
+  truncate(size: number): void {
+    if (this.failure !== undefined) return;
+    if (size < this.hashed) return this.fail('a truncate cut content already hashed');
+    for (const [offset, buf] of [...this.pending]) {
+      if (offset >= size) {
+        this.pending.delete(offset);
+        this.release(buf.length);
+      } else if (offset + buf.length > size) {
+        this.pending.set(offset, buf.subarray(0, size - offset));
+        this.release(offset + buf.length - size);
+      }
+    }
+  }
+
   /** The digest when every byte from 0 to `size` was seen exactly once, else why not. Call once. */
   finish(size: number): { sha256?: string; reason?: string } {
     if (this.failure === undefined && (this.pending.size > 0 || this.hashed !== size)) {
@@ -114,26 +139,6 @@ export class OffsetHasher {
   }
 }
 
-/** UTF-8 bytes of the name part: with `<n>-` it stays far below the 255 bytes a file name may have. */
-const MAX_BASE_BYTES = 120;
-
-/**
- * Remote basename -> a safe local file name part: no separators or control characters, at most
- * MAX_BASE_BYTES of UTF-8 (cut between characters), whatever the remote name's length in bytes. The full
- * remote path is in the manifest's `path`.
- */
-export function captureBaseName(remotePath: string): string {
-  const base = remotePath.split('/').filter((p) => p.length > 0).pop() ?? '';
-  let clean = '';
-  let bytes = 0;
-  for (const ch of base.replace(/[\u0000-\u001f\u007f\\]/g, '_')) {
-    bytes += Buffer.byteLength(ch);
-    if (bytes > MAX_BASE_BYTES) break;
-    clean += ch;
-  }
-  return clean === '' || clean === '.' || clean === '..' ? 'file' : clean;
-}
-
 function messageOf(err: unknown): string {
   const code = (err as { code?: unknown } | null)?.code;
   if (typeof code === 'string') return code;
@@ -169,6 +174,14 @@ export class MetadataCaptureSink implements CaptureSink {
         }
         return Promise.resolve();
       },
+      truncate: (to) => {
+        if (result === undefined) {
+          hasher.truncate(to);
+          size = to;
+          next = Math.min(next, to);
+        }
+        return Promise.resolve();
+      },
       close: () => {
         if (result === undefined) {
           const h = hasher.finish(size);
@@ -185,7 +198,7 @@ export class MetadataCaptureSink implements CaptureSink {
 }
 
 export interface FsCaptureSinkOptions {
-  /** The session directory; captures go to `<dir>/files/<n>-<basename>` (files 0600, directory 0700). */
+  /** The session directory; captures go to `<dir>/files/<n>` (files 0600, directory 0700). */
   readonly dir: string;
   /** Bytes held in memory, across all captures of this sink, to hash out-of-order writes without reading back. @default 4 MiB */
   readonly reorderWindow?: number;
@@ -208,15 +221,15 @@ export class FsCaptureSink implements CaptureSink {
 
   open(meta: CaptureMeta): CaptureHandle {
     this.seq += 1;
-    return new FsCapture(this, this.seq, captureBaseName(meta.path), new OffsetHasher(this.budget), this.maxGap);
+    return new FsCapture(this, this.seq, new OffsetHasher(this.budget), this.maxGap);
   }
 
-  /** Creates `<dir>/files/<n>-<base>` exclusively, taking the next free n if a name is taken. */
-  async create(n: number, base: string): Promise<{ fh: FileHandle; rel: string }> {
+  /** Creates `<dir>/files/<n>` exclusively, taking the next free n if a name is taken. */
+  async create(n: number): Promise<{ fh: FileHandle; rel: string }> {
     this.filesDir ??= mkdir(join(this.opts.dir, 'files'), { recursive: true, mode: 0o700 }).then(() => undefined);
     await this.filesDir;
     for (let i = n; ; i = ++this.seq) {
-      const rel = `files/${i}-${base}`;
+      const rel = `files/${i}`;
       try {
         return { fh: await open(join(this.opts.dir, rel), 'wx+', 0o600), rel };
       } catch (err) {
@@ -238,11 +251,11 @@ class FsCapture implements CaptureHandle {
   private next = 0;
   private error: string | undefined;
   private result: Promise<CaptureResult> | undefined;
+  private truncated = false;
 
   constructor(
     private readonly sink: FsCaptureSink,
     private readonly n: number,
-    private readonly base: string,
     private readonly hasher: OffsetHasher,
     private readonly maxGap: number,
   ) {}
@@ -254,7 +267,7 @@ class FsCapture implements CaptureHandle {
     this.bytes += buf.length;
     this.next = offset + buf.length;
     if (this.error !== undefined) return Promise.resolve();
-    if (this.size - this.bytes > this.maxGap) {
+    if (!this.truncated && this.size - this.bytes > this.maxGap) {
       this.error = `writes leave gaps over ${this.maxGap} bytes`;
       return Promise.resolve();
     }
@@ -273,20 +286,38 @@ class FsCapture implements CaptureHandle {
     return this.chain;
   }
 
+  truncate(size: number): Promise<void> {
+    if (this.result !== undefined) return Promise.resolve();
+    // The hash on the fly covered bytes now cut or left gaps now gone: the copy is read back at close instead.
+    this.truncated = true;
+    this.size = size;
+    this.next = Math.min(this.next, size);
+    if (this.error !== undefined) return Promise.resolve();
+    this.chain = this.chain.then(async () => {
+      if (this.error !== undefined) return;
+      try {
+        await (await this.opened()).fh.truncate(size);
+      } catch (err) {
+        this.error = messageOf(err);
+      }
+    });
+    return this.chain;
+  }
+
   close(): Promise<CaptureResult> {
     this.result ??= this.finish();
     return this.result;
   }
 
   private opened(): Promise<{ fh: FileHandle; rel: string }> {
-    this.file ??= this.sink.create(this.n, this.base);
+    this.file ??= this.sink.create(this.n);
     return this.file;
   }
 
   private async finish(): Promise<CaptureResult> {
     await this.chain;
     const hashed = this.hasher.finish(this.size);
-    let sha256 = hashed.sha256;
+    let sha256 = this.truncated ? undefined : hashed.sha256;
     let rel: string | undefined;
     try {
       const file = await this.opened();

@@ -179,6 +179,18 @@ export abstract class TransferTracker {
       });
   }
 
+  /** The server cut the file to `size` (SFTP setstat/fsetstat): so is the capture. */
+  protected truncateCapture(capture: Capture, size: number): void {
+    const c = capture as OpenCapture;
+    if (c.closed) return;
+    c.size = size;
+    try {
+      void c.handle.truncate(size).catch(() => undefined);
+    } catch {
+      // a failing handle reports at close
+    }
+  }
+
   protected closeCapture(capture: Capture, complete: boolean, note?: string): void {
     const c = capture as OpenCapture;
     if (c.closed) return;

@@ -71,7 +71,7 @@ export interface TransferRecord {
   readonly bytes: number;
   /** sha256 (hex) of the captured content; absent when it cannot be known exactly (`note` says why). */
   readonly sha256?: string;
-  /** Relative to the session directory, e.g. `files/3-report.pdf`; absent in metadata-only mode. */
+  /** Relative to the session directory, e.g. `files/3` (numbered; the remote name is `path`); absent in metadata-only mode. */
   readonly file?: string;
   /** The transfer ended the normal way (SFTP close ok, SCP final ack ok). */
   readonly complete: boolean;

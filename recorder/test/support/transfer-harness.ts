@@ -6,7 +6,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ChannelTap } from '../../src/channel-tap.js';
+import type { ChannelClassifier, ChannelTap } from '../../src/channel-tap.js';
 import { ScpTracker, parseScpCommand } from '../../src/transfer/scp.js';
 import { SftpTracker } from '../../src/transfer/sftp.js';
 import { MetadataCaptureSink, type CaptureSink } from '../../src/transfer/sink.js';
@@ -38,8 +38,9 @@ export interface TeeServerOptions {
   /** A tracker per session with this sink (ops and transfers collected in the TeeSession) ... */
   readonly sink?: () => CaptureSink;
   readonly highWaterMark?: number;
-  /** ... or the bastion's own seam: a ChannelTap per session (what it reports goes where the tap sends it). */
-  readonly tapFor?: (header: TeeHeader) => ChannelTap | undefined;
+  /** ... or the bastion's own seam: a classifier per session, whose tap (once the bytes show a transfer) reports
+   *  where the tap sends it. */
+  readonly tapFor?: (header: TeeHeader) => ChannelClassifier | undefined;
 }
 
 /** One unix socket; every client run through the tee becomes one TeeSession. */
@@ -89,6 +90,18 @@ export class TeeServer {
       let session: TeeSession | undefined;
       let tap: ChannelTap | undefined;
       let tracker: TransferTracker | undefined;
+      // As the relay: the classifier sees the first bytes, and a transfer's tap then gets them all, in order.
+      let classifier: ChannelClassifier | undefined;
+      const seen: Array<['C' | 'S', Buffer]> = [];
+      const classify = (type: 'C' | 'S', payload: Buffer): void => {
+        seen.push([type, Buffer.from(payload)]);
+        const v = classifier!.feed(type === 'C' ? 'client' : 'server', payload);
+        if (v === 'hold' || v === 'handshake') return;
+        classifier = undefined;
+        if (v === 'terminal') return;
+        tap = v.transfer;
+        for (const [t, b] of seen.splice(0)) void (t === 'C' ? tap.fromClient?.(b) : tap.fromServer?.(b));
+      };
       let buf = Buffer.alloc(0);
       sock.on('data', (chunk) => {
         buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
@@ -104,13 +117,15 @@ export class TeeServer {
             const s: TeeSession = { header, ops: [], transfers: [], maxQueued: 0, pauses: 0 };
             session = s;
             if (this.opts.tapFor) {
-              tap = this.opts.tapFor(header);
+              classifier = this.opts.tapFor(header);
             } else {
               tracker = this.trackerFor(header, s);
-              tap = tracker ? trackerTap(tracker, false) : undefined;
+              tap = tracker ? trackerTap(tracker) : undefined;
             }
           } else if (type === 'X') {
             if (session) session.exitCode = (JSON.parse(payload.toString()) as { code: number }).code;
+          } else if (classifier && (type === 'C' || type === 'S')) {
+            classify(type, payload);
           } else if (tap && session && (type === 'C' || type === 'S')) {
             if ((type === 'C' ? tap.fromClient?.(payload) : tap.fromServer?.(payload)) === false) {
               behind = true;
