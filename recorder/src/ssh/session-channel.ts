@@ -7,6 +7,7 @@ import type { ClientChannel, PseudoTtyInfo, ServerChannel, Session } from 'ssh2'
 import type { DataStream } from '../audit/event.js';
 import type { ChannelClassifier, ChannelTap, ChannelVerdict } from '../channel-tap.js';
 import type { CastWriter } from '../trail/asciicast.js';
+import type { RawStreams } from '../trail/raw-stream.js';
 import type { ChannelHandle, ChannelHost } from './channel-host.js';
 import { CommitGate, pump, streamSink, whenWritten, type Sink } from './pump.js';
 
@@ -99,6 +100,8 @@ export class SessionChannel implements ChannelHandle {
   /** A window-change that came while the target's channel was opening. */
   private pendingWindow?: { cols: number; rows: number; width: number; height: number };
   private cast?: CastWriter;
+  /** Without a pty: the exact bytes each way, beside the cast (which holds text only). */
+  private raw?: RawStreams;
   private tap?: ChannelTap;
   private kind?: Kind;
   private command?: string;
@@ -349,13 +352,16 @@ export class SessionChannel implements ChannelHandle {
     // Subsystems never get a cast (their program is the server's, not a terminal's).
     const castable = rec !== undefined && this.kind !== 'subsystem';
     if (castable && !tap) this.openCast();
+    // Without a pty the bytes need not be text (rsync, tar, git, a binary's output): kept exactly as they passed.
+    if (castable && !tap && this.pty === undefined) this.raw = rec.openStreams(this.ch);
+    const raw = (lane: Lane): Sink[] => (this.raw ? [this.raw.sink(lane)] : []);
     // Fail closed: with a cast, a chunk is forwarded only once the cast holds it (CommitGate, last in line). A
     // transfer channel is gated too: its cast may open mid-way, when its bytes stop following the protocol.
     const forward = (w: Writable): ForwardSink => {
       if (!castable) return Object.assign(streamSink(w), { settled: () => Promise.resolve() });
       // The channel log too: a recording recovered after a crash then knows the channel of every byte relayed.
       const commit = async () => {
-        if (this.cast) await Promise.all([this.cast.commit(), rec.commitLog()]);
+        if (this.cast) await Promise.all([this.cast.commit(), rec.commitLog(), this.raw?.commit()]);
       };
       return new CommitGate(streamSink(w), commit);
     };
@@ -373,6 +379,7 @@ export class SessionChannel implements ChannelHandle {
           this.counter('in'),
           ...(tap?.fromClient ? [tapSink(tap, tap.fromClient.bind(tap))] : []),
           castSink((cast, b) => cast.input(b)),
+          ...raw('in'),
           ...this.auditSinks('stdin', tap),
         ],
         forward(streams.in),
@@ -383,6 +390,7 @@ export class SessionChannel implements ChannelHandle {
           this.counter('out'),
           ...(tap?.fromServer ? [tapSink(tap, tap.fromServer.bind(tap))] : []),
           castSink((cast, b) => cast.output(b)),
+          ...raw('out'),
           ...this.auditSinks('stdout', tap),
         ],
         forward(streams.out),
@@ -393,6 +401,7 @@ export class SessionChannel implements ChannelHandle {
           { write: (b) => this.host.record({ ch: this.ch, type: 'stderr', bytes: b.length }) },
           ...(tap?.fromServerStderr ? [tapSink(tap, tap.fromServerStderr.bind(tap))] : []),
           castSink((cast, b) => cast.stderr(b)),
+          ...raw('err'),
           ...this.auditSinks('stderr', undefined),
         ],
         forward(streams.err),
@@ -495,6 +504,7 @@ export class SessionChannel implements ChannelHandle {
     this.finished = true;
     try {
       if (this.cast) await this.host.recording?.closeCast(this.ch);
+      await this.raw?.close();
       await this.tap?.close?.().catch((err: Error) => this.host.log.warn('channel tap failed', { channel: this.ch, error: err.message }));
       this.host.record({ ch: this.ch, type: 'close', bytesIn: this.bytesIn, bytesOut: this.bytesOut });
     } finally {

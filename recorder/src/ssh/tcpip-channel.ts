@@ -6,6 +6,7 @@
 import type { ClientChannel, Connection, ServerChannel, TcpipRequestInfo } from 'ssh2';
 import { errorMessage } from '../../../common/log.js';
 import type { ForwardChannel } from '../audit/connection.js';
+import { GzipFile } from '../trail/gzip-file.js';
 import { RawStreams } from '../trail/raw-stream.js';
 import type { ChannelHandle, ChannelHost } from './channel-host.js';
 import { pump, streamSink, whenWritten, type Sink } from './pump.js';
@@ -75,14 +76,15 @@ export class TcpipChannel implements ChannelHandle {
   private openRaw(target: ClientChannel): RawStreams | undefined {
     const rec = this.host.recording;
     if (!rec) return undefined;
-    this.raw = new RawStreams(this.ch, {
-      filePath: (name) => rec.filePath(name),
-      onError: (err) => {
-        this.host.log.error('forwarded channel not recordable; closing it', { channel: this.ch, error: errorMessage(err) });
-        target.close();
-        this.user?.close();
-      },
-    });
+    let failed = false;
+    const onError = (err: Error) => {
+      if (failed) return;
+      failed = true;
+      this.host.log.error('forwarded channel not recordable; closing it', { channel: this.ch, error: errorMessage(err) });
+      target.close();
+      this.user?.close();
+    };
+    this.raw = new RawStreams(this.ch, { open: (name) => new GzipFile(rec.filePath(name), { onError }) });
     return this.raw;
   }
 

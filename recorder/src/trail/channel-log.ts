@@ -20,12 +20,25 @@ export interface ChannelOpenEntry {
   readonly reason?: string;
 }
 
-/** A forwarded channel's bytes as they passed, each direction a gzip file of its own (trail/raw-stream.ts). */
+/**
+ * A channel's bytes as they passed, each direction a gzip file of its own (trail/raw-stream.ts): a forwarded
+ * channel's, and a session channel's without a pty (exec, `ssh -T`), whose bytes need not be text.
+ */
 export interface ChannelStreams {
-  /** From the person to the destination: `ch-<n>.in.raw.gz`. */
+  /** From the person: `ch-<n>.in.raw.gz`. */
   readonly in: string;
-  /** From the destination to the person: `ch-<n>.out.raw.gz`. */
+  /** To the person (a session channel's stdout): `ch-<n>.out.raw.gz`. */
   readonly out: string;
+  /** A session channel's stderr: `ch-<n>.err.raw.gz`. */
+  readonly err?: string;
+}
+
+/** A session channel's raw streams, logged when they open (a forwarded channel names them in its open). */
+export interface ChannelStreamsEntry {
+  readonly t: number;
+  readonly ch: number;
+  readonly type: 'streams';
+  readonly streams: ChannelStreams;
 }
 
 /** A channel request (pty-req, env, shell, exec, subsystem, window-change, signal, x11-req, ...). */
@@ -105,6 +118,7 @@ export type ChannelLogEntry =
   | EofEntry
   | ExitEntry
   | CloseEntry
+  | ChannelStreamsEntry
   | GlobalRequestEntry
   | SessionEndEntry
   | OtherEntry;
@@ -146,7 +160,7 @@ export class ChannelTable {
         type: o.channel,
         ...(o.destination !== undefined ? { destination: o.destination } : {}),
         ...(o.origin !== undefined ? { origin: o.origin } : {}),
-        ...(o.streams !== undefined ? { streams: { in: o.streams.in, out: o.streams.out } } : {}),
+        ...(o.streams !== undefined ? { streams: copyStreams(o.streams) } : {}),
         bytesIn: 0,
         bytesOut: 0,
         closed: false,
@@ -173,6 +187,11 @@ export class ChannelTable {
         const x = entry as ExitEntry;
         if (typeof x.status === 'number') c.exitStatus = x.status;
         if (typeof x.signal === 'string') c.exitSignal = x.signal;
+        return;
+      }
+      case 'streams': {
+        const x = entry as ChannelStreamsEntry;
+        if (typeof x.streams?.in === 'string' && typeof x.streams.out === 'string') c.streams = copyStreams(x.streams);
         return;
       }
       case 'close': {
@@ -204,6 +223,10 @@ export class ChannelTable {
   channels(): ManifestChannel[] {
     return [...this.byId.values()].sort((a, b) => a.id - b.id).map((c) => ({ ...c }));
   }
+}
+
+function copyStreams(s: ChannelStreams): ChannelStreams {
+  return { in: s.in, out: s.out, ...(typeof s.err === 'string' ? { err: s.err } : {}) };
 }
 
 export function encodeLogEntry(e: ChannelLogEntry): string {

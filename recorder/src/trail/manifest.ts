@@ -117,6 +117,7 @@ export function parseManifest(text: string): Manifest {
       const s = c.obj('streams');
       s.str('in');
       s.str('out');
+      s.str('err', true);
     }
     c.num('bytesIn');
     c.num('bytesOut');

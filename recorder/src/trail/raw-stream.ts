@@ -1,21 +1,22 @@
-// The bytes of a forwarded channel (ssh -L/-D/-W/-J) as they passed, one gzip file per direction in the
-// session directory: `ch-<n>.in.raw.gz` (person -> destination) and `ch-<n>.out.raw.gz` (destination ->
-// person). Decompressed, each is byte for byte what crossed the recorder; the manifest lists both with
-// their sha256, like every file of the session, so `srec verify` checks them.
+// The bytes of a channel as they passed, one gzip file per direction in the session directory: a forwarded
+// channel's (ssh -L/-D/-W/-J) and a session channel's without a pty, whose bytes need not be text (rsync, tar,
+// `cat` of a binary): `ch-<n>.in.raw.gz` (from the person), `ch-<n>.out.raw.gz` (to the person; a session's
+// stdout) and `ch-<n>.err.raw.gz` (a session's stderr). Decompressed, each is byte for byte what crossed the
+// recorder; the manifest lists them with their sha256, like every file of the session, so `srec verify` checks them.
 import type { ChannelStreams } from './channel-log.js';
 import { GzipFile } from './gzip-file.js';
 
-export function rawStreamFileNames(channel: number): ChannelStreams {
-  return { in: `ch-${channel}.in.raw.gz`, out: `ch-${channel}.out.raw.gz` };
+export type RawLane = 'in' | 'out' | 'err';
+
+export function rawStreamFileNames(channel: number, withStderr = false): ChannelStreams {
+  return { in: `ch-${channel}.in.raw.gz`, out: `ch-${channel}.out.raw.gz`, ...(withStderr ? { err: `ch-${channel}.err.raw.gz` } : {}) };
 }
 
 export interface RawStreamOptions {
-  /** The session directory's path for a file name (SessionRecording#filePath). */
-  readonly filePath: (name: string) => string;
-  /** @default 1000 */
-  readonly flushIntervalMs?: number;
-  /** Called once, on the first error writing either file. */
-  readonly onError?: (err: Error) => void;
+  /** Opens one stream's file: the recording's (with its spool quota and error handling), or a plain GzipFile. */
+  readonly open: (name: string) => GzipFile;
+  /** A session channel's stderr gets a file of its own. @default false */
+  readonly stderr?: boolean;
 }
 
 /** A flow-controlled sink for one direction, as the relay's pump takes it. */
@@ -26,31 +27,29 @@ export interface RawSink {
 
 export class RawStreams {
   readonly names: ChannelStreams;
-  private readonly files: { readonly in: GzipFile; readonly out: GzipFile };
-  private failed = false;
+  private readonly files: Partial<Record<RawLane, GzipFile>>;
   private closing?: Promise<void>;
 
   constructor(channel: number, opts: RawStreamOptions) {
-    this.names = rawStreamFileNames(channel);
-    const onError = (err: Error) => {
-      if (this.failed) return;
-      this.failed = true;
-      opts.onError?.(err);
-    };
-    const file = (name: string) =>
-      new GzipFile(opts.filePath(name), { ...(opts.flushIntervalMs !== undefined ? { flushIntervalMs: opts.flushIntervalMs } : {}), onError });
-    this.files = { in: file(this.names.in), out: file(this.names.out) };
+    this.names = rawStreamFileNames(channel, opts.stderr ?? false);
+    this.files = { in: opts.open(this.names.in), out: opts.open(this.names.out), ...(this.names.err ? { err: opts.open(this.names.err) } : {}) };
   }
 
-  sink(direction: 'in' | 'out'): RawSink {
-    const f = this.files[direction];
+  sink(lane: RawLane): RawSink {
+    const f = this.files[lane];
+    if (f === undefined) throw new Error(`no raw stream for ${lane}`);
     return { write: (chunk) => f.write(chunk), onceDrain: (cb) => f.onceDrain(cb) };
   }
 
-  /** Finish and fsync both files; an error was already reported through onError. Idempotent. */
+  /** Resolves once every byte written so far is in the files (GzipFile#commit): the fail-closed seam. */
+  async commit(): Promise<void> {
+    await Promise.all(Object.values(this.files).map((f) => f.commit()));
+  }
+
+  /** Finish and fsync the files; an error was already reported through the file's onError. Idempotent. */
   close(): Promise<void> {
-    // Both settle before the manifest is written, whichever fails.
-    this.closing ??= Promise.allSettled([this.files.in.close(), this.files.out.close()]).then(() => undefined);
+    // All settle before the manifest is written, whichever fails.
+    this.closing ??= Promise.allSettled(Object.values(this.files).map((f) => f.close())).then(() => undefined);
     return this.closing;
   }
 }

@@ -12,6 +12,7 @@ import { GzipFile, type SpoolQuota } from './gzip-file.js';
 import { buildManifest, type Manifest, type ManifestTransfer, type SessionIdentity } from './manifest.js';
 import { writeManifest } from './manifest-file.js';
 import { CHANNEL_LOG, SESSION_INFO, castFileName, spoolRoot, spoolSessionDir } from './paths.js';
+import { RawStreams } from './raw-stream.js';
 
 /** A spool directory's reserve file (a dot file: never listed in the manifest, never copied to the share). */
 export const SPOOL_RESERVE = '.reserve';
@@ -146,6 +147,16 @@ export class SessionRecording {
     if (cast === undefined) return;
     this.casts.delete(ch);
     await cast.close().catch((err: Error) => this.fail(err));
+  }
+
+  /**
+   * The raw streams of channel `ch` (a session channel without a pty: in, out, err). Written like a cast: under
+   * the spool quota, and a write error fails the recording (which ends the session: fail closed).
+   */
+  openStreams(ch: number): RawStreams {
+    const streams = new RawStreams(ch, { open: (name) => this.file(name), stderr: true });
+    this.record({ ch, type: 'streams', streams: streams.names });
+    return streams;
   }
 
   addTransfer(t: ManifestTransfer): void {
