@@ -6,6 +6,7 @@
   if (!el || typeof AsciinemaPlayer === 'undefined') return;
   var markers = JSON.parse(el.getAttribute('data-markers') || '[]');
   var startAt = Number(el.getAttribute('data-start') || '0');
+  var startMarker = Number(el.getAttribute('data-start-marker') || '-1');
   var speedEl = document.getElementById('speed');
   var idleEl = document.getElementById('idle');
   var player;
@@ -25,6 +26,9 @@
     window.srecPlayer = player;
   }
   create(startAt, false);
+  // Opened at a search hit or an event: show that moment, paused. The marker, not the time: with idle
+  // time skipped the player's clock runs behind the recording's.
+  if (startMarker >= 0) player.seek({ marker: startMarker });
   function recreate() {
     Promise.resolve(player.getCurrentTime()).then(function (t) {
       create(t || 0, true);

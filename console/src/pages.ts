@@ -175,6 +175,8 @@ export interface SessionPageData {
   readonly casts: ReadonlyArray<{ channel: number; command?: string; kind?: string }>;
   readonly channel?: number;
   readonly startAt: number;
+  /** The marker the player opens at (-1: the start). */
+  readonly startMarker: number;
   readonly markers: ReadonlyArray<readonly [number, string]>;
   readonly log: readonly ChannelLogEntry[];
   readonly logProblem?: string;
@@ -191,7 +193,7 @@ export function sessionPage(who: Identity, d: SessionPageData): string {
   const player =
     d.channel === undefined
       ? '<p>No terminal recording in this session.</p>'
-      : `<div id="player" data-cast="/api/sessions/${esc(d.id)}/cast/${d.channel}" data-start="${d.startAt}" data-markers="${esc(JSON.stringify(d.markers))}"></div>
+      : `<div id="player" data-cast="/api/sessions/${esc(d.id)}/cast/${d.channel}" data-start="${d.startAt}" data-start-marker="${d.startMarker}" data-markers="${esc(JSON.stringify(d.markers))}"></div>
 <p class="controls"><label>Speed <select id="speed"><option value="0.5">0.5×</option><option value="1" selected>1×</option><option value="2">2×</option><option value="4">4×</option><option value="8">8×</option></select></label>
 <label><input type="checkbox" id="idle" checked> skip idle time (over 2 s)</label></p>`;
   const integ = d.integrity;

@@ -272,6 +272,11 @@ export function createConsoleServer(opts: ConsoleServerOptions): http.Server {
       const words = url.searchParams.get('q') ?? '';
       const hits = words.trim() === '' ? [] : await searchSessions({ dataFolder: opts.dataFolder, words, session: s.id, limit: 100 }).then((r) => r.hits).catch(() => []);
       const log = await readChannelLog(s.dir);
+      const startAt = Number.isFinite(t) && t > 0 ? Math.round(t * 1000) / 1000 : 0;
+      const markers = channel === undefined ? [] : markersFor(log.entries, channel, hits);
+      // The player opens at a marker: its clock skips idle time, so a time would land elsewhere.
+      if (startAt > 0 && !markers.some(([mt]) => mt === startAt)) markers.push([startAt, 'opened here']);
+      markers.sort((a, b) => a[0] - b[0]);
       let canDownload = true;
       try {
         await need('files');
@@ -286,8 +291,9 @@ export function createConsoleServer(opts: ConsoleServerOptions): http.Server {
           manifest: s.manifest,
           casts,
           channel,
-          startAt: Number.isFinite(t) && t > 0 ? t : 0,
-          markers: channel === undefined ? [] : markersFor(log.entries, channel, hits),
+          startAt,
+          markers,
+          startMarker: markers.findIndex(([mt]) => mt === startAt),
           log: log.entries,
           logProblem: log.problem,
           integrity: await verifySession(s),
