@@ -47,6 +47,10 @@ const commands: Record<string, Entry> = {
     summary: 'replay a session, or print its transcript   --data DIR ID [--speed X] [--text]',
     load: () => import('./recorder/src/cmd/play.js'),
   },
+  console: {
+    summary: "the auditor's console in a browser: connections, playback, search, files   --data DIR --listen HOST:PORT [--token-file F]",
+    load: () => import('./console/src/cmd.js'),
+  },
   verify: {
     summary: "check each session's files against its manifest   --data DIR [ID]",
     load: () => import('./recorder/src/cmd/verify.js'),

@@ -21,7 +21,7 @@ export default {
     {
       ...common,
       displayName: 'unit',
-      testMatch: ['<rootDir>/{common,operator,recorder,syslog,bench,scripts}/**/*.test.ts', '<rootDir>/cli.test.ts'],
+      testMatch: ['<rootDir>/{common,console,operator,recorder,syslog,bench,scripts}/**/*.test.ts', '<rootDir>/cli.test.ts'],
       testPathIgnorePatterns: ['\\.e2e\\.test\\.ts$', '/node_modules/', '/dist/'],
     },
     {

@@ -32,6 +32,7 @@ describe('npm start (quickstart)', () => {
     expect(out.text).toMatch(/"stream":"output".*"line":"quickstart-demo 42"/);
     expect(out.text).toMatch(/ssh -F \/dev\/null .* -p \d+ \S+@db-1@127\.0\.0\.1/);
     expect(out.text).toContain('the typed marker among them');
+    expect(out.text).toMatch(/The console: +http:\/\/127\.0\.0\.1:\d+\/login\?token=[0-9a-f]{48}\n/);
     expect(out.code).toBe(0);
   }, 240_000);
 });

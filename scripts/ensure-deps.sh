@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what srec's tests and quickstart need on a fresh Debian machine, and nothing twice:
-# Debian packages (OpenSSH, rsyslog with its TLS driver, openssl), node_modules (npm ci, with ssh2's native crypto
+# Debian packages (OpenSSH, rsyslog with its TLS driver, openssl, chromium for the console's browser tests), node_modules (npm ci, with ssh2's native crypto
 # binding built and its channel window raised) and the JavaScript build. The control plane is built by
 # e2e/cluster/build.sh.
 set -euo pipefail
@@ -23,6 +23,8 @@ command -v script >/dev/null 2>&1 || need_pkgs+=(bsdutils)
 command -v unzip >/dev/null 2>&1 || need_pkgs+=(unzip)
 command -v make >/dev/null 2>&1 || need_pkgs+=(make)
 command -v g++ >/dev/null 2>&1 || need_pkgs+=(g++)
+# The console's tests drive a real headless browser (playwright-core with Debian's chromium, no browser download).
+[ -x /usr/bin/chromium ] || need_pkgs+=(chromium)
 if [ "${#need_pkgs[@]}" -gt 0 ]; then
   step "installing Debian packages: ${need_pkgs[*]}"
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi

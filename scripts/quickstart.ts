@@ -6,6 +6,7 @@
 //
 // SREC_QUICKSTART_ONESHOT=1 stops after the demo session (used by the e2e test of this script).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, openSync, promises as fsp, readFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -320,6 +321,17 @@ async function main(): Promise<void> {
   await waitFor('sensitive events at the SIEM stand-in', () => (sensitiveMarker ? true : undefined), 10_000).catch(() => undefined);
   say(`the SIEM stand-in on 127.0.0.1:${siemPort} received ${sensitive} SSH-PRIVX-SENSITIVE-AUDIT events${sensitiveMarker ? ', the typed marker among them' : ''} (kept in memory only)`);
 
+  // 8. The auditor's console over the same share, its views audited to the same rsyslogd.
+  const consolePort = await freePort();
+  const consoleToken = randomBytes(24).toString('hex');
+  const tokenFile = path.join(STATE, 'console-tokens');
+  await fsp.writeFile(tokenFile, `${consoleToken} quickstart-auditor\n`, { mode: 0o600 });
+  const auditTo = config.audit?.syslog ? ['--audit', `127.0.0.1:${syslogPort}`, '--audit-protocol', (config.audit.syslog as { protocol?: string }).protocol ?? 'tcp'] : [];
+  say(`starting the console on 127.0.0.1:${consolePort}`);
+  start('console', process.execPath, [SREC, 'console', '--data', LOCAL_MOUNTS.share, '--listen', `127.0.0.1:${consolePort}`, '--token-file', tokenFile, ...auditTo]);
+  await waitFor('the console to listen', () => portOpen(consolePort).then((ok) => ok || undefined), 20_000);
+  const consoleUrl = `http://127.0.0.1:${consolePort}/login?token=${consoleToken}`;
+
   const rel = (p: string) => path.relative(process.cwd(), p) || '.';
   process.stdout.write(
     [
@@ -328,6 +340,7 @@ async function main(): Promise<void> {
       '',
       `  ssh ${sshBase.map((a) => (a.includes(' ') ? `'${a}'` : a)).join(' ').replace(path.join(keys, 'you'), rel(path.join(keys, 'you'))).replace(path.join(keys, 'known_hosts'), rel(path.join(keys, 'known_hosts')))} ${login}`,
       '',
+      `The console:         ${consoleUrl}`,
       `Recordings land in   ${rel(LOCAL_MOUNTS.share)}   (open sessions: ${rel(LOCAL_MOUNTS.spool)})`,
       `List them:           node bin/srec.js sessions --data ${rel(LOCAL_MOUNTS.share)}`,
       `Search them:         node bin/srec.js search --data ${rel(LOCAL_MOUNTS.share)} 'quickstart-demo'`,

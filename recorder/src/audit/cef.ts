@@ -13,6 +13,8 @@ const NAMES: Record<AuditEventName, { name: string; severity: number }> = {
   forward_open: { name: 'SSH forwarded channel opened', severity: 4 },
   forward_close: { name: 'SSH forwarded channel closed', severity: 4 },
   forward_refused: { name: 'SSH forwarding refused', severity: 6 },
+  recording_viewed: { name: 'SSH session recording viewed', severity: 4 },
+  file_downloaded: { name: 'SSH transferred file downloaded', severity: 4 },
   stdin: { name: 'SSH session input', severity: 5 },
   stdout: { name: 'SSH session output', severity: 5 },
   stderr: { name: 'SSH session error output', severity: 5 },

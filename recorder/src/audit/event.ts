@@ -27,6 +27,10 @@ const NON_SENSITIVE = [
   'forward_close',
   // A forwarding the host's policy does not allow (or that is not relayed), with the message the person got.
   'forward_refused',
+  // The auditor's console (srec console): a person opened a session's recording, or downloaded a file it
+  // transferred. The identity fields are the viewed session's; `viewer` says who looked.
+  'recording_viewed',
+  'file_downloaded',
 ] as const;
 
 export type SensitiveEventName = SshEventKind;
