@@ -138,6 +138,7 @@ describe('MetadataCaptureSink', () => {
 
     const holes = new MetadataCaptureSink().open(meta('/resumed'));
     void holes.write(data.subarray(4000), 4000);
-    expect(await holes.close()).toEqual({ size: 8000, bytes: 4000, note: 'no sha256: the content has gaps (content not kept)' });
+    // (a resumed transfer: the ranges seen are reported, and the tracker marks it incomplete)
+    expect(await holes.close()).toEqual({ size: 8000, bytes: 4000, seen: [[4000, 8000]], note: 'partial: only bytes 4000-7999 of 8000 seen (a resumed or partial transfer); no sha256' });
   });
 });

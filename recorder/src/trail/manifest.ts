@@ -25,6 +25,8 @@ export interface ManifestTransfer {
   readonly size: number;
   /** Absent when it cannot be known exactly (`note` says why). */
   readonly sha256?: string;
+  /** Present when not every byte was seen (a resumed or partial transfer): the `[start, end)` byte ranges that were. */
+  readonly seen?: readonly (readonly [number, number])[];
   /** The copy, relative to the session directory (`files/<n>`, numbered; the remote name is `path`); absent with fileTransfers: false. */
   readonly file?: string;
   /** The transfer ended the normal way (SFTP close ok, SCP final ack ok). Absent in manifests before it existed. */
@@ -133,6 +135,7 @@ export function parseManifest(text: string): Manifest {
     for (const k of ['sha256', 'file', 'note'] as const) t.str(k, true);
     t.bool('complete', true);
     t.num('bytes', true);
+    t.check('seen', true, 'a list of [start, end] byte ranges', (v) => Array.isArray(v) && v.every((r) => Array.isArray(r) && r.length === 2 && r.every((n) => Number.isInteger(n) && n >= 0)));
     return t.o as unknown as ManifestTransfer;
   });
   m.list('files').forEach((f) => {
@@ -190,7 +193,7 @@ class Fields {
     return v.map((item, i) => new Fields(item, `${this.at}${k}[${i}].`));
   }
 
-  private check(k: string, optional: boolean, what: string, ok: (v: unknown) => boolean): void {
+  check(k: string, optional: boolean, what: string, ok: (v: unknown) => boolean): void {
     const v = this.o[k];
     if (v === undefined ? !optional : !ok(v)) throw this.missing(k, what);
   }

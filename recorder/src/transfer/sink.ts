@@ -12,6 +12,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { mkdir, open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TransferDirection, TransferProtocol } from './types.js';
+import { describeRanges, RangeSet } from './ranges.js';
 
 export interface CaptureMeta {
   readonly protocol: TransferProtocol;
@@ -27,7 +28,9 @@ export interface CaptureResult {
   readonly bytes: number;
   /** Absent when the content's hash cannot be known exactly; `note` says why. */
   readonly sha256?: string;
-  /** Relative to the session directory; present only when the file holds exactly the content hashed. */
+  /** Present when not every byte of `[0, size)` was seen (a resumed or partial transfer): the ranges that were. */
+  readonly seen?: [number, number][];
+  /** Relative to the session directory; the bytes seen at their offsets (zeros elsewhere when `seen` is set). */
   readonly file?: string;
   readonly note?: string;
 }
@@ -160,6 +163,7 @@ export class MetadataCaptureSink implements CaptureSink {
 
   open(_meta: CaptureMeta): CaptureHandle {
     const hasher = new OffsetHasher(this.budget);
+    const seen = new RangeSet();
     let size = 0;
     let bytes = 0;
     let next = 0;
@@ -168,6 +172,7 @@ export class MetadataCaptureSink implements CaptureSink {
       write: (buf, offset = next) => {
         if (result === undefined) {
           hasher.update(buf, offset);
+          seen.add(offset, offset + buf.length);
           size = Math.max(size, offset + buf.length);
           bytes += buf.length;
           next = offset + buf.length;
@@ -177,6 +182,7 @@ export class MetadataCaptureSink implements CaptureSink {
       truncate: (to) => {
         if (result === undefined) {
           hasher.truncate(to);
+          seen.truncate(to);
           size = to;
           next = Math.min(next, to);
         }
@@ -184,12 +190,11 @@ export class MetadataCaptureSink implements CaptureSink {
       },
       close: () => {
         if (result === undefined) {
+          const partial = partialResult(seen, size);
           const h = hasher.finish(size);
-          result = {
-            size,
-            bytes,
-            ...(h.sha256 !== undefined ? { sha256: h.sha256 } : { note: `no sha256: ${h.reason} (content not kept)` }),
-          };
+          result = partial
+            ? { size, bytes, ...partial }
+            : { size, bytes, ...(h.sha256 !== undefined ? { sha256: h.sha256 } : { note: `no sha256: ${h.reason} (content not kept)` }) };
         }
         return Promise.resolve(result);
       },
@@ -252,6 +257,7 @@ class FsCapture implements CaptureHandle {
   private error: string | undefined;
   private result: Promise<CaptureResult> | undefined;
   private truncated = false;
+  private readonly seen = new RangeSet();
 
   constructor(
     private readonly sink: FsCaptureSink,
@@ -263,6 +269,7 @@ class FsCapture implements CaptureHandle {
   write(buf: Buffer, offset = this.next): Promise<void> {
     if (this.result !== undefined) return Promise.resolve();
     this.hasher.update(buf, offset);
+    this.seen.add(offset, offset + buf.length);
     this.size = Math.max(this.size, offset + buf.length);
     this.bytes += buf.length;
     this.next = offset + buf.length;
@@ -290,6 +297,7 @@ class FsCapture implements CaptureHandle {
     if (this.result !== undefined) return Promise.resolve();
     // The hash on the fly covered bytes now cut or left gaps now gone: the copy is read back at close instead.
     this.truncated = true;
+    this.seen.truncate(size);
     this.size = size;
     this.next = Math.min(this.next, size);
     if (this.error !== undefined) return Promise.resolve();
@@ -317,6 +325,8 @@ class FsCapture implements CaptureHandle {
   private async finish(): Promise<CaptureResult> {
     await this.chain;
     const hashed = this.hasher.finish(this.size);
+    // Bytes never seen are zeros in the copy: a hash of it would claim content nobody saw.
+    const partial = partialResult(this.seen, this.size);
     let sha256 = this.truncated ? undefined : hashed.sha256;
     let rel: string | undefined;
     try {
@@ -324,7 +334,7 @@ class FsCapture implements CaptureHandle {
       rel = file.rel;
       if (this.error === undefined) {
         try {
-          sha256 ??= await hashFile(file.fh, this.size);
+          if (!partial) sha256 ??= await hashFile(file.fh, this.size);
           await file.fh.sync();
         } catch (err) {
           this.error = messageOf(err);
@@ -344,8 +354,16 @@ class FsCapture implements CaptureHandle {
         note: `content not kept: ${this.error}`,
       };
     }
+    if (partial) return { size: this.size, bytes: this.bytes, ...partial, ...(rel ? { file: rel } : {}) };
     return { size: this.size, bytes: this.bytes, ...(sha256 !== undefined ? { sha256 } : {}), ...(rel ? { file: rel } : {}) };
   }
+}
+
+/** For a capture that did not see every byte: the ranges it saw and the note that says so; undefined when it saw all. */
+function partialResult(seen: RangeSet, size: number): { seen: [number, number][]; note: string } | undefined {
+  if (seen.coversAll(size)) return undefined;
+  const ranges = seen.list();
+  return { seen: ranges, note: `partial: only ${describeRanges(ranges, size)} (a resumed or partial transfer); no sha256` };
 }
 
 async function hashFile(fh: FileHandle, size: number): Promise<string> {

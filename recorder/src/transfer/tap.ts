@@ -53,6 +53,7 @@ function newTracker(ctx: ChannelTapContext, rec: SessionRecording, sink: Capture
         path: t.path,
         size: t.size,
         ...(t.sha256 !== undefined ? { sha256: t.sha256 } : {}),
+        ...(t.seen !== undefined ? { seen: t.seen } : {}),
         ...(t.file !== undefined ? { file: t.file } : {}),
         complete: t.complete,
         bytes: t.bytes,

@@ -212,8 +212,10 @@ export abstract class TransferTracker {
         size: r.size,
         bytes: r.bytes,
         ...(r.sha256 !== undefined ? { sha256: r.sha256 } : {}),
+        ...(r.seen !== undefined ? { seen: r.seen } : {}),
         ...(r.file !== undefined ? { file: r.file } : {}),
-        complete,
+        // A file of which only some bytes were seen did not cross complete, whatever the protocol said.
+        complete: complete && r.seen === undefined,
         ...(notes.length > 0 ? { note: notes.join('; ') } : {}),
       };
       return record;

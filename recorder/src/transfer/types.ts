@@ -71,6 +71,8 @@ export interface TransferRecord {
   readonly bytes: number;
   /** sha256 (hex) of the captured content; absent when it cannot be known exactly (`note` says why). */
   readonly sha256?: string;
+  /** Present when not every byte of the file was seen (resumed, partial): the `[start, end)` ranges that were. */
+  readonly seen?: readonly (readonly [number, number])[];
   /** Relative to the session directory, e.g. `files/3` (numbered; the remote name is `path`); absent in metadata-only mode. */
   readonly file?: string;
   /** The transfer ended the normal way (SFTP close ok, SCP final ack ok). */

@@ -1,0 +1,97 @@
+// Resumed transfers (`sftp reput` / `reget`) through the recorder with real OpenSSH: only the tail crosses, so
+// the recording says which bytes it saw and claims no sha256 of bytes it never saw, in both capture modes.
+import { jest } from '@jest/globals';
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { hostOf, sftpArgs } from '../../testing/openssh.js';
+import type { ManifestTransfer } from '../src/trail/manifest.js';
+import { scanSessions } from '../src/trail/sessions.js';
+import { collect, startLab, waitFor, type Lab } from './support/index.js';
+
+jest.setTimeout(90000);
+
+const SIZE = 1024 * 1024 + 333;
+const HAVE = 300 * 1024;
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+let lab: Lab;
+let original: Buffer;
+
+beforeAll(async () => {
+  lab = await startLab({ db1: { fileTransfers: true }, hosts: (host) => [host('db-meta', { fileTransfers: false })] });
+  original = randomBytes(SIZE);
+});
+
+afterAll(async () => {
+  await lab?.stop();
+});
+
+async function sftp(host: string, batch: string): Promise<void> {
+  const file = path.join(lab.dir, `batch-${randomBytes(4).toString('hex')}`);
+  await fsp.writeFile(file, batch);
+  const t = { port: lab.recorder.port, identity: lab.alice.privatePath, destination: `root@${host}@127.0.0.1` };
+  const child = spawn('sftp', ['-b', file, ...sftpArgs(t), hostOf(t)], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const r = await collect(child, Date.now(), 60000, () => child.stdin.end());
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+}
+
+async function transferOf(before: ReadonlySet<string>): Promise<ManifestTransfer> {
+  return waitFor(() => scanSessions(lab.recorder.dataFolder).sessions.find((s) => !before.has(s.id) && s.manifest.transfers.length > 0)?.manifest.transfers[0], 'the transfer on the share');
+}
+
+const ids = () => new Set(scanSessions(lab.recorder.dataFolder).sessions.map((s) => s.id));
+
+describe.each([
+  ['db-1', 'fileTransfers: true'],
+  ['db-meta', 'fileTransfers: false'],
+])('a resumed transfer on %s (%s)', (host) => {
+  it('reput: records the ranges it saw, complete: false, and no sha256', async () => {
+    // GIVEN the first HAVE bytes already on the target, the whole file here
+    const dir = await fsp.mkdtemp(path.join(lab.dir, 'reput-'));
+    const local = path.join(dir, 'local.bin');
+    const remote = path.join(dir, 'remote.bin');
+    await fsp.writeFile(local, original);
+    await fsp.writeFile(remote, original.subarray(0, HAVE));
+    const before = ids();
+    // WHEN alice resumes the upload through the recorder
+    await sftp(host, `reput ${local} ${remote}\n`);
+    // THEN the target has the whole file (the resume worked) ...
+    expect(sha256(await fsp.readFile(remote))).toBe(sha256(original));
+    // ... and the recording says only the tail crossed, with no hash of bytes it never saw
+    const t = await transferOf(before);
+    expect(t).toMatchObject({ protocol: 'sftp', direction: 'upload', path: remote, size: SIZE, bytes: SIZE - HAVE, complete: false, seen: [[HAVE, SIZE]] });
+    expect(t.sha256).toBeUndefined();
+    expect(t.note).toContain(`partial: only bytes ${HAVE}-${SIZE - 1} of ${SIZE} seen`);
+  });
+
+  it('reget: the same for a resumed download', async () => {
+    // GIVEN the whole file on the target, its first HAVE bytes here
+    const dir = await fsp.mkdtemp(path.join(lab.dir, 'reget-'));
+    const local = path.join(dir, 'local.bin');
+    const remote = path.join(dir, 'remote.bin');
+    await fsp.writeFile(remote, original);
+    await fsp.writeFile(local, original.subarray(0, HAVE));
+    const before = ids();
+    // WHEN alice resumes the download
+    await sftp(host, `reget ${remote} ${local}\n`);
+    expect(sha256(await fsp.readFile(local))).toBe(sha256(original));
+    // THEN the recording has the ranges it saw and no sha256
+    const t = await transferOf(before);
+    expect(t).toMatchObject({ direction: 'download', size: SIZE, complete: false, seen: [[HAVE, SIZE]] });
+    expect(t.sha256).toBeUndefined();
+  });
+
+  it('a whole put still gets its sha256 and complete: true', async () => {
+    const dir = await fsp.mkdtemp(path.join(lab.dir, 'put-'));
+    const local = path.join(dir, 'local.bin');
+    await fsp.writeFile(local, original);
+    const before = ids();
+    await sftp(host, `put ${local} ${path.join(dir, 'remote.bin')}\n`);
+    const t = await transferOf(before);
+    expect(t).toMatchObject({ size: SIZE, complete: true, sha256: sha256(original) });
+    expect(t.seen).toBeUndefined();
+  });
+});
