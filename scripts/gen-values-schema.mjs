@@ -92,6 +92,7 @@ const VALUES_TO_CRD = [
   ['recorder.hosts', 'spec.recorder.hosts'],
   ['audit.sshEvents.enabled', 'spec.audit.sshEvents.enabled'],
   ['audit.sshEvents.events', 'spec.audit.sshEvents.events'],
+  ['audit.sshEvents.bulkData', 'spec.audit.sshEvents.bulkData'],
   ['privx.syslog.enabled', 'spec.syslog.enabled'],
   ['privx.syslog.audit.format', 'spec.syslog.format'],
   ['privx.syslog.audit.to', 'spec.syslog.audit.to'],

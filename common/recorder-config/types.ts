@@ -19,6 +19,7 @@ export const RECORDER_CONFIG_DEFAULTS = {
   forwarding: { local: false, remote: false, agent: false, x11: false, unixSockets: false },
   auditEnabled: false,
   auditEvents: ['stdout', 'stderr', 'channel_request', 'global_request'],
+  bulkData: 'summary',
   syslogProtocol: 'tcp',
   syslogFormat: 'syslog',
   trailExpiryDays: 180,
@@ -99,7 +100,16 @@ export interface AuditConfig {
   readonly events?: readonly SshEventKind[];
   /** Omitted when syslog is disabled: non-sensitive events then go to stdout, sensitive ones nowhere. */
   readonly syslog?: SyslogConfig;
+  /**
+   * The stdin/stdout/stderr events of channels without a pty: `summary` sends bulk transfers (rsync, git, tar
+   * over ssh) and binary chunks as one `data_summary` event per stream (bytes, sha256, what was left out)
+   * instead of their bytes; `events` sends every byte. The recording keeps every byte either way.
+   * @default 'summary'
+   */
+  readonly bulkData?: BulkDataPolicy;
 }
+
+export type BulkDataPolicy = 'summary' | 'events';
 
 export interface RetentionConfig {
   /** Whole days, at least 1. @default 180 */

@@ -15,7 +15,7 @@ export { parseQuantity };
 export type { AuditConfig, CredentialsConfig, ForwardingConfig, HostConfig, LimitsConfig, PenaltiesConfig, RecorderConfig, RetentionConfig, UserConfig } from '../../common/recorder-config/types.js';
 export type { MaxStartups, NetBlockSize };
 
-import { FORWARDING_KINDS, SSH_EVENT_KINDS, type ForwardingKind, type SshEventKind } from '../../common/recorder-config/types.js';
+import { FORWARDING_KINDS, SSH_EVENT_KINDS, type BulkDataPolicy, type ForwardingKind, type SshEventKind } from '../../common/recorder-config/types.js';
 
 export { FORWARDING_KINDS, SSH_EVENT_KINDS, type ForwardingKind, type SshEventKind };
 
@@ -77,6 +77,7 @@ export interface ResolvedRecorderConfig {
     readonly enabled: boolean;
     readonly events: ReadonlySet<SshEventKind>;
     readonly syslog?: { readonly address: string; readonly protocol: 'tcp' | 'udp'; readonly format: 'syslog' | 'cef' };
+    readonly bulkData: BulkDataPolicy;
   };
   readonly retention: { readonly trailExpiryDays: number; readonly transferredFilesExpiryDays: number };
   readonly limits: ResolvedLimits;
@@ -192,7 +193,7 @@ export function resolveRecorderConfig(doc: unknown, opts: ResolveOptions): Resol
   const events = Array.isArray(a.events) ? a.events.filter((e): e is SshEventKind => SSH_EVENT_KINDS.includes(e as SshEventKind)) : D.auditEvents;
   const s = isObject(a.syslog) && typeof a.syslog.address === 'string' ? a.syslog : undefined;
   const syslog = s && { address: s.address as string, protocol: s.protocol === 'udp' ? ('udp' as const) : ('tcp' as const), format: s.format === 'cef' ? ('cef' as const) : ('syslog' as const) };
-  const audit = { enabled: a.enabled === true, events: new Set<SshEventKind>(events), ...(syslog ? { syslog } : {}) };
+  const audit = { enabled: a.enabled === true, events: new Set<SshEventKind>(events), ...(syslog ? { syslog } : {}), bulkData: a.bulkData === 'events' ? ('events' as const) : D.bulkData };
 
   const r = isObject(doc.retention) ? doc.retention : {};
   const days = (v: unknown, fallback: number) => (typeof v === 'number' && Number.isInteger(v) && v >= 1 ? v : fallback);

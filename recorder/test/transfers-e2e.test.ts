@@ -102,7 +102,7 @@ function transfersOf(sessions: readonly StoredSession[]): Found[] {
 }
 
 /** The one transfer of `name` in `direction`: its copy (when kept) has the original's sha256, and so has the manifest. */
-async function expectCopy(found: readonly Found[], o: Original, direction: 'upload' | 'download', protocol: 'sftp' | 'scp', kept: boolean): Promise<Found> {
+async function expectCopy(found: readonly Found[], o: Original, direction: 'upload' | 'download', protocol: ManifestTransfer['protocol'], kept: boolean): Promise<Found> {
   const nameOf = (t: ManifestTransfer) => path.basename(t.path).replace(/\.up$/, '');
   const matches = found.filter((f) => f.transfer.direction === direction && nameOf(f.transfer) === o.name);
   expect(matches.map((f) => [f.transfer.protocol, f.transfer.direction, nameOf(f.transfer)])).toEqual([[protocol, direction, o.name]]);

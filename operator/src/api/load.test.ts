@@ -30,7 +30,7 @@ describe('loadAndValidate', () => {
     expect(r.cr.spec.storage.deletionPolicy).toBe('Retain');
     expect(r.cr.spec.storage.nfs?.mountOptions).toEqual(['nfsvers=4.1', 'hard', 'timeo=600', 'retrans=2', 'noresvport']);
     expect(r.cr.spec.recorder).toMatchObject({ replicas: 2, port: 2222, tempSizeLimit: '10Gi', hosts: [] });
-    expect(r.cr.spec.audit.sshEvents).toEqual({ enabled: false, events: ['stdout', 'stderr', 'channel_request', 'global_request'] });
+    expect(r.cr.spec.audit.sshEvents).toEqual({ enabled: false, events: ['stdout', 'stderr', 'channel_request', 'global_request'], bulkData: 'summary' });
     expect(r.cr.spec.syslog).toEqual({ enabled: true, format: 'syslog', audit: { to: 'stdout', sensitive: { to: '/dev/null' } }, queue: { size: 10000 } });
     expect(r.cr.spec.retention).toEqual({ trailExpiryDays: 180, transferredFilesExpiryDays: 180 });
   });

@@ -73,6 +73,8 @@ export interface AuditSpec {
     readonly enabled: boolean;
     /** @default ['stdout','stderr','channel_request','global_request'] */
     readonly events: readonly SshEventKind[];
+    /** Bulk and binary data of channels without a pty as data_summary events. @default 'summary' */
+    readonly bulkData: 'summary' | 'events';
   };
 }
 

@@ -29,7 +29,7 @@ describe('buildRecorderConfig', () => {
           credentials: { usernameFile: '/etc/srec/creds/db-1/username', privateKeyFile: '/etc/srec/creds/db-1/privateKey' },
         },
       ],
-      audit: { enabled: false, events: ['stdout', 'stderr', 'channel_request', 'global_request'], syslog: { address: 'prod-syslog:5514', protocol: 'tcp', format: 'syslog' } },
+      audit: { enabled: false, events: ['stdout', 'stderr', 'channel_request', 'global_request'], bulkData: 'summary', syslog: { address: 'prod-syslog:5514', protocol: 'tcp', format: 'syslog' } },
       retention: { trailExpiryDays: 180, transferredFilesExpiryDays: 180 },
     });
   });
@@ -58,7 +58,7 @@ describe('buildRecorderConfig', () => {
     const cr = withSpec(example('nfs'), (s) => {
       s.syslog.enabled = false;
     });
-    expect(buildRecorderConfig(cr).audit).toEqual({ enabled: false, events: ['stdout', 'stderr', 'channel_request', 'global_request'] });
+    expect(buildRecorderConfig(cr).audit).toEqual({ enabled: false, events: ['stdout', 'stderr', 'channel_request', 'global_request'], bulkData: 'summary' });
   });
 
   it('leaves the spool 10% headroom below the emptyDir limit', () => {

@@ -73,6 +73,7 @@ export function buildRecorderConfig(cr: SessionRecording, opts: RecorderConfigOp
     audit: {
       enabled: spec.audit.sshEvents.enabled,
       events: [...spec.audit.sshEvents.events],
+      bulkData: spec.audit.sshEvents.bulkData,
       // Without syslog, non-sensitive events go to the recorder's stdout and sensitive ones are not emitted.
       ...(spec.syslog.enabled ? { syslog: { address: `${syslogService}:${SYSLOG_PORT}`, protocol: 'tcp' as const, format: spec.syslog.format } } : {}),
     },

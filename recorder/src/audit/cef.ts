@@ -7,6 +7,7 @@ const NAMES: Record<AuditEventName, { name: string; severity: number }> = {
   session_start: { name: 'SSH session started', severity: 3 },
   session_end: { name: 'SSH session ended', severity: 3 },
   channel_exit: { name: 'SSH channel exited', severity: 3 },
+  data_summary: { name: 'SSH channel data summarised', severity: 4 },
   connection_refused: { name: 'SSH connection refused', severity: 6 },
   file_transfer: { name: 'SSH file transfer', severity: 4 },
   events_dropped: { name: 'Audit events dropped', severity: 7 },

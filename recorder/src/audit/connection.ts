@@ -2,6 +2,8 @@
 // decides which events exist (the sensitive ones selected by `audit.events`, and only with syslog) and stamps
 // the clock; Audit#open() gives each connection a ConnectionAudit that holds its identity, serialised once
 // for its data events, and numbers its events. Every event goes to the sink as it happens.
+import { createHash, type Hash } from 'node:crypto';
+import { TextDecoder } from 'node:util';
 import type { AuditSink } from './emitter.js';
 import {
   dataEventJson,
@@ -47,6 +49,8 @@ export interface AuditOptions {
   readonly maxDataBytes?: number;
   /** ms since the epoch. @default Date.now */
   readonly now?: () => number;
+  /** audit.bulkData: `summary` leaves bulk and binary data of channels without a pty out of data events. @default 'summary' */
+  readonly bulkData?: 'summary' | 'events';
 }
 
 export interface Audit {
@@ -82,7 +86,8 @@ export interface ChannelExit {
 
 /** What crossed a channel, never its content (non-sensitive). */
 export interface FileTransfer {
-  readonly protocol: 'sftp' | 'scp';
+  /** sftp, scp; rsync, git, tar: a stream transfer (its whole stream, the files in it not listed). */
+  readonly protocol: 'sftp' | 'scp' | 'rsync' | 'git' | 'tar';
   readonly direction: 'upload' | 'download';
   /** The remote path. */
   readonly path: string;
@@ -123,6 +128,7 @@ interface Pipeline {
   readonly emitJson: ((event: AuditEvent, json: string) => void) | undefined;
   readonly sensitive: ReadonlySet<SensitiveEventName>;
   readonly maxDataBytes: number;
+  readonly bulkData: 'summary' | 'events';
   readonly now: () => number;
   /** now() as Date#toISOString(). */
   timestamp(): string;
@@ -140,6 +146,7 @@ export function createAudit(sink: AuditSink, opts: AuditOptions = {}): Audit {
     emitJson: sink.emitJson?.bind(sink),
     sensitive: new Set(opts.sensitiveEvents ?? []),
     maxDataBytes,
+    bulkData: opts.bulkData ?? 'summary',
     now,
     timestamp: () => {
       const ms = now();
@@ -249,6 +256,21 @@ export class ConnectionAudit {
   }
 
   /**
+   * The data events of one session channel under audit.bulkData. With `summary`, on a channel without a pty,
+   * a bulk transfer's streams (`bulk`: rsync, git, tar) send no data events at all and other streams leave out
+   * chunks that are not UTF-8 text; what was left out is one `data_summary` event per stream at close().
+   */
+  channelData(channel: number, opts: { readonly pty: boolean; readonly bulk?: string }): ChannelData {
+    const summarise = this.to.bulkData === 'summary' && !opts.pty;
+    return new ChannelData(this, channel, summarise, opts.bulk);
+  }
+
+  /** A data_summary event (ChannelData#close). */
+  dataSummary(channel: number, stream: DataStream, s: { bytes: number; sha256: string; omittedBytes: number; omittedChunks: number; reason: string }): void {
+    this.send('data_summary', { channel, stream, bytes: s.bytes, sha256: s.sha256, omittedBytes: s.omittedBytes, omittedChunks: s.omittedChunks, reason: s.reason });
+  }
+
+  /**
    * Bytes of a session channel as they pass, split into several events when large; nearly all of the traffic.
    * Read before this returns: the caller may reuse the buffer.
    */
@@ -311,6 +333,74 @@ export class ConnectionAudit {
     } catch {
       // As in data().
     }
+  }
+}
+
+/** One stream's summary state: every byte hashed, what was left out counted. */
+interface StreamSummary {
+  readonly hash: Hash;
+  bytes: number;
+  omittedBytes: number;
+  omittedChunks: number;
+  /** Streaming, so a character split across chunks is still text. */
+  decoder: TextDecoder;
+}
+
+/** The data events of one session channel (ConnectionAudit#channelData). */
+export class ChannelData {
+  private readonly streams = new Map<DataStream, StreamSummary>();
+
+  constructor(
+    private readonly audit: ConnectionAudit,
+    private readonly channel: number,
+    private readonly summarise: boolean,
+    /** The bulk transfer's protocol: every chunk is left out. */
+    private readonly bulk: string | undefined,
+  ) {}
+
+  /** Whether any data event of `stream` is wanted at all. */
+  wants(stream: DataStream): boolean {
+    return this.audit.wants(stream);
+  }
+
+  data(stream: DataStream, bytes: Buffer): void {
+    if (!this.audit.wants(stream) || bytes.length === 0) return;
+    if (!this.summarise) return this.audit.data(this.channel, stream, bytes);
+    let s = this.streams.get(stream);
+    if (s === undefined) {
+      s = { hash: createHash('sha256'), bytes: 0, omittedBytes: 0, omittedChunks: 0, decoder: new TextDecoder('utf-8', { fatal: true }) };
+      this.streams.set(stream, s);
+    }
+    s.hash.update(bytes);
+    s.bytes += bytes.length;
+    if (this.bulk === undefined && isText(s, bytes)) return this.audit.data(this.channel, stream, bytes);
+    s.omittedBytes += bytes.length;
+    s.omittedChunks += 1;
+  }
+
+  /** The summaries of the streams that left something out. */
+  close(): void {
+    for (const [stream, s] of this.streams) {
+      if (s.omittedBytes === 0) continue;
+      this.audit.dataSummary(this.channel, stream, {
+        bytes: s.bytes,
+        sha256: s.hash.digest('hex'),
+        omittedBytes: s.omittedBytes,
+        omittedChunks: s.omittedChunks,
+        reason: this.bulk !== undefined ? `bulk_transfer:${this.bulk}` : 'binary',
+      });
+    }
+    this.streams.clear();
+  }
+}
+
+function isText(s: StreamSummary, bytes: Buffer): boolean {
+  try {
+    s.decoder.decode(bytes, { stream: true });
+    return true;
+  } catch {
+    s.decoder = new TextDecoder('utf-8', { fatal: true });
+    return false;
   }
 }
 

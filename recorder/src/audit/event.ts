@@ -19,6 +19,8 @@ const NON_SENSITIVE = [
   'session_end',
   // A session channel's end as the target reported it: exit status, or the signal that killed the command.
   'channel_exit',
+  // What a stream's data events left out (bulk transfers, binary data: audit.bulkData), with the stream's sha256.
+  'data_summary',
   'connection_refused',
   'file_transfer',
   'events_dropped',

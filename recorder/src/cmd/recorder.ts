@@ -45,7 +45,7 @@ export async function run(argv: string[]): Promise<number> {
   const registry = new Registry();
   const metrics = createRecorderMetrics(registry);
   const sink = createAuditSink(config.audit.syslog ? { syslog: config.audit.syslog } : {}, registry, log);
-  const audit = createAudit(sink, { sensitiveEvents: selectSensitiveEvents(config.audit) });
+  const audit = createAudit(sink, { sensitiveEvents: selectSensitiveEvents(config.audit), bulkData: config.audit.bulkData });
 
   await mkdirOwner(config.tempFolder);
   const mover = new TrailMover({

@@ -8,6 +8,8 @@ import type { DataStream } from '../audit/event.js';
 import type { ChannelClassifier, ChannelTap, ChannelVerdict } from '../channel-tap.js';
 import type { CastWriter } from '../trail/asciicast.js';
 import type { RawStreams } from '../trail/raw-stream.js';
+import { streamTransferOf, type StreamTransfer } from '../transfer/stream-command.js';
+import type { ChannelData } from '../audit/connection.js';
 import type { ChannelHandle, ChannelHost } from './channel-host.js';
 import { CommitGate, pump, streamSink, whenWritten, type Sink } from './pump.js';
 
@@ -102,6 +104,10 @@ export class SessionChannel implements ChannelHandle {
   private cast?: CastWriter;
   /** Without a pty: the exact bytes each way, beside the cast (which holds text only). */
   private raw?: RawStreams;
+  /** The channel's data events, under audit.bulkData. */
+  private data?: ChannelData;
+  /** rsync, git or tar over ssh: recorded as one transfer of its stream. */
+  private stream?: StreamTransfer;
   private tap?: ChannelTap;
   private kind?: Kind;
   private command?: string;
@@ -354,6 +360,8 @@ export class SessionChannel implements ChannelHandle {
     if (castable && !tap) this.openCast();
     // Without a pty the bytes need not be text (rsync, tar, git, a binary's output): kept exactly as they passed.
     if (castable && !tap && this.pty === undefined) this.raw = rec.openStreams(this.ch);
+    this.stream = !tap && this.pty === undefined && this.command !== undefined ? streamTransferOf(this.command) : undefined;
+    this.data = this.host.audit.channelData(this.ch, { pty: this.pty !== undefined, ...(this.stream ? { bulk: this.stream.protocol } : {}) });
     const raw = (lane: Lane): Sink[] => (this.raw ? [this.raw.sink(lane)] : []);
     // Fail closed: with a cast, a chunk is forwarded only once the cast holds it (CommitGate, last in line). A
     // transfer channel is gated too: its cast may open mid-way, when its bytes stop following the protocol.
@@ -494,9 +502,33 @@ export class SessionChannel implements ChannelHandle {
    * its tap follows the protocol (`tap`), the SIEM would get a copy of every file.
    */
   private auditSinks(stream: DataStream, tap: ChannelTap | undefined): Sink[] {
-    const audit = this.host.audit;
-    if (!audit.wants(stream)) return [];
-    return [{ write: (b) => (tap && !tap.stopped?.() ? undefined : audit.data(this.ch, stream, b)) }];
+    const data = this.data;
+    if (!data?.wants(stream)) return [];
+    return [{ write: (b) => (tap && !tap.stopped?.() ? undefined : data.data(stream, b)) }];
+  }
+
+  /** rsync, git or tar over ssh: one transfer, its content the raw stream of the direction that carried it. */
+  private recordStreamTransfer(): void {
+    const s = this.stream;
+    const rec = this.host.recording;
+    if (!s || !this.raw || !rec || this.command === undefined) return;
+    const lane = s.direction === 'upload' ? 'in' : 'out';
+    const { bytes, sha256 } = this.raw.digest(lane);
+    const complete = this.exit?.status === 0;
+    const transfer = {
+      protocol: s.protocol,
+      direction: s.direction,
+      path: this.command,
+      size: bytes,
+      sha256,
+      file: this.raw.names[lane],
+      complete,
+      bytes,
+      note: `the ${s.protocol} stream as it passed (${lane === 'in' ? 'from the person' : 'to the person'}); the files in it are not listed one by one`,
+    };
+    rec.addTransfer({ channel: this.ch, ...transfer });
+    this.host.record({ ch: this.ch, type: 'file_transfer', ...transfer });
+    this.host.audit.fileTransfer(this.ch, { protocol: s.protocol, direction: s.direction, path: this.command, size: bytes, sha256, complete });
   }
 
   private async finalize(): Promise<void> {
@@ -505,6 +537,8 @@ export class SessionChannel implements ChannelHandle {
     try {
       if (this.cast) await this.host.recording?.closeCast(this.ch);
       await this.raw?.close();
+      this.data?.close();
+      this.recordStreamTransfer();
       await this.tap?.close?.().catch((err: Error) => this.host.log.warn('channel tap failed', { channel: this.ch, error: err.message }));
       this.host.record({ ch: this.ch, type: 'close', bytesIn: this.bytesIn, bytesOut: this.bytesOut });
     } finally {

@@ -18,7 +18,8 @@ export interface SessionIdentity {
 
 export interface ManifestTransfer {
   readonly channel: number;
-  readonly protocol: 'sftp' | 'scp';
+  /** sftp, scp; rsync, git, tar: a stream transfer, whose `file` is the channel's raw stream and `path` its command. */
+  readonly protocol: 'sftp' | 'scp' | 'rsync' | 'git' | 'tar';
   readonly direction: 'upload' | 'download';
   readonly path: string;
   /** Length of the content (the highest offset written). */
@@ -128,7 +129,7 @@ export function parseManifest(text: string): Manifest {
   });
   const transfers = m.o.transfers === undefined ? [] : m.list('transfers').map((t) => {
     t.num('channel');
-    t.oneOf('protocol', ['sftp', 'scp']);
+    t.oneOf('protocol', ['sftp', 'scp', 'rsync', 'git', 'tar']);
     t.oneOf('direction', ['upload', 'download']);
     t.str('path');
     t.num('size');

@@ -3,6 +3,7 @@
 // `cat` of a binary): `ch-<n>.in.raw.gz` (from the person), `ch-<n>.out.raw.gz` (to the person; a session's
 // stdout) and `ch-<n>.err.raw.gz` (a session's stderr). Decompressed, each is byte for byte what crossed the
 // recorder; the manifest lists them with their sha256, like every file of the session, so `srec verify` checks them.
+import { createHash, type Hash } from 'node:crypto';
 import type { ChannelStreams } from './channel-log.js';
 import { GzipFile } from './gzip-file.js';
 
@@ -28,6 +29,8 @@ export interface RawSink {
 export class RawStreams {
   readonly names: ChannelStreams;
   private readonly files: Partial<Record<RawLane, GzipFile>>;
+  /** The sha256 and length of each stream's bytes (not of its gzip file): what a stream transfer reports. */
+  private readonly hashes: Partial<Record<RawLane, { hash: Hash; bytes: number }>> = {};
   private closing?: Promise<void>;
 
   constructor(channel: number, opts: RawStreamOptions) {
@@ -38,7 +41,21 @@ export class RawStreams {
   sink(lane: RawLane): RawSink {
     const f = this.files[lane];
     if (f === undefined) throw new Error(`no raw stream for ${lane}`);
-    return { write: (chunk) => f.write(chunk), onceDrain: (cb) => f.onceDrain(cb) };
+    const h = (this.hashes[lane] ??= { hash: createHash('sha256'), bytes: 0 });
+    return {
+      write: (chunk) => {
+        h.hash.update(chunk);
+        h.bytes += chunk.length;
+        return f.write(chunk);
+      },
+      onceDrain: (cb) => f.onceDrain(cb),
+    };
+  }
+
+  /** The bytes that passed on `lane` so far: their count and sha256 (once per lane: the hash is finished). */
+  digest(lane: RawLane): { bytes: number; sha256: string } {
+    const h = this.hashes[lane] ?? { hash: createHash('sha256'), bytes: 0 };
+    return { bytes: h.bytes, sha256: h.hash.digest('hex') };
   }
 
   /** Resolves once every byte written so far is in the files (GzipFile#commit): the fail-closed seam. */

@@ -107,6 +107,11 @@ export interface AuditedEvent {
   readonly type?: string;
   readonly destination?: string;
   readonly origin?: string;
+  /** data_summary: the stream, its bytes, and what was left out of the data events. */
+  readonly stream?: string;
+  readonly bytes?: number;
+  readonly omittedBytes?: number;
+  readonly omittedChunks?: number;
   /** channel_exit / session_end: how the command ended. */
   readonly exitStatus?: number;
   readonly exitSignal?: string;
@@ -235,7 +240,7 @@ export async function startRecorder(opts: TestRecorderOptions): Promise<TestReco
   const events: AuditedEvent[] = [];
   // The front end `srec recorder` uses, its events collected instead of sent (emitJson: the data events' own way).
   const collector: AuditSink = { emit: (e) => void events.push(audited(e)), emitJson: (e) => void events.push(audited(e)), close: async () => undefined };
-  const audit = createAudit(collector, { sensitiveEvents: selectSensitiveEvents(config.audit) });
+  const audit = createAudit(collector, { sensitiveEvents: selectSensitiveEvents(config.audit), bulkData: config.audit.bulkData });
   const registry = new Registry();
   const metrics = createRecorderMetrics(registry);
   await mkdirOwner(config.tempFolder);
