@@ -77,6 +77,7 @@ export class TcpipChannel implements ChannelHandle {
     if (!rec) return undefined;
     this.raw = new RawStreams(this.ch, {
       filePath: (name) => rec.filePath(name),
+      seal: (name) => rec.gzipSeal(name),
       onError: (err) => {
         this.host.log.error('forwarded channel not recordable; closing it', { channel: this.ch, error: errorMessage(err) });
         target.close();

@@ -3,7 +3,7 @@
 // person). Decompressed, each is byte for byte what crossed the recorder; the manifest lists both with
 // their sha256, like every file of the session, so `srec verify` checks them.
 import type { ChannelStreams } from './channel-log.js';
-import { GzipFile } from './gzip-file.js';
+import { GzipFile, type GzipSeal } from './gzip-file.js';
 
 export function rawStreamFileNames(channel: number): ChannelStreams {
   return { in: `ch-${channel}.in.raw.gz`, out: `ch-${channel}.out.raw.gz` };
@@ -16,6 +16,8 @@ export interface RawStreamOptions {
   readonly flushIntervalMs?: number;
   /** Called once, on the first error writing either file. */
   readonly onError?: (err: Error) => void;
+  /** How each file is sealed (SessionRecording#gzipSeal). @default plain */
+  readonly seal?: (name: string) => GzipSeal | undefined;
 }
 
 /** A flow-controlled sink for one direction, as the relay's pump takes it. */
@@ -37,8 +39,10 @@ export class RawStreams {
       this.failed = true;
       opts.onError?.(err);
     };
-    const file = (name: string) =>
-      new GzipFile(opts.filePath(name), { ...(opts.flushIntervalMs !== undefined ? { flushIntervalMs: opts.flushIntervalMs } : {}), onError });
+    const file = (name: string) => {
+      const seal = opts.seal?.(name);
+      return new GzipFile(opts.filePath(name), { ...(opts.flushIntervalMs !== undefined ? { flushIntervalMs: opts.flushIntervalMs } : {}), ...(seal !== undefined ? { seal } : {}), onError });
+    };
     this.files = { in: file(this.names.in), out: file(this.names.out) };
   }
 
