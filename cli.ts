@@ -35,16 +35,20 @@ const commands: Record<string, Entry> = {
     summary: 'run the recording SSH bastion   --config F',
     load: () => import('./recorder/src/cmd/recorder.js'),
   },
+  keys: {
+    summary: 'make or rotate the trail key set   init DIR | rotate DIR',
+    load: () => import('./recorder/src/cmd/keys.js'),
+  },
   sessions: {
-    summary: 'list recorded sessions   --data DIR',
+    summary: 'list recorded sessions   --data DIR [--keys DIR]',
     load: () => import('./recorder/src/cmd/sessions.js'),
   },
   search: {
-    summary: 'find keywords in recorded sessions   --data DIR [--session ID] WORDS',
+    summary: 'find keywords in recorded sessions   --data DIR [--keys DIR] [--session ID] WORDS',
     load: () => import('./recorder/src/cmd/search.js'),
   },
   play: {
-    summary: 'replay a session, or print its transcript   --data DIR ID [--speed X] [--text]',
+    summary: 'replay a session, or print its transcript   --data DIR [--keys DIR] ID [--speed X] [--text]',
     load: () => import('./recorder/src/cmd/play.js'),
   },
   console: {
@@ -52,7 +56,7 @@ const commands: Record<string, Entry> = {
     load: () => import('./console/src/cmd.js'),
   },
   verify: {
-    summary: "check each session's files against its manifest   --data DIR [ID]",
+    summary: "check each session's files, signature and chain   --data DIR [--keys DIR] [ID]",
     load: () => import('./recorder/src/cmd/verify.js'),
   },
 };

@@ -4,7 +4,8 @@
 import os from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { MiB, REPO, emit, median, progress, scaled, tempDir } from './support/common.js';
+import { MiB, REPO, TRAIL_KEYS, emit, median, progress, scaled, tempDir } from './support/common.js';
+import { initKeySet, loadTrailKeys } from '../recorder/src/trail/crypto/keys.js';
 import { searchSessions } from '../recorder/src/search/query.js';
 import type { GenJob } from './support/trail-gen.js';
 import { cmdline, sh } from './support/shell.js';
@@ -28,11 +29,14 @@ export async function run(): Promise<void> {
   const perSession = Math.floor((totalMiB * MiB) / sessions);
   const specs = Array.from({ length: sessions }, (_, i) => ({ bytes: perSession, seed: i + 1, needles: [0, Math.floor(sessions / 3), Math.floor((2 * sessions) / 3)].includes(i) ? [NEEDLE] : [] }));
   const workers = Math.max(1, Math.min(2, os.availableParallelism()));
+  const keysDir = TRAIL_KEYS ? path.join(dir, 'trail-keys') : undefined;
+  if (keysDir !== undefined) initKeySet(keysDir);
+  const keys = keysDir !== undefined ? loadTrailKeys(keysDir) : undefined;
   progress(B, `recording ${totalMiB} MiB of output in ${sessions} sessions with ${workers} trail writers`);
   const t0 = Date.now();
   const written = (
     await Promise.all(
-      Array.from({ length: workers }, (_, w) => runWorker({ tempFolder: path.join(dir, `tmp-${w}`), dataFolder, sessions: specs.filter((_, i) => i % workers === w) })),
+      Array.from({ length: workers }, (_, w) => runWorker({ tempFolder: path.join(dir, `tmp-${w}`), dataFolder, sessions: specs.filter((_, i) => i % workers === w), ...(keysDir !== undefined ? { keysDir } : {}) })),
     )
   ).reduce((a, b) => a + b, 0);
   const planted = specs.filter((s) => s.needles.length > 0).length;
@@ -40,7 +44,7 @@ export async function run(): Promise<void> {
   const du = await sh(`du -sb ${dataFolder} | cut -f1`);
 
   const search = async (words: string) => {
-    const r = await sh(`${cmdline([process.execPath, path.join(REPO, 'bin', 'srec.js'), 'search', '--data', dataFolder, ...words.split(' ')])} | wc -l`);
+    const r = await sh(`${cmdline([process.execPath, path.join(REPO, 'bin', 'srec.js'), 'search', '--data', dataFolder, ...(keysDir !== undefined ? ['--keys', keysDir] : []), ...words.split(' ')])} | wc -l`);
     if (r.code !== 0 && r.code !== 1) throw new Error(`srec search failed (${r.code}): ${r.stderr.slice(-500)}`);
     return { seconds: r.seconds, hits: Number(r.stdout.trim()) };
   };
@@ -56,7 +60,7 @@ export async function run(): Promise<void> {
     nodeStart.push((await sh(cmdline([process.execPath, '-e', '0']))).seconds * 1000);
     const t = process.hrtime.bigint();
     let hits = 0;
-    await searchSessions({ dataFolder, words: NEEDLE, onHit: () => void hits++ });
+    await searchSessions({ dataFolder, words: NEEDLE, onHit: () => void hits++, ...(keys !== undefined ? { keys } : {}) });
     inProcess.push(Number(process.hrtime.bigint() - t) / 1e6);
     if (hits !== first.hits) throw new Error(`in-process search found ${hits} hits, the CLI ${first.hits}`);
   }

@@ -104,6 +104,8 @@ const VALUES_TO_CRD = [
   ['podSecurity.fixedUid', 'spec.podSecurity.fixedUid', { note: () => 'The same for the operator\'s own pods.' }],
   ['retention.trailExpiryDays', 'spec.retention.trailExpiryDays'],
   ['retention.transferredFilesExpiryDays', 'spec.retention.transferredFilesExpiryDays'],
+  ['trail.encryptionSecretName', 'spec.trail.encryption.secretName', { emptyUnset: true, note: () => 'Empty: not encrypted.' }],
+  ['trail.signingSecretName', 'spec.trail.signing.secretName', { emptyUnset: true, note: () => 'Empty: not signed, not tamper-evident.' }],
 ];
 
 const read = (f) => readFileSync(path.join(ROOT, f), 'utf8');

@@ -50,10 +50,16 @@ export interface Result {
 const round = (v: number | null): number | null => (v === null || !Number.isFinite(v) ? null : Number(v.toPrecision(4)));
 
 /** One JSON object a line on stdout. */
+/**
+ * BENCH_TRAIL_KEYS=1: the recorder and the trail writer run with a key set (`srec keys init`): every file
+ * sealed, manifests signed, the ledger kept; the auditor tools get --keys. Metrics then end in `.sealed`.
+ */
+export const TRAIL_KEYS = process.env.BENCH_TRAIL_KEYS === '1';
+
 export function emit(r: Result): void {
   const line = {
     bench: r.bench,
-    metric: r.metric,
+    metric: TRAIL_KEYS ? `${r.metric}.sealed` : r.metric,
     value: round(r.value),
     unit: r.unit,
     baseline: round(r.baseline),

@@ -5,6 +5,8 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import yaml from 'js-yaml';
 import type { HostConfig, RecorderConfig } from '../../common/recorder-config/types.js';
+import { initKeySet } from '../../recorder/src/trail/crypto/keys.js';
+import { TRAIL_KEYS } from './common.js';
 import { freePort, makeKey, startSshd, waitForPort, type KeyPair, type Sshd, type SshTarget } from '../../testing/openssh.js';
 import { REPO, atEnd, child, exited, stopChild } from './common.js';
 
@@ -52,6 +54,11 @@ export async function startRecorder(opts: RecorderOptions): Promise<BenchRecorde
     // Every benchmark session comes from 127.0.0.1, many at once: as BENCH_SSHD_CONFIG does for sshd.
     limits: { maxStartups: '1000:30:2000', perSourceMaxStartups: 1000, maxSessionsPerConnection: 1000, maxChannelsPerConnection: 1000 },
   };
+  if (TRAIL_KEYS) {
+    const keysDir = path.join(opts.dir, 'trail-keys');
+    initKeySet(keysDir);
+    (config as { trail?: RecorderConfig['trail'] }).trail = { keysDir };
+  }
   const configFile = path.join(opts.dir, 'recorder.yaml');
   await fsp.writeFile(configFile, yaml.dump(config));
   const prof = process.env.BENCH_CPU_PROF;

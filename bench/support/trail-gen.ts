@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
+import { loadTrailKeys } from '../../recorder/src/trail/crypto/keys.js';
 import { SessionRecording } from '../../recorder/src/trail/recording.js';
 import { SESSION_INFO, shareSessionDir } from '../../recorder/src/trail/paths.js';
 import { logText, prng } from './data.js';
@@ -15,12 +16,15 @@ export interface GenJob {
   readonly dataFolder: string;
   /** One entry per session: its output bytes and the needles to plant in it. */
   readonly sessions: ReadonlyArray<{ readonly bytes: number; readonly seed: number; readonly needles: readonly string[] }>;
+  /** A key set: the sessions are sealed and signed as the recorder's would be. */
+  readonly keysDir?: string;
 }
 
 const COMMANDS = ['tail -n 200 /var/log/app.log', 'grep -i error /var/log/app.log', 'journalctl -u nginx --no-pager', 'kubectl logs deploy/api', 'cat /var/log/syslog', 'ls -la /srv/app/releases'];
 
 export async function generate(job: GenJob): Promise<number> {
   let total = 0;
+  const keys = job.keysDir !== undefined ? loadTrailKeys(job.keysDir) : undefined;
   for (const s of job.sessions) {
     const rand = prng(s.seed);
     let clock = Date.UTC(2025, 2, 1, 8, 0, 0) + (s.seed % 1000) * 60_000;
@@ -32,6 +36,7 @@ export async function generate(job: GenJob): Promise<number> {
       identity: { sessionId: id, connectionId: randomUUID(), recorder: 'bench', user: `user${s.seed % 7}`, remoteAddress: '10.0.0.9:50000', targetUser: 'root', host: { name: `db-${s.seed % 5}`, address: '10.0.0.5', port: 22 }, start: start.toISOString() },
       now,
       flushIntervalMs: 3_600_000,
+      ...(keys !== undefined ? { keys } : {}),
     });
     rec.record({ ch: 0, type: 'open', channel: 'session' });
     rec.record({ ch: 0, type: 'request', request: 'shell', accepted: true });

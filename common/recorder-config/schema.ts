@@ -137,5 +137,11 @@ export const recorderConfigSchema = {
       },
     },
     limits: limitsSchema,
+    trail: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['keysDir'],
+      properties: { keysDir: { type: 'string', minLength: 1, description: 'a key set of srec keys init: encryption.json and/or signing.key' } },
+    },
   },
 } as const;

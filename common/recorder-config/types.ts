@@ -111,6 +111,15 @@ export interface AuditConfig {
 
 export type BulkDataPolicy = 'summary' | 'events';
 
+/** The trail's keys (CONTRACT §6): without them recordings are plain and unsigned, as before. */
+export interface TrailConfig {
+  /**
+   * A directory holding a key set of `srec keys init`: encryption.json (the KEKs, first current) seals every
+   * file of a session, signing.key signs manifests and this replica's ledger. Either may be left out.
+   */
+  readonly keysDir: string;
+}
+
 export interface RetentionConfig {
   /** Whole days, at least 1. @default 180 */
   readonly trailExpiryDays?: number;
@@ -176,6 +185,8 @@ export interface RecorderConfig {
   readonly hosts: readonly HostConfig[];
   readonly audit?: AuditConfig;
   readonly retention?: RetentionConfig;
+  /** Encryption at rest and signatures. @default none: plain trail, not tamper-evident */
+  readonly trail?: TrailConfig;
   /** Not rendered by the operator (its defaults apply in a cluster). */
   readonly limits?: LimitsConfig;
 }

@@ -40,7 +40,7 @@ describe('validateRecorderConfig', () => {
   });
 
   it.each<[string, (d: Record<string, any>) => void, string]>([
-    ['an unknown top-level field', (d) => (d.colour = 'blue'), 'colour: unknown field; expected one of listen, probes, hostKeyFile, dataFolder, tempFolder, tempSizeLimit, users, usersFile, hosts, audit, retention, limits'],
+    ['an unknown top-level field', (d) => (d.colour = 'blue'), 'colour: unknown field; expected one of listen, probes, hostKeyFile, dataFolder, tempFolder, tempSizeLimit, users, usersFile, hosts, audit, retention, limits, trail'],
     ['a listen address out of range', (d) => (d.listen = 'nope:99999'), 'listen: "nope:99999" is not host:port with a port from 0 to 65535'],
     ['an empty probes address', (d) => (d.probes = ''), 'probes: must be a non-empty string'],
     ['no host key file', (d) => delete d.hostKeyFile, "hostKeyFile: required; the recorder's own SSH host key, e.g. from `ssh-keygen -t ed25519 -N '' -f host_key`"],

@@ -7,6 +7,7 @@ import yaml from 'js-yaml';
 import ssh2 from 'ssh2';
 import type { ParsedKey } from 'ssh2';
 import { parseQuantity } from '../../common/quantity.js';
+import { loadTrailKeys, type TrailKeys } from './trail/crypto/keys.js';
 import { parseMaxStartups, parseNetBlockSize, type MaxStartups, type NetBlockSize } from '../../common/recorder-config/limits.js';
 import { RECORDER_CONFIG_DEFAULTS as D } from '../../common/recorder-config/types.js';
 import { KEY_EXAMPLE, validateRecorderConfig, validateUsers } from '../../common/recorder-config/validate.js';
@@ -81,6 +82,8 @@ export interface ResolvedRecorderConfig {
   };
   readonly retention: { readonly trailExpiryDays: number; readonly transferredFilesExpiryDays: number };
   readonly limits: ResolvedLimits;
+  /** Present with `trail.keysDir`: the key set read from it. */
+  readonly trail?: { readonly keysDir: string; readonly keys: TrailKeys };
 }
 
 export class ConfigError extends Error {
@@ -204,6 +207,20 @@ export function resolveRecorderConfig(doc: unknown, opts: ResolveOptions): Resol
 
   const limits = resolveLimits(doc.limits);
 
+  let trail: ResolvedRecorderConfig['trail'];
+  const keysDir = isObject(doc.trail) ? text(doc.trail.keysDir) : undefined;
+  if (keysDir !== undefined) {
+    try {
+      const keys = loadTrailKeys(abs(keysDir));
+      // A public key alone protects nothing the recorder writes: it is the auditor's half.
+      if (keys.keks.length === 0 && keys.signingKey === undefined) {
+        problems.push(`trail.keysDir: "${keysDir}" holds only signing.pub; the recorder needs encryption.json and/or signing.key (srec keys init)`);
+      } else trail = { keysDir: abs(keysDir), keys };
+    } catch (err) {
+      problems.push(`trail.keysDir: ${(err as Error).message}`);
+    }
+  }
+
   if (problems.length > 0 || hostKey === undefined) throw new ConfigError(opts.source, problems);
   return {
     listen: text(doc.listen) ?? D.listen,
@@ -217,6 +234,7 @@ export function resolveRecorderConfig(doc: unknown, opts: ResolveOptions): Resol
     audit,
     retention,
     limits,
+    ...(trail !== undefined ? { trail } : {}),
   };
 }
 

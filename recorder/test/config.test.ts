@@ -122,6 +122,29 @@ describe('loadRecorderConfig', () => {
     expect(problemsOf(bad)).toEqual(['hosts[0].forwarding.dynamic: unknown field; expected one of local, remote, agent, x11, unixSockets']);
   });
 
+  it('loads trail.keysDir, and names what is wrong with a key set the recorder cannot use', async () => {
+    // GIVEN a key set, an empty directory, and a directory with only the public key
+    const { initKeySet } = await import('../src/trail/crypto/keys.js');
+    initKeySet(path.join(dir, 'trail-keys'));
+    await fsp.mkdir(path.join(dir, 'no-keys'), { recursive: true });
+    await fsp.mkdir(path.join(dir, 'pub-only'), { recursive: true });
+    await fsp.copyFile(path.join(dir, 'trail-keys', 'signing.pub'), path.join(dir, 'pub-only', 'signing.pub'));
+    const ok = await write('trail.yaml', { ...validDoc(), trail: { keysDir: 'trail-keys' } });
+    // WHEN loaded THEN the keys are there, relative to the config file
+    const c = loadRecorderConfig(ok);
+    expect(c.trail?.keysDir).toBe(path.join(dir, 'trail-keys'));
+    expect(c.trail?.keys.keks).toHaveLength(1);
+    expect(c.trail?.keys.signingKey?.asymmetricKeyType).toBe('ed25519');
+    // AND a directory without keys, or with the public key only, is named with what to do
+    expect(problemsOf(await write('trail-none.yaml', { ...validDoc(), trail: { keysDir: 'no-keys' } }))).toEqual([
+      `trail.keysDir: ${path.join(dir, 'no-keys')}: no encryption.json, signing.key or signing.pub; make a key set with srec keys init ${path.join(dir, 'no-keys')}`,
+    ]);
+    expect(problemsOf(await write('trail-pub.yaml', { ...validDoc(), trail: { keysDir: 'pub-only' } }))).toEqual([
+      'trail.keysDir: "pub-only" holds only signing.pub; the recorder needs encryption.json and/or signing.key (srec keys init)',
+    ]);
+    expect(problemsOf(await write('trail-typo.yaml', { ...validDoc(), trail: { keyDir: 'x' } }))[0]).toMatch(/^trail/);
+  });
+
   it('reads people from usersFile, as a list or as {users: [...]}', async () => {
     await write('users-list.yaml', [{ name: 'bob', authorizedKeys: [userKeyLine] }]);
     await write('users-map.yaml', { users: [{ name: 'carol', authorizedKeys: [userKeyLine] }] });
@@ -158,7 +181,7 @@ describe('loadRecorderConfig', () => {
     // THEN each problem names its field
     expect(problems).toEqual(
       expect.arrayContaining([
-        'colour: unknown field; expected one of listen, probes, hostKeyFile, dataFolder, tempFolder, tempSizeLimit, users, usersFile, hosts, audit, retention, limits',
+        'colour: unknown field; expected one of listen, probes, hostKeyFile, dataFolder, tempFolder, tempSizeLimit, users, usersFile, hosts, audit, retention, limits, trail',
         'listen: "nope:99999" is not host:port with a port from 0 to 65535',
         'tempSizeLimit: "lots" is not a size; write e.g. 10Gi, 500Mi or a number of bytes',
         "users[0].name: required; the person's name as it appears in recordings and audit events",

@@ -121,6 +121,14 @@ export interface RetentionSpec {
   readonly transferredFilesExpiryDays: number;
 }
 
+/** The trail's key Secrets (CONTRACT §6), each mounted read-only at /etc/srec/trail. */
+export interface TrailSpec {
+  /** Secret with key `encryption.json`. @default none: the trail is not encrypted */
+  readonly encryption?: { readonly secretName: string };
+  /** Secret with key `signing.key`. @default none: manifests are not signed, no ledger */
+  readonly signing?: { readonly secretName: string };
+}
+
 export interface PodSecuritySpec {
   /** @default true */
   readonly fixedUid: boolean;
@@ -143,6 +151,8 @@ export interface SessionRecordingSpec {
   readonly networkPolicy?: NetworkPolicySpec;
   /** Absent in objects stored before the field existed, like networkPolicy. */
   readonly podSecurity?: PodSecuritySpec;
+  /** Absent in objects stored before the field existed, like networkPolicy. */
+  readonly trail?: TrailSpec;
 }
 
 export type ConditionStatus = 'True' | 'False' | 'Unknown';

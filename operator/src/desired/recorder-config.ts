@@ -15,6 +15,8 @@ export const RECORDER_PATHS = {
   usersDir: '/etc/srec/users',
   usersFile: '/etc/srec/users/users.yaml',
   credsDir: (host: string) => `/etc/srec/creds/${host}`,
+  /** spec.trail's Secrets, one file each (subPath mounts: two Secrets in one key set directory). */
+  trailKeysDir: '/etc/srec/trail',
   tmpDir: '/tmp',
   tempFolder: '/tmp/srec',
 } as const;
@@ -78,6 +80,7 @@ export function buildRecorderConfig(cr: SessionRecording, opts: RecorderConfigOp
       ...(spec.syslog.enabled ? { syslog: { address: `${syslogService}:${SYSLOG_PORT}`, protocol: 'tcp' as const, format: spec.syslog.format } } : {}),
     },
     retention: { trailExpiryDays: spec.retention.trailExpiryDays, transferredFilesExpiryDays: spec.retention.transferredFilesExpiryDays },
+    ...(spec.trail?.encryption !== undefined || spec.trail?.signing !== undefined ? { trail: { keysDir: RECORDER_PATHS.trailKeysDir } } : {}),
   };
 }
 

@@ -63,6 +63,26 @@ describe('buildRecorder', () => {
     expect(mounts.config).toMatchObject({ mountPath: '/etc/srec/config', readOnly: true });
   });
 
+  it('mounts spec.trail\'s Secrets read-only as one key set directory and names it in recorder.yaml', () => {
+    // GIVEN both trail Secrets named
+    const cr = withSpec(example('nfs', { uid: 'u' }), (s) => {
+      s.trail = { encryption: { secretName: 'trail-kek' }, signing: { secretName: 'trail-sign' } };
+    });
+    const objs = build(cr);
+    const pod = get('Deployment', objs).spec.template.spec;
+    const mounts = Object.fromEntries(pod.containers[0].volumeMounts.map((m: any) => [m.name, m]));
+    const volumes = Object.fromEntries(pod.volumes.map((v: any) => [v.name, v]));
+    // THEN each is one read-only file in /etc/srec/trail
+    expect(mounts['trail-encryption']).toEqual({ name: 'trail-encryption', mountPath: '/etc/srec/trail/encryption.json', subPath: 'encryption.json', readOnly: true });
+    expect(volumes['trail-encryption'].secret.secretName).toBe('trail-kek');
+    expect(mounts['trail-signing']).toEqual({ name: 'trail-signing', mountPath: '/etc/srec/trail/signing.key', subPath: 'signing.key', readOnly: true });
+    expect(volumes['trail-signing'].secret.secretName).toBe('trail-sign');
+    // AND recorder.yaml points the recorder at it; without spec.trail it has no trail at all
+    expect(get('ConfigMap', objs).data['recorder.yaml']).toContain('trail:\n  keysDir: /etc/srec/trail\n');
+    expect(get('ConfigMap').data['recorder.yaml']).not.toContain('trail:');
+    expect(get('Deployment').spec.template.spec.volumes.map((v: any) => v.name)).not.toContain('trail-encryption');
+  });
+
   it('mounts an existing claim when the spec names one', () => {
     const pod = get('Deployment', build(example('existing-claim'))).spec.template.spec;
     expect(pod.volumes.find((v: any) => v.name === 'share').persistentVolumeClaim.claimName).toBe('my-rwx-claim');

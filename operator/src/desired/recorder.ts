@@ -134,6 +134,14 @@ export function buildRecorder(cr: SessionRecording, opts: RecorderBuildOptions):
   for (const h of spec.hosts) {
     c.mount(RECORDER_PATHS.credsDir(h.name), secretVolume(chart, `creds-${h.name}`, `creds-${h.name}`, h.credentialsSecret), { readOnly: true });
   }
+  // The trail's keys: read-only, one file per Secret, so that the recorder sees one key set directory.
+  const trail = cr.spec.trail;
+  if (trail?.encryption !== undefined) {
+    c.mount(`${RECORDER_PATHS.trailKeysDir}/encryption.json`, secretVolume(chart, 'trail-encryption', 'trail-encryption', trail.encryption.secretName), { readOnly: true, subPath: 'encryption.json' });
+  }
+  if (trail?.signing !== undefined) {
+    c.mount(`${RECORDER_PATHS.trailKeysDir}/signing.key`, secretVolume(chart, 'trail-signing', 'trail-signing', trail.signing.secretName), { readOnly: true, subPath: 'signing.key' });
+  }
   const share = kplus.PersistentVolumeClaim.fromClaimName(chart, 'share-claim', claimName(cr));
   c.mount(cr.spec.dataFolder, kplus.Volume.fromPersistentVolumeClaim(chart, 'share', share, { name: 'share' }));
   c.mount(RECORDER_PATHS.tmpDir, kplus.Volume.fromEmptyDir(chart, 'tmp', 'tmp', { sizeLimit: toSize(spec.tempSizeLimit) }));

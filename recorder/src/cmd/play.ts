@@ -3,8 +3,9 @@
 import { play, writeTranscript } from '../search/play.js';
 import { formatProblem, resolveSession, scanSessions, type StoredSession } from '../trail/sessions.js';
 import { parseCommand, usageError } from '../../../common/args.js';
+import { keysOption } from './keys-option.js';
 
-const USAGE = 'usage: srec play --data DIR ID [--speed X] [--idle-limit S] [--channel N] [--text [--timestamps]]\n';
+const USAGE = 'usage: srec play --data DIR [--keys DIR] ID [--speed X] [--idle-limit S] [--channel N] [--text [--timestamps]]\n';
 
 function write(data: string): void | Promise<void> {
   if (process.stdout.write(data)) return;
@@ -14,6 +15,7 @@ function write(data: string): void | Promise<void> {
 export async function run(args: string[]): Promise<number> {
   const parsed = parseCommand('play', USAGE, args, {
     data: { type: 'string' },
+    keys: { type: 'string' },
     speed: { type: 'string' },
     'idle-limit': { type: 'string' },
     channel: { type: 'string' },
@@ -40,7 +42,13 @@ export async function run(args: string[]): Promise<number> {
     idleLimit = positive(values['idle-limit'], '--idle-limit', 2);
     channel = values.channel === undefined ? undefined : Number(values.channel);
     if (channel !== undefined && !Number.isInteger(channel)) throw new Error(`--channel "${values.channel}" is not a channel number`);
-    ref = resolveSession(scanSessions(values.data).sessions, positionals[0]!);
+    const keys = keysOption(values.keys);
+    const scan = scanSessions(values.data, keys !== undefined ? { keys } : {});
+    ref = resolveSession(scan.sessions, positionals[0]!);
+    if (ref.stored.sealed !== undefined && (keys === undefined || keys.keks.length === 0)) {
+      process.stderr.write(`srec play: session ${ref.id} is encrypted; give --keys DIR holding the trail's encryption.json\n`);
+      return 1;
+    }
   } catch (err) {
     return fail((err as Error).message);
   }

@@ -55,6 +55,7 @@ export async function run(argv: string[]): Promise<number> {
     log,
     pendingGauge: metrics.recordingsPending,
     failureCounter: metrics.moveFailures,
+    ...(config.trail !== undefined ? { keys: config.trail.keys } : {}),
   });
   await mover.start();
 
@@ -74,9 +75,12 @@ export async function run(argv: string[]): Promise<number> {
     trailExpiryDays: config.retention.trailExpiryDays,
     transferredFilesExpiryDays: config.retention.transferredFilesExpiryDays,
     log: log.child({ component: 'retention' }),
+    ...(config.trail !== undefined ? { keys: config.trail.keys } : {}),
+    ledger: () => mover.ledger(),
     lock: { holder: `${recorderId}-${process.pid}` },
   });
-  log.info('recorder ready', { recorderId, listen: config.listen, probesPort: probes.port, hosts: config.hosts.length, users: config.users.length });
+  if (config.trail === undefined) log.warn('trail not encrypted or signed: no trail.keysDir (recordings are readable and changeable by whoever can write the share)', {});
+  log.info('recorder ready', { recorderId, encrypted: (config.trail?.keys.keks.length ?? 0) > 0, signed: config.trail?.keys.signingKey !== undefined, listen: config.listen, probesPort: probes.port, hosts: config.hosts.length, users: config.users.length });
 
   const signal = await new Promise<string>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));

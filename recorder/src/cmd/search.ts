@@ -3,14 +3,16 @@
 import { searchSessions, SearchUsageError } from '../search/query.js';
 import { formatProblem } from '../trail/sessions.js';
 import { parseCommand, usageError } from '../../../common/args.js';
+import { keysOption } from './keys-option.js';
 
 const USAGE =
-  'usage: srec search --data DIR [--session ID] [--stream input|output] [--case-sensitive] [--context N] [--limit N] WORDS...\n' +
+  'usage: srec search --data DIR [--keys DIR] [--session ID] [--stream input|output] [--case-sensitive] [--context N] [--limit N] WORDS...\n' +
   '  WORDS are matched as one phrase of whole words, case-insensitively, in what was typed and what was printed.\n';
 
 export async function run(args: string[]): Promise<number> {
   const parsed = parseCommand('search', USAGE, args, {
     data: { type: 'string' },
+    keys: { type: 'string' },
     session: { type: 'string' },
     stream: { type: 'string' },
     'case-sensitive': { type: 'boolean' },
@@ -30,8 +32,15 @@ export async function run(args: string[]): Promise<number> {
     return n;
   };
   let hits = 0;
+  let keys;
+  try {
+    keys = keysOption(values.keys);
+  } catch (err) {
+    return fail((err as Error).message);
+  }
   try {
     await searchSessions({
+      ...(keys !== undefined ? { keys } : {}),
       dataFolder: values.data,
       words: positionals.join(' '),
       session: values.session,

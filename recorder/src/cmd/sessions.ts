@@ -1,9 +1,10 @@
 // `srec sessions --data DIR [--json]`: the recorded sessions, who, target, when, how long, how big.
 import { listSessions, type SessionSummary } from '../search/sessions.js';
 import { formatProblem } from '../trail/sessions.js';
+import { keysOption } from './keys-option.js';
 import { parseCommand, usageError } from '../../../common/args.js';
 
-const USAGE = 'usage: srec sessions --data DIR [--json]\n';
+const USAGE = 'usage: srec sessions --data DIR [--keys DIR] [--json]\n';
 
 function duration(s: number | undefined): string {
   if (s === undefined) return '-';
@@ -37,13 +38,13 @@ function table(rows: string[][]): string {
 }
 
 export async function run(args: string[]): Promise<number> {
-  const parsed = parseCommand('sessions', USAGE, args, { data: { type: 'string' }, json: { type: 'boolean' } }, false);
+  const parsed = parseCommand('sessions', USAGE, args, { data: { type: 'string' }, keys: { type: 'string' }, json: { type: 'boolean' } }, false);
   if (typeof parsed === 'number') return parsed;
   const { values } = parsed;
   if (values.data === undefined) return usageError('sessions', USAGE, '--data DIR is required');
   let listed: ReturnType<typeof listSessions>;
   try {
-    listed = listSessions(values.data);
+    listed = listSessions(values.data, keysOption(values.keys));
   } catch (err) {
     process.stderr.write(`srec sessions: ${(err as Error).message}\n`);
     return 2;

@@ -3,6 +3,9 @@
 // (`filesExpired`, so that `srec verify` expects them gone). One replica at a time, by a lock file.
 import { promises as fsp, rmdirSync } from 'node:fs';
 import path from 'node:path';
+import type { TrailKeys } from '../trail/crypto/keys.js';
+import { manifestHash } from '../trail/crypto/manifest-seal.js';
+import type { Ledger } from '../trail/ledger.js';
 import { markFilesExpired } from '../trail/manifest-file.js';
 import { FILES_DIR, sessionDirDay } from '../trail/paths.js';
 import { readSession, sessionDirs } from '../trail/sessions.js';
@@ -26,6 +29,10 @@ export interface RetentionOptions {
   /** @default () => new Date() */
   readonly now?: () => Date;
   readonly log: RetentionLog;
+  /** With the signing key, `filesExpired` is signed. */
+  readonly keys?: TrailKeys;
+  /** This replica's ledger: each removed session gets an `expired` entry, so verify knows it was retention. */
+  readonly ledger?: () => Promise<Ledger> | undefined;
   readonly lock?: {
     /** Who holds the lock, written into it. @default `<hostname>-<pid>` */
     readonly holder?: string;
@@ -46,11 +53,12 @@ export interface RetentionReport {
 }
 
 /** When a session stopped growing: its end, or, without a readable manifest, the end of the day in its path. */
-function sessionTime(dir: string): { id: string; time: number; filesExpired: boolean; hasFiles: boolean; readable: boolean } {
+function sessionTime(dir: string): { id: string; time: number; filesExpired: boolean; hasFiles: boolean; readable: boolean; hash?: string } {
   try {
-    const { manifest: m } = readSession(dir);
+    const { manifest: m, stored } = readSession(dir);
     return {
       id: m.sessionId,
+      hash: manifestHash(stored),
       time: Date.parse(m.end),
       filesExpired: m.filesExpired !== undefined,
       hasFiles: m.files.some((f) => f.path.startsWith(`${FILES_DIR}/`)),
@@ -106,6 +114,9 @@ export async function runRetention(opts: RetentionOptions): Promise<RetentionRep
       try {
         if (s.time < trailCutoff) {
           const bytes = await dirBytes(dir);
+          // Before the removal: a session gone without its `expired` entry is a deleted one to verify.
+          const ledger = s.hash !== undefined ? opts.ledger?.() : undefined;
+          if (ledger !== undefined) await (await ledger).append('expired', s.id, path.relative(root, dir), s.hash!);
           await fsp.rm(dir, { recursive: true, force: true });
           pruneEmptyParents(dir, root);
           report.removedSessions.push(s.id);
@@ -122,7 +133,7 @@ export async function runRetention(opts: RetentionOptions): Promise<RetentionRep
           const present = await fsp.stat(files).then(() => true, () => false);
           if (!present && !s.hasFiles) continue; // nothing was transferred: leave the manifest alone
           if (present) await fsp.rm(files, { recursive: true, force: true });
-          await markFilesExpired(dir, now());
+          await markFilesExpired(dir, now(), opts.keys);
           report.expiredFiles.push(s.id);
           if (present) opts.log.info('retention removed transferred files', { sessionId: s.id, dir: files, bytes });
         }

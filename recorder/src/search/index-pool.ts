@@ -15,6 +15,8 @@ export interface PoolOptions {
   readonly workerUrl?: URL;
   /** Node options for the workers (tests pass a TypeScript loader). */
   readonly execArgv?: readonly string[];
+  /** The key set's directory: each worker loads it to open encrypted sessions. */
+  readonly keysDir?: string;
 }
 
 function defaultWorkerUrl(): URL | undefined {
@@ -73,7 +75,7 @@ export async function prebuildIndexes(refs: readonly StoredSession[], opts: Pool
         const ref = queue.shift()!;
         const reply = await new Promise<Reply>((resolve, reject) => {
           job = { resolve, reject };
-          worker.postMessage({ dir: ref.dir });
+          worker.postMessage({ dir: ref.dir, ...(opts.keysDir !== undefined ? { keysDir: opts.keysDir } : {}) });
         });
         if (reply.outcome === undefined) continue; // the search will build it and report why it fails
         const outcome = revive(reply.outcome);

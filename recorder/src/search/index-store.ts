@@ -10,9 +10,14 @@
 //
 // A search reads meta.json, one bucket per query token, the postings of those tokens and only the
 // blocks holding candidate lines: its cost follows the hits, not the size of the recording.
+//
+// The index of an encrypted session is derived from its content and sealed like it: each file sealed
+// whole for the session and its name (trail/crypto/sealed.ts), read by record. An index that does not
+// open (plain where the session is sealed, another session's, altered) is rebuilt, never trusted.
 import { closeSync, fstatSync, mkdirSync, promises as fsp, readSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
+import { openBufferSync, sealBuffer, SealedRandomReader } from '../trail/crypto/sealed.js';
 import { INDEX_DIR } from '../trail/paths.js';
 import { checkSessionFile, openSessionFileSync, readSessionFileSync, type SessionFileRef } from '../trail/session-file.js';
 import { castFiles, type StoredSession, type TrailProblem } from '../trail/sessions.js';
@@ -66,11 +71,35 @@ function memorySource(buf: Buffer): ByteSource {
   return { size: buf.length, read: (pos, len) => buf.subarray(pos, pos + len), close: () => {} };
 }
 
+/** The index of this session is sealed: the session is, and the keys can open it. */
+export function sealsIndex(ref: StoredSession): boolean {
+  return ref.stored.sealed !== undefined;
+}
+
 /** A file of the index, opened like every session file: only a regular one inside the session (else throws: rebuild). */
-function fileSource(ref: SessionFileRef): ByteSource {
+function fileSource(ref: SessionFileRef, session?: StoredSession): ByteSource {
   const file = ref.rel;
   const fd = openSessionFileSync(ref);
   const size = fstatSync(fd).size;
+  const raw = (pos: number, len: number): Buffer => {
+    const buf = Buffer.allocUnsafe(len);
+    let got = 0;
+    while (got < len) {
+      const n = readSync(fd, buf, got, len - got, pos + got);
+      if (n === 0) throw new Error(`${file}: shorter than its index says`);
+      got += n;
+    }
+    return buf;
+  };
+  if (session !== undefined && sealsIndex(session)) {
+    try {
+      const sealed = new SealedRandomReader(raw, size, session.keys, { session: session.manifest.sessionId, file }, file);
+      return { size: sealed.size, read: (pos, len) => sealed.read(pos, len), close: () => closeSync(fd) };
+    } catch (err) {
+      closeSync(fd);
+      throw err;
+    }
+  }
   return {
     size,
     read(pos, len) {
@@ -191,7 +220,13 @@ export function writeIndexFiles(ref: StoredSession, files: IndexFiles): void {
   const final = path.join(ref.dir, INDEX_DIR);
   mkdirSync(tmp, { mode: 0o700 });
   try {
-    const put = (name: string, data: Buffer | string) => writeFileSync(path.join(tmp, name), data, { mode: 0o600, flag: 'wx' });
+    const seal = sealsIndex(ref) && ref.keys !== undefined;
+    const put = (name: string, data: Buffer | string) =>
+      writeFileSync(
+        path.join(tmp, name),
+        seal ? sealBuffer(ref.keys!, { session: ref.manifest.sessionId, file: `${INDEX_DIR}/${name}` }, typeof data === 'string' ? Buffer.from(data, 'utf8') : data) : data,
+        { mode: 0o600, flag: 'wx' },
+      );
     put('terms.bin', files.terms);
     put('postings.bin', files.postings);
     put('lines.bin', files.lines);
@@ -240,7 +275,9 @@ export class SessionIndex {
     let meta: IndexMeta;
     try {
       const rel = `${INDEX_DIR}/meta.json`;
-      meta = JSON.parse(readSessionFileSync({ dir: ref.dir, rel, field: rel }, 64 * 1024 * 1024).toString('utf8')) as IndexMeta;
+      let bytes = readSessionFileSync({ dir: ref.dir, rel, field: rel }, 64 * 1024 * 1024);
+      if (sealsIndex(ref)) bytes = openBufferSync(ref.keys, { session: ref.manifest.sessionId, file: rel }, bytes, rel);
+      meta = JSON.parse(bytes.toString('utf8')) as IndexMeta;
     } catch {
       return undefined;
     }
@@ -248,6 +285,7 @@ export class SessionIndex {
       meta !== null &&
       typeof meta === 'object' &&
       meta.version === INDEX_VERSION &&
+      meta.sessionId === ref.manifest.sessionId &&
       Array.isArray(meta.sources) &&
       Array.isArray(meta.groups) &&
       Array.isArray(meta.problems) &&
@@ -267,7 +305,7 @@ export class SessionIndex {
     try {
       for (const name of ['terms.bin', 'postings.bin', 'lines.bin', 'blocks.bin']) {
         const rel = `${INDEX_DIR}/${name}`;
-        opened.push(fileSource({ dir: ref.dir, rel, field: rel }));
+        opened.push(fileSource({ dir: ref.dir, rel, field: rel }, ref));
       }
       const [terms, postings, lines, blocks] = opened as [ByteSource, ByteSource, ByteSource, ByteSource];
       if (blocks.size !== 8 * (meta.blocks + 1) || terms.read(0, 8).toString('latin1') !== TERMS_MAGIC) throw new Error('bad index');

@@ -1,6 +1,7 @@
 // Keyword search over every session's transcripts: index each session on first use, then look the
 // phrase's tokens up, and confirm each candidate line against its real text.
 import { resolveSession, scanSessions, type StoredSession, type TrailProblem } from '../trail/sessions.js';
+import type { TrailKeys } from '../trail/crypto/keys.js';
 import type { BuildOutcome } from './index-store.js';
 import type { PoolOptions } from './index-pool.js';
 import { indexState, openIndex, type SessionIndex, type IndexedLine } from './index-store.js';
@@ -26,6 +27,8 @@ export interface SearchOptions {
   readonly onHit?: (hit: SearchHit) => void;
   /** A recording that is damaged, or an index that could not be stored, as it is met. */
   readonly onProblem?: (problem: TrailProblem) => void;
+  /** The trail's key set: opens encrypted sessions (their casts, manifests and index). */
+  readonly keys?: TrailKeys;
   /** How missing indexes are built in parallel. @default worker threads on every core (at most 4) */
   readonly pool?: PoolOptions;
 }
@@ -129,7 +132,7 @@ export async function searchSessions(opts: SearchOptions): Promise<SearchResult>
   };
   let scan: ReturnType<typeof scanSessions>;
   try {
-    scan = scanSessions(opts.dataFolder);
+    scan = scanSessions(opts.dataFolder, opts.keys !== undefined ? { keys: opts.keys } : {});
   } catch (err) {
     throw new SearchUsageError((err as Error).message);
   }
@@ -144,6 +147,10 @@ export async function searchSessions(opts: SearchOptions): Promise<SearchResult>
     scan.problems.forEach(problem);
   }
 
+  // An encrypted session cannot be searched without its keys; its index is never rebuilt in the clear.
+  const locked = refs.filter((r) => r.stored.sealed !== undefined && (opts.keys === undefined || opts.keys.keks.length === 0));
+  for (const r of locked) problem({ session: r.id, path: r.dir, message: 'skipped: encrypted; give --keys DIR holding the trail\'s encryption.json' });
+  if (locked.length > 0) refs = refs.filter((r) => !locked.includes(r));
   const hits: SearchHit[] = [];
   let found = 0;
   let built = 0;
@@ -153,7 +160,9 @@ export async function searchSessions(opts: SearchOptions): Promise<SearchResult>
   // search starts faster without it.
   const { current, toBuild } = indexState(refs);
   const prebuilt =
-    toBuild.length >= 2 ? await (await import('./index-pool.js')).prebuildIndexes(toBuild, opts.pool) : new Map<string, BuildOutcome>();
+    toBuild.length >= 2
+      ? await (await import('./index-pool.js')).prebuildIndexes(toBuild, { ...opts.pool, ...(opts.keys !== undefined ? { keysDir: opts.keys.dir } : {}) })
+      : new Map<string, BuildOutcome>();
   for (const ref of refs) {
     if (opts.limit !== undefined && found >= opts.limit) break;
     let opened: Awaited<ReturnType<typeof openIndex>>;

@@ -1,4 +1,5 @@
 // The sessions on the share, summarised for `srec sessions` and for the other tools' output.
+import type { TrailKeys } from '../trail/crypto/keys.js';
 import { FILES_DIR } from '../trail/paths.js';
 import { checkSessionFile } from '../trail/session-file.js';
 import { scanSessions, type StoredSession, type TrailProblem } from '../trail/sessions.js';
@@ -56,8 +57,8 @@ export function summarize(ref: StoredSession): SessionSummary {
  * Every session on the share, oldest first. Directories whose manifest cannot be read are left out and
  * named in `problems`; sessions with missing or resized files are listed, flagged, and named too.
  */
-export function listSessions(dataFolder: string): { sessions: SessionSummary[]; problems: TrailProblem[] } {
-  const { sessions, problems } = scanSessions(dataFolder);
+export function listSessions(dataFolder: string, keys?: TrailKeys): { sessions: SessionSummary[]; problems: TrailProblem[] } {
+  const { sessions, problems } = scanSessions(dataFolder, keys !== undefined ? { keys } : {});
   const out = sessions.map(summarize);
   for (const s of out) {
     for (const d of s.damaged) problems.push({ session: s.id, path: s.dir, message: d });

@@ -269,6 +269,7 @@ export class BastionConnection implements ChannelHost {
           ...(this.deps.flushIntervalMs !== undefined ? { flushIntervalMs: this.deps.flushIntervalMs } : {}),
           onError: (err) => this.recordingFailed(err),
           ...(this.deps.config.tempSizeLimit !== undefined ? { spoolLimit: this.deps.config.tempSizeLimit } : {}),
+          ...(this.deps.config.trail !== undefined ? { keys: this.deps.config.trail.keys } : {}),
         });
       } catch (err) {
         target.end();

@@ -84,7 +84,12 @@ export class TcpipChannel implements ChannelHandle {
       target.close();
       this.user?.close();
     };
-    this.raw = new RawStreams(this.ch, { open: (name) => new GzipFile(rec.filePath(name), { onError }) });
+    this.raw = new RawStreams(this.ch, {
+      open: (name) => {
+        const seal = rec.gzipSeal(name);
+        return new GzipFile(rec.filePath(name), { onError, ...(seal !== undefined ? { seal } : {}) });
+      },
+    });
     return this.raw;
   }
 

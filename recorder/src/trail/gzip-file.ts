@@ -18,11 +18,17 @@
 //
 // A change of level ends the current gzip member and starts another (a series of members is one valid
 // gzip file to every reader): zlib's deflateParams() is not reliable here (Node 20's zlib ignores it).
+//
+// With a key set (`seal`), the compressed bytes go to the file as sealed records (crypto/sealed.ts): a commit
+// seals what it flushed as a record of its own, so what was committed is what a reader can open after a crash.
 import { createReadStream, createWriteStream, promises as fsp, type WriteStream } from 'node:fs';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { Readable, Transform } from 'node:stream';
 import zlib from 'node:zlib';
+import type { TrailKeys } from './crypto/keys.js';
+import { framingFor, openChunks, type Framing, type OpenState, type SealBinding } from './crypto/sealed.js';
 import { FILE_MODE, fsyncDir, fsyncPath } from './fsutil.js';
 
 /** zlib levels for interactive and for bulk output. */
@@ -39,6 +45,14 @@ export interface GzipFileOptions {
   readonly onError?: (err: Error) => void;
   /** Charged with every compressed byte before it counts as written; false fails the file (its error says why). */
   readonly quota?: SpoolQuota;
+  /** Encrypt the file at rest: the key set (its current KEK) and what the file is. @default plain gzip */
+  readonly seal?: GzipSeal;
+}
+
+/** What a session file is sealed with and for. */
+export interface GzipSeal {
+  readonly keys: TrailKeys;
+  readonly binding: SealBinding;
 }
 
 /** The bytes a session may still put in the spool. */
@@ -75,6 +89,10 @@ export class GzipFile {
   /** Compressed bytes up to the last commit: whole deflate blocks, in the file. */
   private committed = 0;
   private readonly flowWaiters: FlowWaiter[] = [];
+  /** Sealed records, or the compressed bytes as they are. */
+  private readonly framing: Framing;
+  /** Bytes handed to the file stream (records and header included): the file's length once written. */
+  private fileBytes = 0;
   /** Uncompressed bytes accepted. */
   written = 0;
 
@@ -85,6 +103,11 @@ export class GzipFile {
     // 'wx': one writer per file; an existing file is a bug, never something to overwrite.
     this.out = createWriteStream(path, { flags: 'wx', mode: FILE_MODE, autoClose: false, highWaterMark: BUFFER_BYTES });
     this.out.on('error', (e) => this.fail(e));
+    this.out.on('drain', () => this.member.resume());
+    this.framing = opts.seal !== undefined ? framingFor(opts.seal.keys, opts.seal.binding) : framingFor(undefined, { session: '', file: '' });
+    const head = this.framing.start();
+    if (head !== undefined) this.toFile(head);
+    this.committed = this.fileBytes;
     this.bulkBytes = opts.bulkBytesPerInterval ?? BUFFER_BYTES;
     this.member = this.startMember(INTERACTIVE_LEVEL);
     this.timer = setInterval(() => this.tick(), opts.flushIntervalMs ?? 1000);
@@ -151,10 +174,14 @@ export class GzipFile {
     const target = this.flowed + member.readableLength;
     if (this.flowed < target) await new Promise<void>((resolve, reject) => this.flowWaiters.push({ target, resolve, reject }));
     if (this.err) throw this.err;
+    // Sealed: what the flush produced becomes a record now, not when a record's worth has gathered.
+    const rec = this.framing.flush();
+    if (rec !== undefined) this.toFile(rec);
+    const length = this.fileBytes;
     // Writes complete in order: an empty write's callback fires after every earlier one.
     await new Promise<void>((resolve, reject) => this.out.write(Buffer.alloc(0), (e) => (e || this.err ? reject(this.err ?? e) : resolve())));
     if (this.err) throw this.err;
-    this.committed = Math.max(this.committed, target);
+    this.committed = Math.max(this.committed, length);
   }
 
   /** Finish the gzip stream, fsync and close. Resolves to the compressed size; rejects if the file failed. */
@@ -171,9 +198,8 @@ export class GzipFile {
     const member = zlib.createGzip({ level, chunkSize, highWaterMark: BUFFER_BYTES } as zlib.ZlibOptions);
     member.on('error', (e) => this.fail(e));
     member.on('drain', () => this.runDrainWaiters());
-    member.pipe(this.out, { end: false });
-    // After the pipe's own listener, so a chunk counted here has been handed to the file stream.
-    member.on('data', (chunk: Buffer) => this.output(chunk.length));
+    // Not pipe(): every byte goes through the framing, and a commit's record must follow its bytes in order.
+    member.on('data', (chunk: Buffer) => this.output(member, chunk));
     return member;
   }
 
@@ -187,10 +213,18 @@ export class GzipFile {
     });
   }
 
-  private output(bytes: number): void {
+  /** Hands bytes to the file stream, pausing the member while the stream is behind (what pipe() did). */
+  private toFile(data: Buffer, member?: zlib.Gzip): void {
+    this.fileBytes += data.length;
+    if (!this.out.write(data) && member !== undefined) member.pause();
+  }
+
+  private output(member: zlib.Gzip, chunk: Buffer): void {
     if (this.err) return;
+    const bytes = chunk.length;
     this.flowed += bytes;
     if (this.opts.quota && !this.opts.quota.take(bytes)) return this.fail(this.opts.quota.error());
+    for (const rec of this.framing.push(chunk)) this.toFile(rec, member);
     for (let i = this.flowWaiters.length - 1; i >= 0; i--) {
       const w = this.flowWaiters[i]!;
       if (this.flowed >= w.target) {
@@ -227,6 +261,8 @@ export class GzipFile {
     this.runDrainWaiters();
     if (!this.err) {
       await this.endMember();
+      const last = this.err ? undefined : this.framing.end();
+      if (last !== undefined) this.toFile(last);
       await new Promise<void>((resolve) => {
         const done = () => resolve();
         this.out.once('finish', done);
@@ -265,13 +301,19 @@ export class GzipFile {
    */
   private async repack(): Promise<number> {
     const tmp = path.join(path.dirname(this.path), `.${path.basename(this.path)}.repack`);
+    const seal = this.opts.seal;
+    const state: OpenState = { sealed: false, final: false, bytesIn: 0 };
     try {
+      // Sealed: opened record by record, sealed again under a new data key.
+      const input = createReadStream(this.path, { highWaterMark: BUFFER_BYTES });
       await pipeline(
-        createReadStream(this.path, { highWaterMark: BUFFER_BYTES }),
+        seal !== undefined ? Readable.from(openChunks(input, seal.keys, seal.binding, this.path, state)) : input,
         zlib.createGunzip({ chunkSize: BUFFER_BYTES }),
         zlib.createGzip({ level: INTERACTIVE_LEVEL, chunkSize: 256 * 1024 }),
+        ...(seal !== undefined ? [framingTransform(framingFor(seal.keys, seal.binding))] : []),
         createWriteStream(tmp, { flags: 'w', mode: FILE_MODE }),
       );
+      if (state.error !== undefined) throw new Error(state.error);
       await fsyncPath(tmp);
       await fsp.rename(tmp, this.path);
       await fsyncDir(path.dirname(this.path));
@@ -300,8 +342,7 @@ export class GzipFile {
     if (this.err) return;
     this.err = e;
     clearInterval(this.timer);
-    // Nothing more reaches the file; what is in flight is cut off at close().
-    this.member.unpipe(this.out);
+    // Nothing more reaches the file (output() drops it); what is in flight is cut off at close().
     // Drained into nothing, so that a member being ended (a level switch) still ends.
     this.member.resume();
     for (const w of this.flowWaiters.splice(0)) w.reject(e);
@@ -313,4 +354,28 @@ export class GzipFile {
     const waiters = this.drainWaiters.splice(0);
     for (const w of waiters) w();
   }
+}
+
+/** A framing as a stream stage, for files sealed in one pass (the repack). */
+export function framingTransform(f: Framing): Transform {
+  let started = false;
+  const head = (t: Transform) => {
+    if (started) return;
+    started = true;
+    const h = f.start();
+    if (h !== undefined) t.push(h);
+  };
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      head(this);
+      for (const r of f.push(chunk)) this.push(r);
+      cb();
+    },
+    flush(cb) {
+      head(this);
+      const last = f.end();
+      if (last !== undefined) this.push(last);
+      cb();
+    },
+  });
 }

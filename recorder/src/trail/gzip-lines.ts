@@ -1,12 +1,22 @@
 // The lines of a gzip file the trail writer wrote (a cast, the channel log), streamed and read as far as
 // they can be: a file cut short by a crash yields everything up to the cut, thanks to sync-flush decoding;
 // a damaged one yields what came before the damage. Either way the result says so instead of throwing.
+// A sealed file (crypto/sealed.ts) is opened record by record on the way: what authenticates is read, and
+// the first record that does not (or a missing key) is the problem.
 import { promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import zlib from 'node:zlib';
+import type { TrailKeys } from './crypto/keys.js';
+import { openChunks, type OpenState, type SealBinding } from './crypto/sealed.js';
 import { fileChunks, openSessionFile, type SessionFileRef } from './session-file.js';
+
+/** How to open a sealed file: the keys, and what the file must have been sealed for. */
+export interface OpenWith {
+  readonly keys?: TrailKeys;
+  readonly binding?: SealBinding;
+}
 
 /** Each line without its newline. false stops the reading (the caller has seen enough); a promise pauses it. */
 export type LineSink = (line: string) => void | boolean | Promise<void | boolean>;
@@ -26,7 +36,11 @@ export interface LinesRead {
  * `source`: a session file as its manifest names it (opened only when it is a regular file inside the
  * session, see session-file.ts), or a path the caller chose itself (the spool).
  */
-export async function readGzipLines(source: string | SessionFileRef, onLine: LineSink): Promise<LinesRead> {
+export async function readGzipLines(source: string | SessionFileRef, onLine: LineSink, open: OpenWith = {}): Promise<LinesRead> {
+  const how: OpenWith & { name: string } =
+    typeof source === 'string'
+      ? { ...open, name: source }
+      : { keys: source.seal?.keys, ...(source.seal !== undefined ? { binding: { session: source.seal.session, file: source.rel } } : {}), name: source.field };
   let fh: FileHandle;
   try {
     fh = typeof source === 'string' ? await fsp.open(source, 'r') : await openSessionFile(source);
@@ -35,13 +49,13 @@ export async function readGzipLines(source: string | SessionFileRef, onLine: Lin
     return { bytesRead: 0, lines: 0, stopped: false, problem: e.code === 'ENOENT' || e.code === 'ENOTDIR' ? 'file missing' : e.message };
   }
   try {
-    return await readLines(fh, onLine);
+    return await readLines(fh, onLine, how);
   } finally {
     await fh.close();
   }
 }
 
-async function readLines(fh: FileHandle, onLine: LineSink): Promise<LinesRead> {
+async function readLines(fh: FileHandle, onLine: LineSink, how: OpenWith & { name: string }): Promise<LinesRead> {
   const size = (await fh.stat()).size;
   const decoder = new StringDecoder('utf8');
   let rest = '';
@@ -84,11 +98,12 @@ async function readLines(fh: FileHandle, onLine: LineSink): Promise<LinesRead> {
 
   // zlib drops the output of the inflate cycle that meets damage (up to 256 KiB here); a damaged file is
   // therefore decoded a second time in 16 KiB cycles, and what the first pass missed is taken from that.
-  let read = await gunzipFile(fh, 256 * 1024, 0, onData);
+  let read = await gunzipFile(fh, 256 * 1024, 0, onData, how);
   if (read.error !== undefined && !stopped) {
-    const second = await gunzipFile(fh, 16 * 1024, read.out, onData);
+    const second = await gunzipFile(fh, 16 * 1024, read.out, onData, how);
     read = { ...second, error: second.error ?? read.error };
   }
+  const seal = read.seal;
   if (stopped) return { bytesRead: size, lines, stopped };
   await feed(decoder.end());
   if (stopped) return { bytesRead: size, lines, stopped };
@@ -97,9 +112,11 @@ async function readLines(fh: FileHandle, onLine: LineSink): Promise<LinesRead> {
   if (stopped) return { bytesRead: size, lines, stopped };
 
   let problem: string | undefined;
-  if (read.error !== undefined) problem = `damaged gzip after ${read.out} bytes (${read.error})`;
+  if (seal.error !== undefined) problem = seal.error;
+  else if (read.error !== undefined) problem = `damaged gzip after ${read.out} bytes (${read.error})`;
   else if (lines === 0) problem = size === 0 ? 'empty file' : 'no data';
-  else if (!(await gzipTrailerMatches(fh, size, read.out, read.crc))) problem = `truncated or damaged (no gzip trailer matching the ${read.out} bytes read)`;
+  else if (seal.sealed && !seal.final) problem = 'truncated (no final sealed record: the writer stopped before closing it)';
+  else if (!(seal.sealed ? trailerMatches(read.tail, read.out, read.crc) : await gzipTrailerMatches(fh, size, read.out, read.crc))) problem = `truncated or damaged (no gzip trailer matching the ${read.out} bytes read)`;
   return { bytesRead: size, lines, stopped, ...(problem !== undefined ? { problem } : {}) };
 }
 
@@ -121,13 +138,23 @@ async function gunzipFile(
   cycle: number,
   skip: number,
   onData: (chunk: Buffer) => Promise<boolean>,
-): Promise<{ out: number; crc: number; error?: string }> {
+  how: OpenWith & { name: string },
+): Promise<{ out: number; crc: number; error?: string; seal: OpenState; tail: Buffer }> {
   let out = 0;
   let crc = 0;
   let error: string | undefined;
+  const seal: OpenState = { sealed: false, final: false, bytesIn: 0 };
+  let tail: Buffer = Buffer.alloc(0);
   const gunzip = zlib.createGunzip({ finishFlush: zlib.constants.Z_SYNC_FLUSH, chunkSize: cycle });
+  // The last bytes of the (opened) gzip stream: a sealed file's trailer is inside its last record.
+  async function* keepTail(chunks: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+    for await (const c of chunks) {
+      tail = c.length >= 8 ? c.subarray(c.length - 8) : Buffer.concat([tail, c]).subarray(-8);
+      yield c;
+    }
+  }
   // From the start each time, on the one descriptor opened (and checked) for the whole reading.
-  const input = Readable.from(fileChunks(fh), { objectMode: false });
+  const input = Readable.from(keepTail(openChunks(fileChunks(fh), how.keys, how.binding, how.name, seal)), { objectMode: false });
   input.on('error', (err) => gunzip.destroy(err));
   input.pipe(gunzip);
   try {
@@ -145,7 +172,11 @@ async function gunzipFile(
     input.destroy();
     gunzip.destroy();
   }
-  return { out, crc, error };
+  return { out, crc, error, seal, tail };
+}
+
+function trailerMatches(tail: Buffer, length: number, crc: number): boolean {
+  return tail.length === 8 && tail.readUInt32LE(0) === crc >>> 0 && tail.readUInt32LE(4) === length % 2 ** 32;
 }
 
 /** A finished gzip member ends with the CRC-32 and length of its content; a crashed writer's file does not. */

@@ -56,6 +56,12 @@ export interface Manifest extends SessionIdentity {
   readonly files: readonly ManifestFile[];
   /** Set by retention (ISO-8601) when it deleted `files/`: verify then expects those files gone. */
   readonly filesExpired?: string;
+  /** Retention's signature of `filesExpired` (crypto/manifest-seal.ts), when it ran with the signing key. */
+  readonly filesExpiredSignature?: string;
+  /** With a key set: the content fields, sealed (base64 of a sealed file; crypto/manifest-seal.ts says which fields). */
+  readonly sealed?: string;
+  /** With a signing key: the recorder's Ed25519 signature of the manifest as stored. */
+  readonly signature?: { readonly alg: 'Ed25519'; readonly key: string; readonly value: string };
 }
 
 export function buildManifest(args: {
@@ -131,7 +137,8 @@ export function parseManifest(text: string): Manifest {
     t.num('channel');
     t.oneOf('protocol', ['sftp', 'scp', 'rsync', 'git', 'tar']);
     t.oneOf('direction', ['upload', 'download']);
-    t.str('path');
+    // Sealed away with a key set (crypto/manifest-seal.ts): readers without the keys see no path.
+    t.str('path', m.o.sealed !== undefined);
     t.num('size');
     for (const k of ['sha256', 'file', 'note'] as const) t.str(k, true);
     t.bool('complete', true);
@@ -145,6 +152,14 @@ export function parseManifest(text: string): Manifest {
     f.str('sha256');
   });
   m.time('filesExpired', true);
+  m.str('filesExpiredSignature', true);
+  m.str('sealed', true);
+  if (m.o.signature !== undefined) {
+    const sig = m.obj('signature');
+    sig.str('alg');
+    sig.str('key');
+    sig.str('value');
+  }
   return { ...(m.o as unknown as Manifest), transfers };
 }
 

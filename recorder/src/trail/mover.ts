@@ -11,7 +11,10 @@ import { backoffDelay } from '../../../common/backoff.js';
 import { errorMessage } from '../../../common/log.js';
 import type { Counter, Gauge } from '../../../common/metrics.js';
 import { settlesWithin } from '../../../common/timeout.js';
+import type { TrailKeys } from './crypto/keys.js';
+import { manifestHash } from './crypto/manifest-seal.js';
 import { FILE_MODE, exists, fsyncDir, fsyncPath, mkdirOwner } from './fsutil.js';
+import { Ledger } from './ledger.js';
 import { INCOMING, MANIFEST, incomingDir, shareSessionDir, spoolSessionDir } from './paths.js';
 import { SPOOL_RESERVE } from './recording.js';
 import { readSpoolManifest, recoverSpooledSession, spooledSessions } from './spool.js';
@@ -34,6 +37,8 @@ export interface MoverOptions {
   readonly random?: () => number;
   /** /readyz fails while the share has less room than this (or than the biggest recording waiting). @default 8 MiB */
   readonly shareMinFreeBytes?: number;
+  /** The trail's key set: recovery seals as a clean close does; with the signing key, every move is chained in this replica's ledger. */
+  readonly keys?: TrailKeys;
 }
 
 interface Pending {
@@ -53,8 +58,18 @@ export class TrailMover {
   private chain: Promise<unknown> = Promise.resolve();
   private checkTimer?: NodeJS.Timeout;
   private closed = false;
+  private ledgerOpen?: Promise<Ledger>;
 
   constructor(private readonly opts: MoverOptions) {}
+
+  /** This replica's ledger, opened on first use (the share may not be there at start); undefined without a signing key. */
+  ledger(): Promise<Ledger> | undefined {
+    if (this.opts.keys?.signingKey === undefined) return undefined;
+    this.ledgerOpen ??= Ledger.open(this.opts.dataFolder, this.opts.recorderId, this.opts.keys);
+    // A failed open (share down) is tried again on the next use.
+    this.ledgerOpen.catch(() => (this.ledgerOpen = undefined));
+    return this.ledgerOpen;
+  }
 
   /** Finalize and queue whatever the spool holds, check the share, and keep checking it. */
   async start(): Promise<void> {
@@ -85,7 +100,7 @@ export class TrailMover {
       const wasOpen = (await readSpoolManifest(dir)) === undefined;
       // The stopped session's reserve is what gives its recovery room on a full disk.
       if (wasOpen) await fsp.rm(path.join(dir, SPOOL_RESERVE), { force: true });
-      const r = await recoverSpooledSession(dir, this.opts.recorderId);
+      const r = await recoverSpooledSession(dir, this.opts.recorderId, this.opts.keys);
       if (wasOpen) this.opts.log.warn('recovered session left open by a stopped recorder', { sessionId: id, repaired: r.repaired });
       const p = this.pending.get(id);
       if (p) p.unrecovered = false;
@@ -249,6 +264,16 @@ export class TrailMover {
       // A half copy on a full share would take the room the next attempt needs.
       await fsp.rm(inc, { recursive: true, force: true }).catch(() => undefined);
       throw err;
+    }
+    // In the ledger before it is on the share: a crash between the two re-runs the move, which finds the entry.
+    const ledger = this.ledger();
+    if (ledger !== undefined) {
+      const l = await ledger;
+      const hash = manifestHash(manifest);
+      if (!l.has('sealed', id, hash)) {
+        const e = await l.append('sealed', id, path.relative(this.opts.dataFolder, final), hash);
+        this.opts.log.info('ledger appended', { sessionId: id, ledger: l.file, seq: e.seq, head: l.position.head, manifest: hash });
+      }
     }
     const parent = path.dirname(final);
     await mkdirOwner(parent);

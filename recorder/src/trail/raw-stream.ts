@@ -5,7 +5,7 @@
 // recorder; the manifest lists them with their sha256, like every file of the session, so `srec verify` checks them.
 import { createHash, type Hash } from 'node:crypto';
 import type { ChannelStreams } from './channel-log.js';
-import { GzipFile } from './gzip-file.js';
+import type { GzipFile } from './gzip-file.js';
 
 export type RawLane = 'in' | 'out' | 'err';
 

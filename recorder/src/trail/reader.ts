@@ -73,11 +73,11 @@ export interface ChannelLog {
   readonly problem?: string;
 }
 
-/** The channel log (`channels.jsonl.gz`) of the session in `dir`. */
-export async function readChannelLog(dir: string): Promise<ChannelLog> {
+/** The channel log (`channels.jsonl.gz`) of the session in `dir`; `seal` opens it when it is sealed (sealOf()). */
+export async function readChannelLog(dir: string, seal?: SessionFileRef['seal']): Promise<ChannelLog> {
   const entries: ChannelLogEntry[] = [];
   let bad = 0;
-  const read = await readGzipLines({ dir, rel: CHANNEL_LOG, field: CHANNEL_LOG }, (line) => {
+  const read = await readGzipLines({ dir, rel: CHANNEL_LOG, field: CHANNEL_LOG, ...(seal !== undefined ? { seal } : {}) }, (line) => {
     if (line.length === 0) return;
     const e = decodeLogEntry(line);
     if (e === undefined) bad++;

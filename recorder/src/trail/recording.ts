@@ -5,10 +5,13 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { CastWriter } from './asciicast.js';
+import type { TrailKeys } from './crypto/keys.js';
+import { finishManifest } from './crypto/manifest-seal.js';
+import { sealTransferCopies } from './crypto/seal-files.js';
 import { ChannelTable, encodeLogEntry, type ChannelLogEntry } from './channel-log.js';
 import { describeFiles } from './digest.js';
 import { DIR_MODE, mkdirOwner, writeFileAtomic } from './fsutil.js';
-import { GzipFile, type SpoolQuota } from './gzip-file.js';
+import { GzipFile, type GzipSeal, type SpoolQuota } from './gzip-file.js';
 import { buildManifest, type Manifest, type ManifestTransfer, type SessionIdentity } from './manifest.js';
 import { writeManifest } from './manifest-file.js';
 import { CHANNEL_LOG, SESSION_INFO, castFileName, spoolRoot, spoolSessionDir } from './paths.js';
@@ -39,6 +42,8 @@ export interface RecordingOptions {
   readonly quotaBytes?: number;
   /** Sets quotaBytes to SESSION_QUOTA_SHARE of it (the config's tempSizeLimit) unless quotaBytes is given. */
   readonly spoolLimit?: number;
+  /** The trail's key set (`trail.keysDir`): files sealed with its current KEK, the manifest signed. @default plain, unsigned */
+  readonly keys?: TrailKeys;
 }
 
 /** The bytes one session has spooled against its quota; the channel log gets a little slack. */
@@ -163,6 +168,12 @@ export class SessionRecording {
     this.transfers.push(t);
   }
 
+  /** How a gzip file `name` of this session is sealed; undefined without encryption keys. */
+  gzipSeal(name: string): GzipSeal | undefined {
+    const keys = this.opts.keys;
+    return keys !== undefined && keys.keks.length > 0 ? { keys, binding: { session: this.sessionId, file: name } } : undefined;
+  }
+
   /** A new file in the session directory (e.g. files/<n>), created 0600. */
   filePath(rel: string): string {
     const p = path.resolve(this.dir, rel);
@@ -182,16 +193,22 @@ export class SessionRecording {
     await fsp.rm(path.join(this.dir, SPOOL_RESERVE), { force: true });
     this.record({ type: 'session_end', complete: opts.complete && !this.failed, recovered: false, ...(opts.reason ? { reason: opts.reason } : {}) });
     await this.log.close().catch((err: Error) => this.fail(err));
+    let transfers: readonly ManifestTransfer[] = this.transfers;
+    const keys = this.opts.keys;
+    if (keys !== undefined && keys.keks.length > 0) {
+      const renamed = await sealTransferCopies(this.dir, this.sessionId, keys);
+      transfers = transfers.map((t) => (t.file !== undefined && renamed.has(t.file) ? { ...t, file: renamed.get(t.file)! } : t));
+    }
     const manifest = buildManifest({
       identity: this.opts.identity,
       end: new Date(this.now()),
       complete: opts.complete && !this.failed,
       recovered: false,
       channels: this.table.channels(),
-      transfers: this.transfers,
+      transfers,
       files: await describeFiles(this.dir),
     });
-    await writeManifest(this.dir, manifest);
+    await writeManifest(this.dir, finishManifest(manifest, keys));
     return manifest;
   }
 
@@ -199,6 +216,7 @@ export class SessionRecording {
     return new GzipFile(path.join(this.dir, name), {
       ...(this.opts.flushIntervalMs !== undefined ? { flushIntervalMs: this.opts.flushIntervalMs } : {}),
       ...(this.quota ? { quota: this.quota.view(quotaSlack) } : {}),
+      ...(this.gzipSeal(name) !== undefined ? { seal: this.gzipSeal(name)! } : {}),
       onError: (err) => this.fail(err),
     });
   }

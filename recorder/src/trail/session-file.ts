@@ -5,6 +5,7 @@ import { closeSync, constants, fstatSync, lstatSync, openSync, readlinkSync, rea
 import { promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
+import type { TrailKeys } from './crypto/keys.js';
 
 /** A file of a session as a manifest (or the format) names it. */
 export interface SessionFileRef {
@@ -14,6 +15,8 @@ export interface SessionFileRef {
   readonly rel: string;
   /** Where the name comes from, for messages: `channels[0].cast`, `files[2].path`, `channels.jsonl.gz`. */
   readonly field: string;
+  /** The keys to open the file with when it is sealed, and the session it must be sealed for. */
+  readonly seal?: { readonly keys?: TrailKeys; readonly session: string };
 }
 
 /** The file is there but must not be read (bad name, not a regular file, outside the session). */

@@ -4,6 +4,7 @@
 // hides the others; a symbolic link where a directory belongs is named too, and never followed.
 import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
+import type { TrailKeys } from './crypto/keys.js';
 import type { Manifest } from './manifest.js';
 import { readManifest } from './manifest-file.js';
 import type { SessionFileRef } from './session-file.js';
@@ -13,7 +14,12 @@ export interface StoredSession {
   readonly id: string;
   /** Absolute path of the session directory. */
   readonly dir: string;
+  /** With the keys: the sealed content opened. Without: as stored (content fields absent when sealed). */
   readonly manifest: Manifest;
+  /** The manifest as on the share: what its signature covers. */
+  readonly stored: Manifest;
+  /** The keys the session was read with: its files are opened with them. */
+  readonly keys?: TrailKeys;
 }
 
 /** Something wrong with one recording, named so that a person can find it. */
@@ -56,15 +62,24 @@ export function sessionDirs(dataFolder: string, onLink?: (link: string, level: '
   return out;
 }
 
-/** The session in `dir`; throws an Error saying why when its manifest is missing or bad. */
-export function readSession(dir: string): StoredSession {
-  const manifest = readManifest(dir);
+/**
+ * The session in `dir`; throws an Error saying why when its manifest is missing or bad, or when `keys`
+ * cannot open its sealed content.
+ */
+export function readSession(dir: string, keys?: TrailKeys): StoredSession {
+  const stored = readManifest(dir);
+  const manifest = keys !== undefined ? readManifest(dir, keys) : stored;
   const abs = path.resolve(dir);
-  return { id: manifest.sessionId || path.basename(abs), dir: abs, manifest };
+  return { id: manifest.sessionId || path.basename(abs), dir: abs, manifest, stored, ...(keys !== undefined ? { keys } : {}) };
+}
+
+/** How the files of `s` are opened: with its keys, sealed for it. */
+export function sealOf(s: StoredSession): NonNullable<SessionFileRef['seal']> {
+  return { session: s.manifest.sessionId, ...(s.keys !== undefined ? { keys: s.keys } : {}) };
 }
 
 /** Every session on the share, oldest first; a directory without a readable manifest becomes a problem. */
-export function scanSessions(dataFolder: string): { sessions: StoredSession[]; problems: TrailProblem[] } {
+export function scanSessions(dataFolder: string, opts: { readonly keys?: TrailKeys } = {}): { sessions: StoredSession[]; problems: TrailProblem[] } {
   const root = path.resolve(dataFolder);
   const st = statSync(root, { throwIfNoEntry: false });
   if (st === undefined || !st.isDirectory()) throw new Error(`--data ${dataFolder}: not a directory`);
@@ -78,7 +93,7 @@ export function scanSessions(dataFolder: string): { sessions: StoredSession[]; p
     });
   for (const dir of sessionDirs(root, onLink)) {
     try {
-      sessions.push(readSession(dir));
+      sessions.push(readSession(dir, opts.keys));
     } catch (err) {
       problems.push({ session: path.basename(dir), path: dir, message: (err as Error).message });
     }
@@ -110,7 +125,7 @@ export function castFiles(s: StoredSession): CastFile[] {
   return s.manifest.channels
     .map((c, i) => ({ c, i }))
     .filter(({ c }) => c.cast !== undefined && c.cast !== '')
-    .map(({ c, i }) => ({ channel: c.id, file: c.cast!, ref: { dir: s.dir, rel: c.cast!, field: `channels[${i}].cast` } }))
+    .map(({ c, i }) => ({ channel: c.id, file: c.cast!, ref: { dir: s.dir, rel: c.cast!, field: `channels[${i}].cast`, seal: sealOf(s) } }))
     .sort((a, b) => a.channel - b.channel);
 }
 

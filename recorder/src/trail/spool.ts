@@ -5,6 +5,10 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { decodeEvent } from './asciicast.js';
 import { ChannelTable, decodeLogEntry, encodeLogEntry } from './channel-log.js';
+import type { TrailKeys } from './crypto/keys.js';
+import { finishManifest } from './crypto/manifest-seal.js';
+import { sealTransferCopies } from './crypto/seal-files.js';
+import { sealBuffer } from './crypto/sealed.js';
 import { describeFiles } from './digest.js';
 import { FILE_MODE, exists, fsyncDir, listFiles } from './fsutil.js';
 import { readGzipLines } from './gzip-lines.js';
@@ -65,8 +69,10 @@ export interface RecoveryResult {
  * Make a spool directory left by a stopped recorder into a closed session: every gzip file cut back to
  * its last whole line and completed, a `session_end` appended to the channel log, a manifest with
  * `complete: false, recovered: true`. A directory that already has a manifest is returned as is.
+ * With `keys`, the same rules as a clean close: every file sealed (what the crashed writer sealed is opened
+ * with the same keys), transferred-file copies sealed, the manifest's content sealed and the manifest signed.
  */
-export async function recoverSpooledSession(dir: string, recorder: string): Promise<RecoveryResult> {
+export async function recoverSpooledSession(dir: string, recorder: string, keys?: TrailKeys): Promise<RecoveryResult> {
   const existing = await readSpoolManifest(dir);
   if (existing) return { manifest: existing, repaired: [] };
 
@@ -82,9 +88,9 @@ export async function recoverSpooledSession(dir: string, recorder: string): Prom
   for (const rel of files) {
     const m = /^ch-(\d+)\.cast\.gz$/.exec(rel);
     if (!m) continue;
-    const { lines, changed } = await wholeLines(path.join(dir, rel));
+    const { lines, changed } = await wholeLines(path.join(dir, rel), keys, identity.sessionId, rel);
     if (changed) {
-      await rewriteGzip(path.join(dir, rel), lines);
+      await rewriteGzip(path.join(dir, rel), lines, keys, identity.sessionId, rel);
       repaired.push(rel);
     }
     let bytesIn = 0;
@@ -103,7 +109,7 @@ export async function recoverSpooledSession(dir: string, recorder: string): Prom
   let logLines: string[] = [];
   let lastT = 0;
   if (files.includes(CHANNEL_LOG)) {
-    logLines = (await wholeLines(logPath)).lines;
+    logLines = (await wholeLines(logPath, keys, identity.sessionId, CHANNEL_LOG)).lines;
     for (const line of logLines) {
       const e = decodeLogEntry(line);
       if (e === undefined) continue;
@@ -119,7 +125,8 @@ export async function recoverSpooledSession(dir: string, recorder: string): Prom
   for (const [ch, b] of castBytes) table.estimateBytes(ch, b.bytesIn, b.bytesOut);
   const endT = Math.max(lastT, (lastMtime - startMs) / 1000);
   const end = encodeLogEntry({ t: endT, type: 'session_end', complete: false, recovered: true, reason: 'the recorder stopped during the session' });
-  await rewriteGzip(logPath, [...logLines, end.trimEnd()]);
+  await rewriteGzip(logPath, [...logLines, end.trimEnd()], keys, identity.sessionId, CHANNEL_LOG);
+  if (keys !== undefined && keys.keks.length > 0) await sealTransferCopies(dir, identity.sessionId, keys);
 
   const manifest = buildManifest({
     identity,
@@ -129,7 +136,7 @@ export async function recoverSpooledSession(dir: string, recorder: string): Prom
     channels: table.channels(),
     files: await describeFiles(dir),
   });
-  await writeManifest(dir, manifest);
+  await writeManifest(dir, finishManifest(manifest, keys));
   return { manifest, repaired: [...new Set(repaired)] };
 }
 
@@ -154,17 +161,18 @@ async function readIdentity(dir: string, recorder: string): Promise<SessionIdent
 }
 
 /** The whole lines of a gzip file as every reader will read them; `changed`: the file is not whole and needs rewriting. */
-async function wholeLines(file: string): Promise<{ lines: string[]; changed: boolean }> {
+async function wholeLines(file: string, keys: TrailKeys | undefined, session: string, rel: string): Promise<{ lines: string[]; changed: boolean }> {
   const lines: string[] = [];
-  const read = await readGzipLines(file, (line) => void lines.push(line));
+  const read = await readGzipLines(file, (line) => void lines.push(line), { ...(keys !== undefined ? { keys } : {}), binding: { session, file: rel } });
   return { lines, changed: read.problem !== undefined };
 }
 
-async function rewriteGzip(file: string, lines: readonly string[]): Promise<void> {
+async function rewriteGzip(file: string, lines: readonly string[], keys: TrailKeys | undefined, session: string, rel: string): Promise<void> {
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.repair`);
   const fh = await fsp.open(tmp, 'w', FILE_MODE);
   try {
-    await fh.writeFile(zlib.gzipSync(Buffer.from(lines.map((l) => l + '\n').join(''), 'utf8')));
+    const gz = zlib.gzipSync(Buffer.from(lines.map((l) => l + '\n').join(''), 'utf8'));
+    await fh.writeFile(keys !== undefined && keys.keks.length > 0 ? sealBuffer(keys, { session, file: rel }, gz) : gz);
     await fh.sync();
   } finally {
     await fh.close();

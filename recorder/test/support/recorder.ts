@@ -254,6 +254,7 @@ export async function startRecorder(opts: TestRecorderOptions): Promise<TestReco
     retryBaseMs: 100,
     retryMaxMs: 1000,
     shareCheckIntervalMs: 200,
+    ...(config.trail !== undefined ? { keys: config.trail.keys } : {}),
     ...opts.mover,
   });
   await mover.start();
