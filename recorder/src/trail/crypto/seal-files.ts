@@ -38,18 +38,19 @@ export async function sealTransferCopies(dir: string, sessionId: string, keys: T
   for (const r of rels) {
     const from = path.join(dir, FILES_DIR, r);
     if (await sealedAlready(from)) continue;
+    // Copies are numbered already (`files/<n>`) and keep their name; an older `<n>-<basename>` loses the basename.
     const n = /^(\d+)-/.exec(r)?.[1];
-    let name = n !== undefined && !taken.has(n) ? n : undefined;
-    while (name === undefined || taken.has(name)) name = `x${next++}`;
+    let name = /^\d+$/.test(r) ? r : n !== undefined && !taken.has(n) ? n : undefined;
+    while (name === undefined || (name !== r && taken.has(name))) name = `x${next++}`;
     taken.add(name);
     const rel = `${FILES_DIR}/${name}`;
     const tmp = path.join(dir, FILES_DIR, `.${name}.seal`);
     await pipeline(createReadStream(from), framingTransform(new Sealer(keys, { session: sessionId, file: rel })), createWriteStream(tmp, { mode: FILE_MODE, flags: 'w' }));
     await fsyncPath(tmp);
     await fsp.rename(tmp, path.join(dir, rel));
-    await fsp.rm(from);
+    if (rel !== `${FILES_DIR}/${r}`) await fsp.rm(from);
     await fsyncDir(path.join(dir, FILES_DIR));
-    renamed.set(`${FILES_DIR}/${r}`, rel);
+    if (rel !== `${FILES_DIR}/${r}`) renamed.set(`${FILES_DIR}/${r}`, rel);
   }
   return renamed;
 }
