@@ -17,11 +17,12 @@ describe('forwardingRefusal', () => {
     ]);
   });
 
-  it('lets local forwarding pass where allowed, and says the other kinds are not relayed yet', () => {
+  it('lets local and remote forwarding pass where allowed, and says the other kinds are not relayed yet', () => {
     // GIVEN a host that allows everything
     const host = { name: 'db-2', forwarding: { local: true, remote: true, agent: true, x11: true, unixSockets: true } };
     // WHEN each kind is asked for THEN local passes and the others are refused as not relayed
     expect(forwardingRefusal(host, 'local')).toBeUndefined();
-    expect(forwardingRefusal(host, 'remote')).toEqual({ reason: 'not_relayed', message: 'srec: remote forwarding (ssh -R) on db-2 is allowed but not relayed by this recorder version' });
+    expect(forwardingRefusal(host, 'remote')).toBeUndefined();
+    expect(forwardingRefusal(host, 'agent')).toEqual({ reason: 'not_relayed', message: 'srec: agent forwarding (ssh -A) on db-2 is allowed but not relayed by this recorder version' });
   });
 });

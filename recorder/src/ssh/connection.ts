@@ -2,7 +2,7 @@
 // authenticate -> pick the target from the login -> connect with the pinned host key -> open the recording
 // -> relay channels -> close the recording and hand it to the mover.
 import { createHash } from 'node:crypto';
-import type { AuthContext, Client, Connection, ServerChannel, Session, TcpipRequestInfo } from 'ssh2';
+import type { AuthContext, Client, ClientChannel, Connection, ServerChannel, Session, TcpipRequestInfo } from 'ssh2';
 import type { Logger } from '../../../common/log.js';
 import { formatPeer } from '../../../common/host-port.js';
 import { errorMessage } from '../../../common/log.js';
@@ -20,7 +20,7 @@ import type { RecorderMetrics } from './metrics.js';
 import { channelLimitMessage, refusals, type ChannelLimit, type Refusal } from './refusal.js';
 import { SessionChannel, refuseSession } from './session-channel.js';
 import { connectTarget, type TargetOptions } from './target.js';
-import { OPEN_ADMINISTRATIVELY_PROHIBITED, TcpipChannel, rejectWithDescription } from './tcpip-channel.js';
+import { ForwardRelay, OPEN_ADMINISTRATIVELY_PROHIBITED, TcpipChannel, rejectWithDescription } from './tcpip-channel.js';
 
 export interface ConnectionDeps {
   readonly config: ResolvedRecorderConfig;
@@ -112,7 +112,9 @@ export class BastionConnection implements ChannelHost {
       if (ch) this.onTcpip(ch.accept as () => ServerChannel, ch.reject, info).catch(guard('tcpip'));
     });
     client.on('openssh.streamlocal', (_accept: unknown, reject: () => void, info: { socketPath?: string }) => this.onStreamlocal(reject, info).catch(guard('streamlocal')));
-    client.on('request', (_accept: unknown, reject: (() => void) | undefined, name: string, info: unknown) => this.onGlobalRequest(reject, name, info).catch(guard('global request')));
+    client.on('request', (accept: ((port?: number) => void) | undefined, reject: (() => void) | undefined, name: string, info: unknown) =>
+      this.onGlobalRequest(accept, reject, name, info).catch(guard('global request')),
+    );
     client.on('error', (err: Error) => this.log.debug('client connection error', { error: err.message }));
     client.on('close', () =>
       this.onClose().catch((err: unknown) => {
@@ -279,6 +281,7 @@ export class BastionConnection implements ChannelHost {
     }
     target.on('error', (err: Error) => this.log.debug('target connection error', { error: err.message }));
     target.on('close', () => void this.onTargetClose().catch(() => this.client.end()));
+    target.on('tcp connection', (info: TcpipRequestInfo, accept: () => ClientChannel, reject: () => void) => this.onRemoteConnection(info, accept, reject));
     this.sessionOpen = true;
     this.deps.metrics.sessionsOpen.inc();
     this.log.info('session started', { sessionId: this.sessionId, user: user.name, targetUser: login.targetUser, host: host.name, recording: host.recording });
@@ -416,11 +419,12 @@ export class BastionConnection implements ChannelHost {
   }
 
   /** Global requests ssh2 passes on: tcpip-forward (ssh -R) and streamlocal-forward, their cancels, no-more-sessions. */
-  private async onGlobalRequest(reject: (() => void) | undefined, name: string, info: unknown): Promise<void> {
+  private async onGlobalRequest(accept: ((port?: number) => void) | undefined, reject: (() => void) | undefined, name: string, info: unknown): Promise<void> {
     const details = typeof info === 'object' && info !== null ? (info as Record<string, unknown>) : {};
-    const kind: ForwardingKind | undefined = name === 'tcpip-forward' ? 'remote' : name === 'streamlocal-forward@openssh.com' ? 'unixSockets' : undefined;
+    const kind: ForwardingKind | undefined = name === 'tcpip-forward' || name === 'cancel-tcpip-forward' ? 'remote' : name === 'streamlocal-forward@openssh.com' ? 'unixSockets' : undefined;
     // The host is known once the session is open; a request that comes before is answered when it is.
     const opened = kind ? await this.opened : undefined;
+    if (kind === 'remote' && opened?.ok && !forwardingRefusal(this.host!, 'remote')) return this.remoteForward(accept, reject, name, details);
     let reason: string | undefined;
     if (kind && opened?.ok) {
       const listen = typeof details.socketPath === 'string' ? details.socketPath : `${String(details.bindAddr ?? '')}:${String(details.bindPort ?? '')}`;
@@ -430,6 +434,49 @@ export class BastionConnection implements ChannelHost {
     this.record({ type: 'global_request', request: name, accepted: false, ...details, ...(reason ? { reason } : {}) });
     this.audit.globalRequest(name, { accepted: false, ...details });
     reject?.();
+  }
+
+  /**
+   * ssh -R where the host allows it: the target listens (forwardIn) on what the person asked for; each
+   * connection it accepts there becomes a forwarded-tcpip channel to the person (onRemoteConnection).
+   */
+  private remoteForward(accept: ((port?: number) => void) | undefined, reject: (() => void) | undefined, name: string, details: Record<string, unknown>): void {
+    const bindAddr = String(details.bindAddr ?? '');
+    const bindPort = Number(details.bindPort ?? 0);
+    const answer = (err: Error | undefined, port?: number) => {
+      const accepted = err === undefined;
+      this.record({ type: 'global_request', request: name, accepted, ...details, ...(port !== undefined && port !== bindPort ? { boundPort: port } : {}), ...(err ? { reason: err.message } : {}) });
+      this.audit.globalRequest(name, { accepted, ...details });
+      if (!accepted) {
+        this.audit.forwardRefused({ kind: 'remote', type: name, destination: `${bindAddr}:${bindPort}`, reason: 'target_refused', message: `srec: the target refused to listen on ${bindAddr}:${bindPort}: ${err.message}` });
+        return reject?.();
+      }
+      accept?.(name === 'tcpip-forward' && bindPort === 0 ? port : undefined);
+    };
+    try {
+      const target = this.targetClient();
+      if (name === 'cancel-tcpip-forward') return void target.unforwardIn(bindAddr, bindPort, (err) => answer(err ?? undefined));
+      target.forwardIn(bindAddr, bindPort, (err, port) => answer(err ?? undefined, port));
+    } catch (err) {
+      answer(err as Error);
+    }
+  }
+
+  /** A connection to a port the target forwards for ssh -R: a forwarded-tcpip channel to the person, relayed and recorded. */
+  private onRemoteConnection(info: TcpipRequestInfo, accept: () => ClientChannel, reject: () => void): void {
+    if (this.closing) return reject();
+    const ch = this.nextChannel++;
+    const forward = { channel: ch, kind: 'remote', type: 'forwarded-tcpip', destination: `${info.destIP}:${info.destPort}`, origin: `${info.srcIP}:${info.srcPort}` };
+    this.client.forwardOut(info.destIP, info.destPort, info.srcIP, info.srcPort, (err, user) => {
+      if (err) {
+        this.record({ ch, type: 'open', channel: 'forwarded-tcpip', destination: forward.destination, origin: forward.origin, accepted: false, reason: err.message });
+        this.audit.forwardRefused({ ...forward, reason: 'client_refused', message: err.message });
+        return reject();
+      }
+      const relay = new ForwardRelay(this, ch, forward);
+      this.track(relay);
+      relay.start(user, accept());
+    });
   }
 
   private track(handle: ChannelHandle): void {

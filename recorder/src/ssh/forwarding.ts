@@ -1,6 +1,6 @@
 // The per-host forwarding policy (CONTRACT §6): whether a forwarding request may pass, and when not, the one
-// line the person is told. Pure. Only `local` (direct-tcpip) is relayed when allowed; the other kinds are
-// refused either way until the recorder relays and records them.
+// line the person is told. Pure. `local` (direct-tcpip) and `remote` (tcpip-forward) are relayed when allowed;
+// the other kinds are refused either way until the recorder relays and records them.
 import type { ForwardingKind, ResolvedHost } from '../config.js';
 
 /** What each kind is, in the words of the ssh options that ask for it. */
@@ -13,7 +13,7 @@ const KIND_LABEL: Readonly<Record<ForwardingKind, string>> = {
 };
 
 /** The kinds this recorder relays when the policy allows them. */
-const RELAYED: ReadonlySet<ForwardingKind> = new Set(['local']);
+const RELAYED: ReadonlySet<ForwardingKind> = new Set(['local', 'remote']);
 
 export interface ForwardRefusal {
   /** `forwarding_off`: the host's policy; `not_relayed`: allowed, but this recorder does not relay the kind yet. */

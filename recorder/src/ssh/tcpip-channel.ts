@@ -1,5 +1,5 @@
-// Relay of one `direct-tcpip` channel (ssh -L / -D / -W / -J) that the host's forwarding policy allows: the
-// target opens the connection; bytes flow both ways under flow control, with half-close passed through in
+// Relay of a forwarded channel the host's forwarding policy allows: `direct-tcpip` (ssh -L / -D / -W / -J; the
+// target opens the connection) and `forwarded-tcpip` (ssh -R: a connection to the port the target listens on); bytes flow both ways under flow control, with half-close passed through in
 // each direction. On a recorded host each direction's bytes go to a raw stream in the session directory
 // (trail/raw-stream.ts); the channel's open and close are audited (forward_open / forward_close), its
 // content never is: it is another protocol (often a nested SSH session), kept in the trail only.
@@ -14,53 +14,40 @@ import { pump, streamSink, whenWritten, type Sink } from './pump.js';
 /** SSH_OPEN_ADMINISTRATIVELY_PROHIBITED (RFC 4254 5.1): OpenSSH prints it as "administratively prohibited". */
 export const OPEN_ADMINISTRATIVELY_PROHIBITED = 1;
 
-export class TcpipChannel implements ChannelHandle {
+/**
+ * A forwarded channel whose two ends are open: the person's (`user`) and the target's. Records, audits and
+ * relays it. The ends come from a direct-tcpip open (TcpipChannel) or, for ssh -R, from a connection the
+ * target accepted on the forwarded port and a forwarded-tcpip channel opened to the person.
+ */
+export class ForwardRelay implements ChannelHandle {
   private user?: ServerChannel;
   private target?: ClientChannel;
   private bytesIn = 0;
   private bytesOut = 0;
   private raw?: RawStreams;
-  private readonly forward: ForwardChannel;
-  private finished = false;
+  protected finished = false;
   private resolveClosed!: () => void;
   readonly closed = new Promise<void>((r) => (this.resolveClosed = r));
 
   constructor(
-    private readonly host: ChannelHost,
-    private readonly ch: number,
-    private readonly client: Connection,
-    accept: () => ServerChannel | undefined,
-    reject: () => void,
-    info: TcpipRequestInfo,
-  ) {
-    const destination = `${info.destIP}:${info.destPort}`;
-    const origin = `${info.srcIP}:${info.srcPort}`;
-    this.forward = { channel: ch, kind: 'local', type: 'direct-tcpip', destination, origin };
-    const refuse = (reason: string) => {
-      host.record({ ch, type: 'open', channel: 'direct-tcpip', destination, origin, accepted: false, reason });
-      host.audit.forwardRefused({ ...this.forward, reason: 'target_refused', message: reason });
-      rejectWithDescription(client, reject, reason);
-      this.finished = true;
-      this.resolveClosed();
-    };
-    try {
-      host.targetClient().forwardOut(info.srcIP, info.srcPort, info.destIP, info.destPort, (err, target) => {
-        if (err) return refuse(`srec: the target could not connect to ${destination}: ${err.message.replace(/^\(SSH\) Channel open failure: /, '')}`);
-        const user = accept();
-        if (!user) {
-          target.close();
-          this.finished = true;
-          this.resolveClosed();
-          return;
-        }
-        const raw = this.openRaw(target);
-        host.record({ ch, type: 'open', channel: 'direct-tcpip', destination, origin, ...(raw ? { streams: raw.names } : {}) });
-        host.audit.forwardOpen(this.forward);
-        this.wire(user, target);
-      });
-    } catch (err) {
-      refuse(`srec: ${(err as Error).message}`);
-    }
+    protected readonly host: ChannelHost,
+    protected readonly ch: number,
+    protected readonly forward: ForwardChannel,
+  ) {}
+
+  /** Both ends are open: log the open (with its raw streams), audit it, relay. */
+  start(user: ServerChannel, target: ClientChannel): void {
+    const raw = this.openRaw(target);
+    const f = this.forward;
+    this.host.record({ ch: this.ch, type: 'open', channel: f.type, ...(f.destination !== undefined ? { destination: f.destination } : {}), ...(f.origin !== undefined ? { origin: f.origin } : {}), ...(raw ? { streams: raw.names } : {}) });
+    this.host.audit.forwardOpen(f);
+    this.wire(user, target);
+  }
+
+  /** It never opened: nothing to wait for. */
+  protected gone(): void {
+    this.finished = true;
+    this.resolveClosed();
   }
 
   terminate(): void {
@@ -131,6 +118,34 @@ export class TcpipChannel implements ChannelHandle {
       this.host.audit.forwardClose({ ...this.forward, bytesIn: this.bytesIn, bytesOut: this.bytesOut });
     }
     this.resolveClosed();
+  }
+}
+
+/** Relay of a direct-tcpip channel: the target opens the connection the person asked for. */
+export class TcpipChannel extends ForwardRelay {
+  constructor(host: ChannelHost, ch: number, client: Connection, accept: () => ServerChannel | undefined, reject: () => void, info: TcpipRequestInfo) {
+    const destination = `${info.destIP}:${info.destPort}`;
+    const origin = `${info.srcIP}:${info.srcPort}`;
+    super(host, ch, { channel: ch, kind: 'local', type: 'direct-tcpip', destination, origin });
+    const refuse = (reason: string) => {
+      host.record({ ch, type: 'open', channel: 'direct-tcpip', destination, origin, accepted: false, reason });
+      host.audit.forwardRefused({ ...this.forward, reason: 'target_refused', message: reason });
+      rejectWithDescription(client, reject, reason);
+      this.gone();
+    };
+    try {
+      host.targetClient().forwardOut(info.srcIP, info.srcPort, info.destIP, info.destPort, (err, target) => {
+        if (err) return refuse(`srec: the target could not connect to ${destination}: ${err.message.replace(/^\(SSH\) Channel open failure: /, '')}`);
+        const user = accept();
+        if (!user) {
+          target.close();
+          return this.gone();
+        }
+        this.start(user, target);
+      });
+    } catch (err) {
+      refuse(`srec: ${(err as Error).message}`);
+    }
   }
 }
 
