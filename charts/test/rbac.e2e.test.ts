@@ -24,7 +24,7 @@ const NAMESPACED = expandRules([
 ]);
 const CLUSTER = expandRules([
   { apiGroups: [''], resources: ['persistentvolumes'], verbs: ['list', 'watch', 'create', 'patch', 'delete'] },
-  // The consoles' bindings; `bind` is on the ClusterRole srec-console only (the rules review leaves out names).
+  // The consoles' bindings; `bind` is on the ClusterRole system:auth-delegator only (the rules review leaves out names).
   { apiGroups: ['rbac.authorization.k8s.io'], resources: ['clusterrolebindings'], verbs: ['list', 'watch', 'create', 'patch', 'delete'] },
   { apiGroups: ['rbac.authorization.k8s.io'], resources: ['clusterroles'], verbs: ['bind'] },
 ]);

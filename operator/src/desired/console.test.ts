@@ -31,12 +31,12 @@ describe('buildConsole', () => {
     }
   });
 
-  it('binds only the srec-console ClusterRole to the console ServiceAccount, with no owner reference (it is cluster-scoped)', () => {
+  it('binds only the system:auth-delegator ClusterRole to the console ServiceAccount, with no owner reference (it is cluster-scoped)', () => {
     const b = get('ClusterRoleBinding');
     expect(b.metadata.namespace).toBeUndefined();
     expect(b.metadata.ownerReferences).toBeUndefined();
     expect(b.metadata.labels).toMatchObject({ 'app.kubernetes.io/instance': 'prod', 'recording.privx.io/owner-namespace': 'privx' });
-    expect(b.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'srec-console' });
+    expect(b.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'system:auth-delegator' });
     expect(b.subjects).toEqual([{ kind: 'ServiceAccount', name: 'prod-console', namespace: 'privx' }]);
   });
 

@@ -1,7 +1,7 @@
 // The auditors' console (`srec console`): a Deployment (restricted pod security, the share mounted
 // read-only, the trail keys read-only), a ClusterIP Service, and a ServiceAccount bound to the ClusterRole
-// srec-console, which only lets it create TokenReviews and SubjectAccessReviews. Not rendered unless
-// spec.console.enabled.
+// system:auth-delegator, which only lets it create TokenReviews and SubjectAccessReviews. Not rendered
+// unless spec.console.enabled.
 import { App, Chart, Duration } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-34';
 import type { Construct } from 'constructs';
@@ -11,10 +11,11 @@ import { ownAll, restrictedContainerSecurity, restrictedPodSecurity, type Images
 import { SYSLOG_PORT } from './recorder-config.js';
 
 /**
- * The ClusterRole the chart ships for every console (tokenreviews and subjectaccessreviews, create): the
- * operator only binds it (RBAC verb `bind` on this one name), so it never needs to write ClusterRoles.
+ * Kubernetes' own ClusterRole for exactly this (create tokenreviews and subjectaccessreviews, nothing
+ * else; every API server has it): the operator only binds it (RBAC verb `bind` on this one name), so it
+ * never writes a ClusterRole nor holds these permissions itself.
  */
-export const CONSOLE_CLUSTER_ROLE = 'srec-console';
+export const CONSOLE_CLUSTER_ROLE = 'system:auth-delegator';
 
 export const CONSOLE_PATHS = {
   /** The trail's key set, one file per Secret, as in the recorder. */
