@@ -3,7 +3,7 @@
 // in a namespace that enforces Pod Security "restricted", rolls a change, and cleans up on delete.
 import { jest } from '@jest/globals';
 import { Writable } from 'node:stream';
-import { AppsV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, NetworkingV1Api, PolicyV1Api } from '@kubernetes/client-node';
+import { AppsV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, NetworkingV1Api, PolicyV1Api, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import winston from 'winston';
 import { deleteFreshNamespaces, freshNamespace, useCluster, waitFor } from '../../e2e/support/cluster.js';
 import { startOperator, type OperatorHandle } from '../../operator/src/operator.js';
@@ -139,6 +139,7 @@ it('reconciles a SessionRecording to Ready, rolls a change and deletes it, as th
       },
       syslog: { enabled: true, audit: { to: 'stdout', sensitive: { to: '/dev/null' } } },
       networkPolicy: { enabled: true },
+      console: { enabled: true },
     },
   };
   const getCr = async (): Promise<Cr> =>
@@ -179,7 +180,7 @@ it('reconciles a SessionRecording to Ready, rolls a change and deletes it, as th
     await core.readPersistentVolume({ name: `srec-${watched}-prod` });
     await core.readNamespacedPersistentVolumeClaim({ name: 'prod-share', namespace: watched });
     await core.readNamespacedSecret({ name: 'prod-recorder-hostkey', namespace: watched });
-    for (const name of ['prod-recorder', 'prod-syslog']) {
+    for (const name of ['prod-recorder', 'prod-syslog', 'prod-console']) {
       const d = await apps.readNamespacedDeployment({ name, namespace: watched });
       expect({ name, ready: d.status?.readyReplicas }).toEqual({ name, ready: d.spec?.replicas });
     }
@@ -194,6 +195,13 @@ it('reconciles a SessionRecording to Ready, rolls a change and deletes it, as th
     // and, with spec.networkPolicy.enabled, both NetworkPolicies (applied under the chart's RBAC)
     const netpols = await admin.makeApiClient(NetworkingV1Api).listNamespacedNetworkPolicy({ namespace: watched });
     expect(netpols.items.map((p) => p.metadata?.name).sort()).toEqual(['prod-recorder', 'prod-syslog']);
+
+    // and the console's ServiceAccount is bound to system:auth-delegator: the chart lets the operator
+    // bind that one ClusterRole, which it holds no permission of
+    const rbac = admin.makeApiClient(RbacAuthorizationV1Api);
+    const consoleBinding = await rbac.readClusterRoleBinding({ name: `srec-${watched}-prod-console` });
+    expect(consoleBinding.roleRef.name).toBe('system:auth-delegator');
+    expect(consoleBinding.subjects).toEqual([{ kind: 'ServiceAccount', name: 'prod-console', namespace: watched }]);
 
     // WHEN the spec changes (sensitive events forwarded instead of discarded)
     await custom.patchNamespacedCustomObject({
@@ -229,6 +237,9 @@ it('reconciles a SessionRecording to Ready, rolls a change and deletes it, as th
         return (e as { code?: number }).code === 404;
       }
     });
+
+    // AND the console's ClusterRoleBinding, which no owner reference collects, is gone too
+    await expect(rbac.readClusterRoleBinding({ name: `srec-${watched}-prod-console` })).rejects.toMatchObject({ code: 404 });
 
     // AND at no point was the operator refused anything
     expect(lines.filter((l) => /forbidden/i.test(l))).toEqual([]);

@@ -1,5 +1,5 @@
 // The chart's optional parts: a ServiceMonitor, a securityContext with no fixed uid (OpenShift
-// restricted-v2), and the `helm test` pod that checks the recorder answers SSH, whose script is run
+// restricted-v2), the auditors' console and its ClusterRoles, and the `helm test` pod that checks the recorder answers SSH, whose script is run
 // here against a real OpenSSH server (sshd -i behind a local port).
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -68,6 +68,41 @@ describe('spec.podSecurity.fixedUid=false (the SessionRecording\'s pods)', () =>
     // WHEN the API server validates them in a namespace enforcing "restricted", THEN it admits them
     const r = expectOk(
       await kubectl(kubeconfig, ['apply', '--dry-run=server', '-f', '-'], { input: deployments.map((d) => JSON.stringify(d)).join('\n') }),
+      'kubectl apply --dry-run=server',
+    );
+    expect(r.stderr).not.toMatch(/PodSecurity|would violate/);
+  });
+});
+
+describe('console.*', () => {
+  it('passes console.* into the SessionRecording, which the API server accepts, and ships the auditor ClusterRoles', async () => {
+    // GIVEN the chart rendered with the console on, on its own port
+    const { text, objects } = await renderChart(kubeconfig, {
+      namespace: ns,
+      valuesFiles: [CI_VALUES[0]],
+      set: ['console.enabled=true', 'console.port=9443', 'console.resources.memoryLimit=1Gi'],
+    });
+    // THEN the SessionRecording carries them
+    const sr = find(objects, 'SessionRecording') as KubeObject & { spec: { console: unknown } };
+    expect(sr.spec.console).toEqual({ enabled: true, replicas: 1, port: 9443, resources: { cpuRequest: '100m', memoryRequest: '128Mi', memoryLimit: '1Gi' } });
+    // AND the ClusterRoles for people grant get on the console's subresources and nothing else
+    const rules = (name: string) => (find(objects, 'ClusterRole', name) as KubeObject & { rules: unknown }).rules;
+    expect(rules('srec-auditor')).toEqual([{ apiGroups: ['recording.privx.io'], resources: ['sessionrecordings/recordings'], verbs: ['get'] }]);
+    expect(rules('srec-file-auditor')).toEqual([{ apiGroups: ['recording.privx.io'], resources: ['sessionrecordings/recordings', 'sessionrecordings/files'], verbs: ['get'] }]);
+    // AND the API server accepts the whole render (the SessionRecording against the CRD's schema)
+    const r = expectOk(await kubectl(kubeconfig, ['apply', '--dry-run=server', '-f', '-'], { input: text }), 'kubectl apply --dry-run=server');
+    expect(r.stderr).not.toMatch(/PodSecurity|would violate/);
+  });
+
+  it("renders a console pod that the API server admits under restricted", async () => {
+    // GIVEN what the operator renders for a SessionRecording with the console on
+    const cr = withSpec(example('nfs'), (s) => (s.console.enabled = true));
+    const objs = renderObjects({ ...cr, metadata: { ...cr.metadata, namespace: ns } }, { images: IMAGES });
+    const consoleDeployment = objs.filter((o) => o.kind === 'Deployment' && o.metadata.name === 'prod-console');
+    expect(consoleDeployment).toHaveLength(1);
+    // WHEN the API server validates it in a namespace enforcing "restricted", THEN it admits it
+    const r = expectOk(
+      await kubectl(kubeconfig, ['apply', '--dry-run=server', '-f', '-'], { input: consoleDeployment.map((d) => JSON.stringify(d)).join('\n') }),
       'kubectl apply --dry-run=server',
     );
     expect(r.stderr).not.toMatch(/PodSecurity|would violate/);

@@ -16,12 +16,18 @@ const NAMESPACED = expandRules([
   { apiGroups: ['recording.privx.io'], resources: ['sessionrecordings/finalizers'], verbs: ['update'] },
   { apiGroups: [''], resources: ['configmaps', 'services', 'persistentvolumeclaims'], verbs: ['list', 'watch', 'create', 'patch', 'delete'] },
   { apiGroups: ['apps'], resources: ['deployments'], verbs: ['list', 'watch', 'create', 'patch', 'delete'] },
+  { apiGroups: [''], resources: ['serviceaccounts'], verbs: ['list', 'watch', 'create', 'patch', 'delete'] },
   { apiGroups: ['policy'], resources: ['poddisruptionbudgets'], verbs: ['list', 'watch', 'create', 'patch'] },
   { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: ['list', 'watch', 'create', 'patch', 'delete'] },
   { apiGroups: [''], resources: ['secrets'], verbs: ['list', 'watch', 'create'] },
   { apiGroups: [''], resources: ['events'], verbs: ['create'] },
 ]);
-const CLUSTER = expandRules([{ apiGroups: [''], resources: ['persistentvolumes'], verbs: ['list', 'watch', 'create', 'patch', 'delete'] }]);
+const CLUSTER = expandRules([
+  { apiGroups: [''], resources: ['persistentvolumes'], verbs: ['list', 'watch', 'create', 'patch', 'delete'] },
+  // The consoles' bindings; `bind` is on the ClusterRole system:auth-delegator only (the rules review leaves out names).
+  { apiGroups: ['rbac.authorization.k8s.io'], resources: ['clusterrolebindings'], verbs: ['list', 'watch', 'create', 'patch', 'delete'] },
+  { apiGroups: ['rbac.authorization.k8s.io'], resources: ['clusterroles'], verbs: ['bind'] },
+]);
 const LEADER_ELECTION = expandRules([{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] }]);
 
 /** Rules every authenticated identity has (discovery, self reviews): not the chart's doing. */
@@ -107,6 +113,8 @@ describe('RBAC of the chart, every namespace', () => {
     ['create', 'events', 'other'],
     ['create', 'persistentvolumes', 'cluster'],
     ['delete', 'persistentvolumes', 'cluster'],
+    ['create', 'serviceaccounts', 'other'],
+    ['create', 'clusterrolebindings.rbac.authorization.k8s.io', 'cluster'],
     ['update', 'leases.coordination.k8s.io', 'own'],
   ];
   const namespaceOf = (where: Where): string | undefined => (where === 'own' ? ns : where === 'other' ? other : undefined);

@@ -8,7 +8,7 @@ import { toCondition } from './desired/conditions.js';
 import { storageKind } from './api/types.js';
 import { buildHostKeySecret, type HostKeyGenerator } from './desired/hostkey.js';
 import { renderObjects } from './desired/index.js';
-import { childNames, claimName, DESIRED_HASH_ANNOTATION, FINALIZER, FIELD_MANAGER, type KubeObject, namespaceOf } from './desired/meta.js';
+import { childNames, claimName, DESIRED_HASH_ANNOTATION, FINALIZER, FIELD_MANAGER, type KubeObject, namespaceOf, OWNER_NAMESPACE_LABEL } from './desired/meta.js';
 import type { Images } from './desired/recorder.js';
 import { computeStatus, type DeploymentObservation, firstProblem, type Observed, statusEqual, warningFor } from './desired/status.js';
 import { syslogSecretNames } from './desired/syslog.js';
@@ -30,6 +30,9 @@ export interface Caches {
   /** The recorder's PodDisruptionBudget and the NetworkPolicies (optional for callers that render none). */
   readonly pdbs?: Reflector;
   readonly networkPolicies?: Reflector;
+  /** The console's ServiceAccount and ClusterRoleBinding (optional like pdbs). */
+  readonly serviceAccounts?: Reflector;
+  readonly clusterRoleBindings?: Reflector;
 }
 
 export interface ControllerMetrics {
@@ -298,6 +301,10 @@ export class Controller {
         return c.pdbs?.get(ns, obj.metadata.name);
       case 'NetworkPolicy':
         return c.networkPolicies?.get(ns, obj.metadata.name);
+      case 'ServiceAccount':
+        return c.serviceAccounts?.get(ns, obj.metadata.name);
+      case 'ClusterRoleBinding':
+        return c.clusterRoleBindings?.get(undefined, obj.metadata.name);
       default:
         return undefined;
     }
@@ -330,7 +337,7 @@ export class Controller {
   private async prune(key: string, cr: SessionRecording, desired: readonly KubeObject[]): Promise<void> {
     const wanted = new Set(desired.map((o) => `${o.kind}/${o.metadata.name}`));
     const { caches } = this.deps;
-    for (const cache of [caches.configMaps, caches.deployments, caches.services, ...(caches.networkPolicies ? [caches.networkPolicies] : [])]) {
+    for (const cache of [caches.configMaps, caches.deployments, caches.services, ...(caches.networkPolicies ? [caches.networkPolicies] : []), ...(caches.serviceAccounts ? [caches.serviceAccounts] : [])]) {
       for (const obj of cache.list()) {
         if (obj.metadata.namespace !== namespaceOf(cr) || obj.metadata.labels?.['app.kubernetes.io/instance'] !== cr.metadata.name) continue;
         const owned = (obj.metadata.ownerReferences ?? []).some((r) => r.uid === cr.metadata.uid && r.controller === true);
@@ -342,6 +349,23 @@ export class Controller {
         this.deps.log.info('deleted', { key, kind, name: obj.metadata.name, why: 'no longer wanted by the spec' });
       }
     }
+    for (const obj of this.clusterChildren(cr)) {
+      if (wanted.has(`ClusterRoleBinding/${obj.metadata.name}`)) continue;
+      await this.deleteClusterChild(key, obj, 'no longer wanted by the spec');
+    }
+  }
+
+  /** Our cluster-scoped children other than the volume: they cannot carry an owner reference, so their labels name the CR. */
+  private clusterChildren(cr: SessionRecording): KubeObject[] {
+    return (this.deps.caches.clusterRoleBindings?.list() ?? []).filter(
+      (o) => o.metadata.labels?.[OWNER_NAMESPACE_LABEL] === namespaceOf(cr) && o.metadata.labels?.['app.kubernetes.io/instance'] === cr.metadata.name,
+    );
+  }
+
+  private async deleteClusterChild(key: string, obj: KubeObject, why: string): Promise<void> {
+    await this.deps.client.delete({ apiVersion: RESOURCES.clusterRoleBinding.apiVersion, kind: obj.kind, name: obj.metadata.name });
+    this.deps.metrics.deleted(obj.kind);
+    this.deps.log.info('deleted', { key, kind: obj.kind, name: obj.metadata.name, why });
   }
 
   /**
@@ -353,6 +377,8 @@ export class Controller {
     const finalizers = cr.metadata.finalizers ?? [];
     if (!finalizers.includes(FINALIZER)) return {};
     const names = childNames(cr);
+    // The garbage collector removes the namespaced children; the console's ClusterRoleBinding is ours to remove.
+    for (const obj of this.clusterChildren(cr)) await this.deleteClusterChild(key, obj, 'SessionRecording deleted');
     if (cr.spec.storage.deletionPolicy === 'Delete' && storageKind(cr.spec.storage) !== 'existingClaim') {
       await this.deps.client.delete({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', name: names.pvc, namespace: namespaceOf(cr) });
       this.deps.metrics.deleted('PersistentVolumeClaim');

@@ -147,6 +147,8 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
     pvs: reflector(RESOURCES.pv, toOwner, { labelSelector: MANAGED_BY_SELECTOR, transform: slimObject }),
     pdbs: reflector(RESOURCES.pdb, toOwner, { labelSelector: MANAGED_BY_SELECTOR, transform: slimObject }),
     networkPolicies: reflector(RESOURCES.networkPolicy, toOwner, { labelSelector: MANAGED_BY_SELECTOR, transform: slimObject }),
+    serviceAccounts: reflector(RESOURCES.serviceAccount, toOwner, { labelSelector: MANAGED_BY_SELECTOR, transform: slimObject }),
+    clusterRoleBindings: reflector(RESOURCES.clusterRoleBinding, toOwner, { labelSelector: MANAGED_BY_SELECTOR, transform: slimObject }),
   };
   const all = Object.values(caches) as Reflector[];
 

@@ -310,6 +310,58 @@ describe('the operator', () => {
   );
 
   it(
+    'spec.console.enabled runs the console with the share read-only, and turning it off or deleting removes every console object',
+    async () => {
+      // GIVEN a Ready NFS SessionRecording with the console enabled
+      const obj = loadYaml('examples/nfs.yaml', ns);
+      obj.metadata.name = 'audited';
+      obj.spec.console = { enabled: true, port: 8443 };
+      await c.createCr(obj);
+      const cr = await c.waitForCondition(ns, 'audited', 'Ready', 'True');
+      const binding = `srec-${ns}-audited-console`;
+      // THEN the console's ServiceAccount, Deployment and Service are there, owned by the CR
+      for (const [v, kind] of [
+        ['v1', 'ServiceAccount'],
+        ['apps/v1', 'Deployment'],
+        ['v1', 'Service'],
+      ] as const) {
+        const child = await c.read(v, kind, 'audited-console', ns);
+        expect([kind, child?.metadata.ownerReferences?.[0]?.uid]).toEqual([kind, cr.metadata.uid]);
+      }
+      // AND the Deployment runs `srec console` in-cluster as that ServiceAccount, the share mounted read-only
+      const pod = (await c.read('apps/v1', 'Deployment', 'audited-console', ns))?.spec.template.spec;
+      expect(pod.serviceAccountName).toBe('audited-console');
+      const container = pod.containers[0];
+      expect(container.args).toEqual(expect.arrayContaining(['console', '--in-cluster', '--namespace', ns, '--recording', 'audited', '--listen', '0.0.0.0:8443']));
+      expect(container.volumeMounts.find((m: { name: string }) => m.name === 'share')).toMatchObject({ mountPath: '/var/privx/audit', readOnly: true });
+      expect(pod.volumes.find((v: { name: string }) => v.name === 'share').persistentVolumeClaim).toEqual({ claimName: 'audited-share', readOnly: true });
+      expect((await c.read('v1', 'Service', 'audited-console', ns))?.spec).toMatchObject({ type: 'ClusterIP', ports: [expect.objectContaining({ port: 8443 })] });
+      // AND its ServiceAccount is bound to the ClusterRole that allows TokenReviews and SubjectAccessReviews
+      const crb = await c.read('rbac.authorization.k8s.io/v1', 'ClusterRoleBinding', binding);
+      expect(crb?.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'system:auth-delegator' });
+      expect(crb?.subjects).toEqual([{ kind: 'ServiceAccount', name: 'audited-console', namespace: ns }]);
+
+      // WHEN the console is turned off
+      await c.patchCr(ns, 'audited', { spec: { console: { enabled: false } } });
+      // THEN every console object goes, the cluster-scoped binding too, and the recorder stays
+      await waitFor('the console Deployment to be pruned', async () => (await c.read('apps/v1', 'Deployment', 'audited-console', ns)) === undefined);
+      await waitFor('the console binding to be pruned', async () => (await c.read('rbac.authorization.k8s.io/v1', 'ClusterRoleBinding', binding)) === undefined);
+      expect(await c.read('v1', 'Service', 'audited-console', ns)).toBeUndefined();
+      expect(await c.read('v1', 'ServiceAccount', 'audited-console', ns)).toBeUndefined();
+      expect(await c.read('apps/v1', 'Deployment', 'audited-recorder', ns)).toBeDefined();
+
+      // WHEN it is turned on again and the SessionRecording is deleted
+      await c.patchCr(ns, 'audited', { spec: { console: { enabled: true } } });
+      await waitFor('the console binding to be back', async () => (await c.read('rbac.authorization.k8s.io/v1', 'ClusterRoleBinding', binding)) !== undefined);
+      await c.deleteCr(ns, 'audited');
+      await waitFor('the CR to be gone', async () => (await c.getCr(ns, 'audited')) === undefined);
+      // THEN the binding, which no owner reference would collect, is gone as well
+      expect(await c.read('rbac.authorization.k8s.io/v1', 'ClusterRoleBinding', binding)).toBeUndefined();
+    },
+    T,
+  );
+
+  it(
     'deleting with deletionPolicy Retain keeps the claim and the volume',
     async () => {
       // GIVEN a Ready NFS SessionRecording with the default policy

@@ -139,6 +139,24 @@ export interface NetworkPolicySpec {
   readonly enabled: boolean;
 }
 
+/** The auditors' console (spec.console). */
+export interface ConsoleSpec {
+  /** @default false */
+  readonly enabled: boolean;
+  /** @default 1 */
+  readonly replicas: number;
+  /** HTTP port of the container and the Service. @default 8080 */
+  readonly port: number;
+  readonly resources: {
+    /** @default '100m' */
+    readonly cpuRequest: string;
+    /** @default '128Mi' */
+    readonly memoryRequest: string;
+    /** @default '512Mi' */
+    readonly memoryLimit: string;
+  };
+}
+
 export interface SessionRecordingSpec {
   /** @default '/var/privx/audit' */
   readonly dataFolder: string;
@@ -153,6 +171,8 @@ export interface SessionRecordingSpec {
   readonly podSecurity?: PodSecuritySpec;
   /** Absent in objects stored before the field existed, like networkPolicy. */
   readonly trail?: TrailSpec;
+  /** Absent in objects stored before the field existed, like networkPolicy. */
+  readonly console?: ConsoleSpec;
 }
 
 export type ConditionStatus = 'True' | 'False' | 'Unknown';

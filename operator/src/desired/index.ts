@@ -1,6 +1,7 @@
 // Every object the operator applies for a SessionRecording, in apply order. Pure.
 import type { SessionRecording } from '../api/types.js';
 import { buildRecorderPdb } from './availability.js';
+import { buildConsole } from './console.js';
 import { buildNetworkPolicies } from './network-policy.js';
 import { type KubeObject, withDesiredHash } from './meta.js';
 import { buildRecorder, type Images } from './recorder.js';
@@ -17,11 +18,12 @@ export interface RenderOptions extends RecorderConfigOptions, SyslogOptions {
 
 /**
  * Storage (PV, PVC), recorder (ConfigMap, Deployment, Service, PodDisruptionBudget), syslog (ConfigMap,
- * Deployment, Service), the NetworkPolicies when asked, each with its desired-hash annotation. The recorder host key Secret is not here: it is created once
+ * Deployment, Service), the NetworkPolicies when asked, the console (ServiceAccount, Deployment, Service,
+ * ClusterRoleBinding) when asked, each with its desired-hash annotation. The recorder host key Secret is not here: it is created once
  * in the cluster (desired/hostkey.ts), never applied.
  */
 export function renderObjects(cr: SessionRecording, opts: RenderOptions): KubeObject[] {
-  return [...buildStorage(cr), ...buildRecorder(cr, opts), buildRecorderPdb(cr), ...buildSyslog(cr, opts), ...buildNetworkPolicies(cr)]
+  return [...buildStorage(cr), ...buildRecorder(cr, opts), buildRecorderPdb(cr), ...buildSyslog(cr, opts), ...buildNetworkPolicies(cr), ...buildConsole(cr, opts)]
     .map(withoutCdk8sLabels)
     .map((o) => (cr.spec.podSecurity?.fixedUid === false ? withoutFixedUid(o) : o))
     .map(withDesiredHash);

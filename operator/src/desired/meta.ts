@@ -4,7 +4,7 @@ import { Size } from 'cdk8s';
 import { wholeMebibytes } from '../../../common/quantity.js';
 import { API_VERSION, KIND, type SessionRecording } from '../api/types.js';
 
-export type Component = 'recorder' | 'syslog' | 'storage';
+export type Component = 'recorder' | 'syslog' | 'storage' | 'console';
 
 /** A Kubernetes object as rendered JSON: what server-side apply sends. */
 export interface KubeObject {
@@ -42,6 +42,10 @@ export interface ChildNames {
   readonly recorder: string;
   readonly hostKey: string;
   readonly syslog: string;
+  /** The console's Deployment, Service and ServiceAccount. */
+  readonly console: string;
+  /** The console's ClusterRoleBinding: cluster-scoped, so the namespace is in its name, as in the volume's. */
+  readonly consoleBinding: string;
 }
 
 export function childNames(cr: SessionRecording): ChildNames {
@@ -52,6 +56,8 @@ export function childNames(cr: SessionRecording): ChildNames {
     recorder: `${n}-recorder`,
     hostKey: `${n}-recorder-hostkey`,
     syslog: `${n}-syslog`,
+    console: `${n}-console`,
+    consoleBinding: `srec-${namespaceOf(cr)}-${n}-console`,
   };
 }
 
