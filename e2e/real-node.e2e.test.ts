@@ -50,19 +50,30 @@ async function srec(args: readonly string[]): Promise<{ code: number; stdout: st
   }
 }
 
-/** A SIEM: every line a TCP client sends, kept in order. */
+/** A SIEM: every syslog message a TCP client sends (octet-counted, RFC 6587, or one a line), in order. */
 function siemListener(host: string): Promise<{ port: number; lines: string[]; close: () => Promise<void> }> {
   const lines: string[] = [];
   const sockets = new Set<net.Socket>();
   const server = net.createServer((s) => {
     sockets.add(s);
-    let buf = '';
-    s.setEncoding('utf8');
-    s.on('data', (d: string) => {
-      buf += d;
-      const parts = buf.split('\n');
-      buf = parts.pop() ?? '';
-      lines.push(...parts);
+    let buf = Buffer.alloc(0);
+    s.on('data', (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      for (;;) {
+        const counted = /^(\d+) /.exec(buf.subarray(0, 12).toString('latin1'));
+        if (counted) {
+          const start = counted[0].length;
+          const end = start + Number(counted[1]);
+          if (buf.length < end) break;
+          lines.push(buf.subarray(start, end).toString('utf8'));
+          buf = buf.subarray(end);
+          continue;
+        }
+        const nl = buf.indexOf(10);
+        if (nl < 0) break;
+        lines.push(buf.subarray(0, nl).toString('utf8'));
+        buf = buf.subarray(nl + 1);
+      }
     });
     s.on('close', () => sockets.delete(s));
   });
@@ -93,6 +104,7 @@ let person: KeyPair;
 let sshd: Sshd;
 let siem: Awaited<ReturnType<typeof siemListener>>;
 let serviceIP: string;
+let release: string;
 
 async function recorderPods(): Promise<V1Pod[]> {
   const list = await core.listNamespacedPod({ namespace: ns, labelSelector: `app.kubernetes.io/component=recorder` });
@@ -182,7 +194,9 @@ describeReal('the chart on the real node', () => {
     // WHEN the chart is installed with that image, and a SessionRecording is created
     const [repository, tag] = [image.slice(0, image.lastIndexOf(':')), image.slice(image.lastIndexOf(':') + 1)];
     const { helm } = clusterTools();
-    await run(helm, ['--kubeconfig', kubeconfigPath(), 'install', 'srec', path.join(REPO_ROOT, 'charts', 'srec'), '--namespace', ns,
+    // Its own release name: the chart's ClusterRoles are named after the release.
+    release = `${ns}-srec`;
+    await run(helm, ['--kubeconfig', kubeconfigPath(), 'install', release, path.join(REPO_ROOT, 'charts', 'srec'), '--namespace', ns,
       '--set', `image.repository=${repository}`, '--set', `image.tag=${tag}`, '--set', 'operator.replicas=1',
       '--set', 'operator.leaderElection.enabled=false', '--set', `operator.watchNamespace=${ns}`, '--wait', '--timeout', '180s'], { timeout: 200_000 });
     await custom.createNamespacedCustomObject({
@@ -209,6 +223,7 @@ describeReal('the chart on the real node', () => {
   afterAll(async () => {
     await sshd?.stop();
     await siem?.close();
+    if (release) await run(clusterTools().helm, ['--kubeconfig', kubeconfigPath(), 'uninstall', release, '--namespace', ns, '--wait', '--timeout', '60s']).catch(() => undefined);
     await deleteFreshNamespaces();
     if (ns) await core.deletePersistentVolume({ name: `${ns}-share` }).catch(() => undefined);
     if (work) rmSync(work, { recursive: true, force: true });
