@@ -7,7 +7,7 @@
 // Runs where cluster:up brought the real node up (.cluster/cluster.env SREC_REAL_NODE=1); elsewhere it
 // is skipped with the reason, or fails with it when SREC_REAL_NODE_REQUIRED=1 (CI on this machine).
 import { execFile, spawn } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -123,6 +123,17 @@ function sshThroughRecorder(command: string, timeoutMs = 60_000): Promise<{ stdo
   return inNode('ssh', [...sshArgs({ port: 2222, identity: person.privatePath, destination: `root@target@${serviceIP}` }), command], timeoutMs);
 }
 
+/**
+ * Until the recorder's Service answers with an SSH banner from the node. A pod is Ready before its
+ * EndpointSlice and kube-proxy's rules say so; until then kube-proxy rejects connections to the Service.
+ */
+async function serviceAnswers(): Promise<void> {
+  await waitFor(`the SSH banner from Service ${serviceIP}:2222`, async () => {
+    const r = await inNode('timeout', ['3', 'bash', '-c', `exec 3<>/dev/tcp/${serviceIP}/2222 && head -c 7 <&3`], 10_000).catch(() => undefined);
+    return r?.stdout === 'SSH-2.0';
+  }, { timeoutMs: 90_000, intervalMs: 500 });
+}
+
 async function sessionsOnShare(): Promise<Array<{ id: string; status: string; targetUser?: string }>> {
   const r = await srec(['sessions', '--data', share, '--json']);
   if (r.code !== 0) throw new Error(`srec sessions exited ${r.code}: ${r.stderr}`);
@@ -218,6 +229,7 @@ describeReal('the chart on the real node', () => {
     await waitFor('a Ready recorder pod and a Ready syslog pod', async () => (await readyPod('recorder')) && (await readyPod('syslog')), { timeoutMs: 180_000, intervalMs: 1000 });
     const svc = await core.readNamespacedService({ name: `${CR}-recorder`, namespace: ns });
     serviceIP = svc.spec?.clusterIP ?? '';
+    await serviceAnswers();
   }, 30 * 60_000);
 
   afterAll(async () => {
@@ -251,14 +263,16 @@ describeReal('the chart on the real node', () => {
       return s.length >= 1 && s.every((x) => x.status === 'complete') ? s : undefined;
     }, { timeoutMs: 30_000, intervalMs: 500 });
     expect(listed).toHaveLength(1);
+    // The recorder wrote as the image's user (uid 65532), onto the PV, not as root (before the
+    // auditor tools below, run here as root, add their own files beside it).
+    const files = readdirSync(share, { recursive: true }).map((f) => path.join(share, String(f))).filter((f) => statSync(f).isFile());
+    expect(files.length).toBeGreaterThan(0);
+    expect([...new Set(files.map((f) => statSync(f).uid))]).toEqual([65532]);
     const verify = await srec(['verify', '--data', share]);
     expect(verify.code).toBe(0);
     const search = await srec(['search', '--data', share, marker]);
     expect(search.code).toBe(0);
     expect(search.stdout).toContain(marker);
-    // The recorder wrote as the image's user, onto the PV, not as root.
-    const ids = readdirSync(share, { recursive: true }).map(String);
-    expect(ids.length).toBeGreaterThan(0);
   });
 
   test('GIVEN sensitive events sent to a SIEM WHEN a session prints something THEN the real syslog pod forwards it there', async () => {
@@ -308,6 +322,7 @@ describeReal('the chart on the real node', () => {
       const p = await readyPod('recorder');
       return p && p.metadata?.uid === pod.metadata?.uid && (p.status?.containerStatuses?.[0]?.restartCount ?? 0) > restarts;
     }, { timeoutMs: 120_000, intervalMs: 1000 });
+    await serviceAnswers();
     const recovered = await waitFor('the recovered session on the share', async () => {
       const s = await sessionsOnShare();
       return s.length > before ? s.find((x) => x.status === 'recovered') : undefined;
@@ -329,14 +344,18 @@ describeReal('the chart on the real node', () => {
       return p && p.metadata?.uid !== old.metadata?.uid && pods.length === 1 ? p : undefined;
     }, { timeoutMs: 180_000, intervalMs: 1000 });
     expect(fresh.metadata?.annotations).not.toEqual(old.metadata?.annotations);
+    await serviceAnswers();
     const marker = `rolled-${Date.now()}`;
     expect((await sshThroughRecorder(`echo ${marker}`)).stdout).toContain(marker);
     const dep = await apps.readNamespacedDeployment({ name: `${CR}-recorder`, namespace: ns });
     expect(dep.status?.readyReplicas).toBe(1);
   });
 
-  test('GIVEN the node WHEN its own view is checked THEN nothing of it is in the host network namespace', () => {
+  test("GIVEN the node's Services WHEN the host is looked at THEN kube-proxy's rules and the node's mounts are in the node's namespaces only", async () => {
     expect(existsSync(env.SREC_NODE_NETNS!)).toBe(true);
+    expect((await inNode('iptables-save', ['-t', 'nat'])).stdout).toContain(`${ns}/${CR}-recorder:ssh`);
+    expect((await run('iptables-save', ['-t', 'nat'])).stdout).not.toContain('KUBE-SERVICES');
     expect(readFileSync('/proc/self/mounts', 'utf8')).not.toContain('srec-node-run');
+    expect(readFileSync('/proc/self/mounts', 'utf8')).not.toContain('/var/lib/kubelet');
   });
 });
