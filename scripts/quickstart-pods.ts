@@ -136,6 +136,11 @@ async function main(): Promise<void> {
   const serviceIP = (await core.readNamespacedService({ name: `${CR}-recorder`, namespace: NAMESPACE })).spec?.clusterIP ?? '';
   process.stdout.write((await run(kubectl, [...kube, '-n', NAMESPACE, 'get', 'pods', '-o', 'wide'])).stdout);
 
+  // A pod is Ready before its EndpointSlice and kube-proxy's rules say so; until then the Service refuses.
+  await waitFor(`the recorder's Service ${serviceIP}:2222 to answer`, async () => {
+    const r = await run('nsenter', [`--net=${env.SREC_NODE_NETNS}`, '--', 'timeout', '3', 'bash', '-c', `exec 3<>/dev/tcp/${serviceIP}/2222 && head -c 7 <&3`]).catch(() => undefined);
+    return r?.stdout === 'SSH-2.0';
+  }, { timeoutMs: 90_000, intervalMs: 500 });
   const target = { port: 2222, identity: you.privatePath, destination: `root@db-1@${serviceIP}` };
   say(`recording a demo session through the recorder pod's Service ${serviceIP}:2222 (from the node's network namespace)`);
   const demo = await run('nsenter', [`--net=${env.SREC_NODE_NETNS}`, '--', 'ssh', ...sshArgs(target), 'echo quickstart-demo $((6*7))']);
