@@ -54,10 +54,15 @@ node_buildah() {
   mkdir -p "$BUILDAH_ROOT/storage"
   local run rc=0
   run="$(mktemp -d -t srec-buildah-run-XXXXXX)"
-  mkdir -p "$BUILDAH_ROOT/var-lib"
-  # /var/lib is bound over too: buildah keeps a blob cache in /var/lib/containers, with no flag to move it.
+  mkdir -p "$BUILDAH_ROOT"/{var-lib,var-cache,tmp,etc/upper,etc/work}
+  # buildah also writes where no flag moves it: a blob cache in /var/lib/containers, a short-name alias
+  # cache in /var/cache/containers, its network backend's /etc/cni. In its mount namespace /var/lib and
+  # /var/cache are folders of its store, and /etc is an overlay whose writes land there too.
   flock "$BUILDAH_ROOT/.lock" unshare --mount --propagation private -- bash -c '
-    mount --bind "$1" /var/lib && shift && exec buildah "$@"' _ "$BUILDAH_ROOT/var-lib" \
+    r=$1; shift
+    mount --bind "$r/var-lib" /var/lib && mount --bind "$r/var-cache" /var/cache &&
+      mount -t overlay srec-buildah-etc -o "lowerdir=/etc,upperdir=$r/etc/upper,workdir=$r/etc/work" /etc &&
+      TMPDIR="$r/tmp" exec buildah "$@"' _ "$BUILDAH_ROOT" \
     --root "$BUILDAH_ROOT/storage" --runroot "$run" --storage-driver overlay "$@" || rc=$?
   rm -rf "$run"
   return $rc

@@ -111,7 +111,7 @@ fail() { # $1=step $2=message [$3=log]
 trap 'rc=$?; if [ $rc != 0 ] && [ "$STARTED" = 1 ] && [ "${KEEP_FAILED_NODE:-0}" != 1 ]; then node_down; fi' EXIT
 
 node_down   # a half-started node of this state dir from before goes first
-mkdir -p "$NODE_DIR"/{var-lib/cni/networks,var-log,cni,sysctl,run} "$PID_DIR" "$LOG_DIR"
+mkdir -p "$NODE_DIR"/{var-lib/cni/networks,var-log,cni,sysctl,run,etc/upper,etc/work} "$PID_DIR" "$LOG_DIR"
 STARTED=1
 
 # The node's cgroup, in every hierarchy, with cpuset's cpus and mems filled in (cgroup v1 does not inherit
@@ -169,13 +169,16 @@ wait_node() { # <step> <timeout s> <what> <command...>
 }
 
 # 1. The namespaces: a holder process that made them, mounted the node's own /run, /var/lib and /var/log
-# (from the state dir: images, pod volumes, logs and CNI state land there, and vanish with it) and sleeps.
+# (from the state dir: images, pod volumes, logs and CNI state land there, and vanish with it), /etc as a
+# copy-on-write overlay of the host's, and sleeps.
 log "real node: namespaces, veth $NODE_VETH ($NODE_HOST_IP <-> $NODE_IP)"
 node_start node-ns unshare --net --mount --propagation private -- bash -c "
   set -e
   mount -t tmpfs -o mode=755,size=256m srec-node-run /run
   mount --bind '$NODE_DIR/var-lib' /var/lib
   mount --bind '$NODE_DIR/var-log' /var/log
+  # /etc copy-on-write: what the node's programs write there (CNI's lock files, say) stays the node's.
+  mount -t overlay srec-node-etc -o 'lowerdir=/etc,upperdir=$NODE_DIR/etc/upper,workdir=$NODE_DIR/etc/work' /etc
   $SYSCTL_BINDS
   ip link set lo up
   # Named after the state dir, so that component_pid knows it for this cluster's.
@@ -223,6 +226,9 @@ state = "/run/containerd"
   address = "$NODE_SOCK"
 [debug]
   level = "warn"
+# Its default is /opt/containerd, on the host; under the node's own /var/lib instead.
+[plugins."io.containerd.internal.v1.opt"]
+  path = "/var/lib/containerd/opt"
 [plugins."io.containerd.grpc.v1.cri"]
   # Built locally by this script: no registry is reachable to pull pause from.
   sandbox_image = "$NODE_PAUSE_IMAGE"
