@@ -44,11 +44,14 @@ node_missing() {
 # Every process of the node lives in $NODE_CGROUP (the namespace holder, containerd and its shims, kubelet,
 # kube-proxy, CoreDNS, every container): kill them all, which ends the namespaces and with them the veth
 # pair, the pod network and every mount; then remove the cgroups (deepest first).
+# The mounted cgroup hierarchies: one per v1 controller (and the v2 one beside them) here, one in all on a
+# cgroup v2 machine.
+cgroup_roots() { awk '$3 == "cgroup" || $3 == "cgroup2" { print $2 }' /proc/self/mounts; }
 cgroup_dirs() { # every directory of the node's cgroup tree, deepest first, in every hierarchy
   local h
-  for h in /sys/fs/cgroup/*/ /sys/fs/cgroup/; do
-    [ -d "$h$NODE_CGROUP" ] && find "$h$NODE_CGROUP" -depth -type d
-  done 2>/dev/null | sort -u -r
+  while read -r h; do
+    [ -d "$h/$NODE_CGROUP" ] && find "$h/$NODE_CGROUP" -depth -type d
+  done < <(cgroup_roots) 2>/dev/null | sort -u -r
 }
 cgroup_pids() {
   local d
@@ -123,9 +126,9 @@ while read -r h; do
       cat "$h/cpuset.cpus" >"$d/cpuset.cpus"; cat "$h/cpuset.mems" >"$d/cpuset.mems"
     done
   fi
-done < <(for h in /sys/fs/cgroup/*/; do [ -f "$h/cgroup.procs" ] && echo "${h%/}"; done; [ -f /sys/fs/cgroup/cgroup.procs ] && echo /sys/fs/cgroup)
+done < <(cgroup_roots)
 CGROUP_PROCS=()
-for h in /sys/fs/cgroup/*/ /sys/fs/cgroup/; do [ -f "$h$NODE_CGROUP/node/cgroup.procs" ] && CGROUP_PROCS+=("$h$NODE_CGROUP/node/cgroup.procs"); done
+while read -r h; do [ -f "$h/$NODE_CGROUP/node/cgroup.procs" ] && CGROUP_PROCS+=("$h/$NODE_CGROUP/node/cgroup.procs"); done < <(cgroup_roots)
 
 # The kubelet sets vm.overcommit_memory, kernel.panic and kernel.panic_on_oops to its own liking at start
 # (these are not per-namespace: it would change them for the whole machine), or refuses to start when
