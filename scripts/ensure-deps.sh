@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what srec's tests and quickstart need on a fresh Debian machine, and nothing twice:
-# Debian packages (OpenSSH, rsyslog with its TLS driver, openssl, chromium for the console's browser tests), node_modules (npm ci, with ssh2's native crypto
+# Debian packages (OpenSSH, rsyslog with its TLS driver, openssl, chromium for the console's browser tests), the real node, node_modules (npm ci, with ssh2's native crypto
 # binding built and its channel window raised) and the JavaScript build. The control plane is built by
 # e2e/cluster/build.sh.
 set -euo pipefail
@@ -28,6 +28,19 @@ command -v make >/dev/null 2>&1 || need_pkgs+=(make)
 command -v g++ >/dev/null 2>&1 || need_pkgs+=(g++)
 # The console's tests drive a real headless browser (playwright-core with Debian's chromium, no browser download).
 [ -x /usr/bin/chromium ] || need_pkgs+=(chromium)
+# The real node of the local cluster (e2e/cluster/node.sh) and the daemonless image build
+# (scripts/image-build.sh): containerd + runc, the CNI plugins, iptables and conntrack for kube-proxy,
+# buildah, and mmdebstrap for the locally made base image. SREC_REAL_NODE=0 does without them.
+if [ "${SREC_REAL_NODE:-1}" != 0 ]; then
+  command -v containerd >/dev/null 2>&1 || need_pkgs+=(containerd)
+  command -v runc >/dev/null 2>&1 || [ -x /usr/sbin/runc ] || need_pkgs+=(runc)
+  [ -x /usr/lib/cni/bridge ] || need_pkgs+=(containernetworking-plugins)
+  command -v iptables >/dev/null 2>&1 || [ -x /usr/sbin/iptables ] || need_pkgs+=(iptables)
+  command -v conntrack >/dev/null 2>&1 || [ -x /usr/sbin/conntrack ] || need_pkgs+=(conntrack)
+  command -v buildah >/dev/null 2>&1 || need_pkgs+=(buildah)
+  command -v mmdebstrap >/dev/null 2>&1 || need_pkgs+=(mmdebstrap)
+  command -v ip >/dev/null 2>&1 || need_pkgs+=(iproute2)
+fi
 if [ "${#need_pkgs[@]}" -gt 0 ]; then
   step "installing Debian packages: ${need_pkgs[*]}"
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi

@@ -73,6 +73,8 @@ export interface SshdOptions {
   /** Extra sshd_config lines (the benchmarks raise MaxStartups and MaxSessions). */
   readonly config?: readonly string[];
   readonly port?: number;
+  /** The address sshd listens on (the real node's pods reach the host at its veth address). @default 127.0.0.1 */
+  readonly listenAddress?: string;
   /** Where the host key, config and pid file go. @default a new temporary directory */
   readonly dir?: string;
 }
@@ -81,7 +83,7 @@ export function sshdAvailable(): boolean {
   return existsSync(SSHD) && existsSync('/usr/bin/ssh');
 }
 
-/** `sshd -D` on 127.0.0.1 with its own host key; resolves once it accepts connections. */
+/** `sshd -D` on 127.0.0.1 (or listenAddress) with its own host key; resolves once it accepts connections. */
 export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
   if (!sshdAvailable()) throw new Error(`${SSHD} or /usr/bin/ssh missing: apt-get install -y openssh-server openssh-client (scripts/ensure-deps.sh does)`);
   const dir = opts.dir ?? (await fsp.mkdtemp(path.join(os.tmpdir(), 'srec-sshd-')));
@@ -97,7 +99,7 @@ export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
     configFile,
     [
       `Port ${port}`,
-      'ListenAddress 127.0.0.1',
+      `ListenAddress ${opts.listenAddress ?? '127.0.0.1'}`,
       `HostKey ${hostKey.privatePath}`,
       `PidFile ${path.join(dir, 'sshd.pid')}`,
       `AuthorizedKeysFile ${authorizedKeysFile}`,
@@ -120,7 +122,7 @@ export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
   proc.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
   await Promise.race([
-    waitForPort(port, '127.0.0.1', 15000),
+    waitForPort(port, opts.listenAddress ?? '127.0.0.1', 15000),
     exited.then((code) => {
       throw new Error(`sshd exited with ${code}: ${stderr.trim()}`);
     }),

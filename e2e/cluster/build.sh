@@ -155,5 +155,59 @@ build_one helm "$K8S_CACHE/src/helm" helm.sh/helm/v3/cmd/helm \
     printf ' -X helm.sh/helm/v3/pkg/%s.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/%s.k8sVersionMinor=%s' "$p" "$p" "$K8S_MINOR"
   done)" "$HELM_STAMP"
 
+# The real node (node.sh): kubelet and kube-proxy from the same module as the control plane, so that
+# the node runs exactly the version the API server is.
+for c in kubelet kube-proxy; do
+  build_one "$c" "$K8S_CACHE/src/kubernetes" "k8s.io/kubernetes/cmd/$c" "$KLD"
+done
+
+# CoreDNS with the plugins of node.sh's Corefile only: its own main links every plugin, and with them
+# the SDKs of every cloud DNS provider, which would double this build's time for nothing used here.
+setup_simple_module coredns "require github.com/coredns/coredns $COREDNS_VERSION" 'package main
+
+import (
+	"github.com/coredns/coredns/coremain"
+
+	_ "github.com/coredns/coredns/plugin/bind"
+	_ "github.com/coredns/coredns/plugin/cache"
+	_ "github.com/coredns/coredns/plugin/errors"
+	_ "github.com/coredns/coredns/plugin/health"
+	_ "github.com/coredns/coredns/plugin/kubernetes"
+	_ "github.com/coredns/coredns/plugin/loadbalance"
+	_ "github.com/coredns/coredns/plugin/log"
+	_ "github.com/coredns/coredns/plugin/ready"
+)
+
+func main() { coremain.Run() }'
+build_one coredns "$K8S_CACHE/src/coredns" . \
+  "-X github.com/coredns/coredns/coremain.GitCommit=srec-${COREDNS_VERSION}"
+
+# pause: every pod's sandbox process (no registry to pull the usual image from). It holds the pod's
+# namespaces, reaps the zombies of a pod that shares its process namespace, and exits on SIGINT/SIGTERM.
+setup_simple_module pause "" 'package main
+
+import (
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	sig := make(chan os.Signal, 8)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGCHLD)
+	for s := range sig {
+		if s != syscall.SIGCHLD {
+			os.Exit(0)
+		}
+		for {
+			pid, err := syscall.Wait4(-1, nil, syscall.WNOHANG, nil)
+			if pid <= 0 || err != nil {
+				break
+			}
+		}
+	}
+}'
+build_one pause "$K8S_CACHE/src/pause" . ""
+
 echo "$VERSIONS_HASH" >"$K8S_STAMP"
 log "all cluster binaries built in $((SECONDS - T0))s -> $K8S_BIN"

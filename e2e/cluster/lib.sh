@@ -14,8 +14,9 @@ K8S_CACHE="$SREC_CACHE/k8s-$VERSIONS_HASH"
 K8S_BIN="$K8S_CACHE/bin"
 K8S_STAMP="$K8S_BIN/.complete"
 
-# Everything up.sh/build.sh produces, in build order.
-K8S_COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok helm)
+# Everything up.sh/build.sh produces, in build order. kubelet, kube-proxy and coredns run the one real
+# node (node.sh); they come after the control plane so that an interrupted cold build has that first.
+K8S_COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok helm kubelet kube-proxy coredns pause)
 
 binaries_ready() {
   [ -f "$K8S_STAMP" ] || return 1
@@ -31,6 +32,57 @@ STATE_DIR="${SREC_CLUSTER_STATE:-$REPO_ROOT/.cluster}"
 PID_DIR="$STATE_DIR/pids"
 LOG_DIR="$STATE_DIR/logs"
 PKI_DIR="$STATE_DIR/pki"
+# --- the real node (node.sh) ----------------------------------------------------------------------------
+# Named after the state dir, so that two checkouts' nodes never meet and down.sh finds its own by name.
+STATE_ID="$(printf '%s' "$STATE_DIR" | sha256sum | cut -c1-8)"
+NODE_DIR="$STATE_DIR/node"
+NODE_SOCK="$NODE_DIR/containerd.sock"
+NODE_CGROUP="srec-node-$STATE_ID"
+NODE_VETH="srn$STATE_ID"
+NODE_NAME="srec-node"
+# Tainted, so that the kwok tests' pods (whose images exist nowhere) never land on it; real-pod tests
+# put their namespaces there with PodNodeSelector/PodTolerationRestriction annotations (e2e/support).
+NODE_TAINT="real-node=true:NoSchedule"
+NODE_POD_CIDR="10.244.0.0/24"
+NODE_CNI_BIN="${SREC_CNI_BIN:-/usr/lib/cni}"
+NODE_PAUSE_IMAGE="srec.local/pause:3.10"
+# buildah's image store: kept between runs (a warm image:build reuses its layers), one user at a time.
+BUILDAH_ROOT="$SREC_CACHE/buildah"
+# buildah, with its mounts in a private mount namespace (gone when it exits, even when killed) and a run
+# root of its own each time (so a killed build leaves no mount records behind), one at a time per store.
+node_buildah() {
+  mkdir -p "$BUILDAH_ROOT/storage"
+  local run rc=0
+  run="$(mktemp -d -t srec-buildah-run-XXXXXX)"
+  mkdir -p "$BUILDAH_ROOT"/{var-lib,var-cache,tmp,etc/upper,etc/work}
+  # buildah also writes where no flag moves it: a blob cache in /var/lib/containers, a short-name alias
+  # cache in /var/cache/containers, its network backend's /etc/cni. In its mount namespace /var/lib and
+  # /var/cache are folders of its store, and /etc is an overlay whose writes land there too.
+  flock "$BUILDAH_ROOT/.lock" unshare --mount --propagation private -- bash -c '
+    r=$1; shift
+    mount --bind "$r/var-lib" /var/lib && mount --bind "$r/var-cache" /var/cache &&
+      mount -t overlay srec-buildah-etc -o "lowerdir=/etc,upperdir=$r/etc/upper,workdir=$r/etc/work" /etc &&
+      TMPDIR="$r/tmp" exec buildah "$@"' _ "$BUILDAH_ROOT" \
+    --root "$BUILDAH_ROOT/storage" --runroot "$run" --storage-driver overlay "$@" || rc=$?
+  rm -rf "$run"
+  return $rc
+}
+
+# The node's /30 to the host: 10.250.<n>.0, <n> from the state dir's name, the next free one if taken.
+# Prints NODE_HOST_IP= and NODE_IP= lines for ports.env.
+node_plan() {
+  local n=$((16#${STATE_ID:0:4} % 250 + 1)) i
+  for ((i = 0; i < 250; i++)); do
+    if ! ip -4 -o addr show 2>/dev/null | grep -q " 10\.250\.$n\."; then
+      echo "NODE_HOST_IP=10.250.$n.1"
+      echo "NODE_IP=10.250.$n.2"
+      return 0
+    fi
+    n=$((n % 250 + 1))
+  done
+  return 1
+}
+
 # Stop order (reverse of start order).
 STOP_ORDER=(kwok kube-scheduler kube-controller-manager kube-apiserver etcd)
 
@@ -86,6 +138,8 @@ stop_group() {
   done
 }
 stop_all() {
+  # The real node first: its kubelet would otherwise keep calling an API server that is going away.
+  bash "$CLUSTER_DIR/node.sh" down 8>&- || true
   stop_group kwok kube-scheduler kube-controller-manager
   stop_group kube-apiserver
   stop_group etcd
@@ -96,7 +150,7 @@ stop_all() {
 remove_state() {
   [ -d "$STATE_DIR" ] || return 0
   rm -rf "$PID_DIR" "$LOG_DIR" "$PKI_DIR" "$STATE_DIR/etcd" "$STATE_DIR/kubeconfigs" \
-    "$STATE_DIR/kubeconfig" "$STATE_DIR/ports.env" "$STATE_DIR/cluster.env"
+    "$STATE_DIR/kubeconfig" "$STATE_DIR/ports.env" "$STATE_DIR/cluster.env" "$STATE_DIR/node.env" "$NODE_DIR"
   rmdir "$STATE_DIR" 2>/dev/null || true
 }
 

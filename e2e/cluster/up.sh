@@ -10,6 +10,9 @@
 # Idempotent: when this state dir's cluster is already up and ready, it is reused.
 # Ports are picked free at random; SREC_CLUSTER_API_PORT pins the API server's.
 # SREC_CLUSTER_NODES sets the number of kwok nodes (default 2).
+# Beside them one real node (node.sh: containerd, kubelet, kube-proxy, CoreDNS in namespaces of their
+# own) where this machine can run it; SREC_REAL_NODE=0 leaves it out. A node that cannot come up does
+# not fail cluster:up: cluster.env then says SREC_REAL_NODE=0 and why (SREC_REAL_NODE_REASON).
 # On failure it names the component, prints the tail of its log and stops
 # everything it started.
 set -euo pipefail
@@ -100,6 +103,20 @@ KWOK_PORT=$KWOK_PORT
 EOF
 API_URL="https://127.0.0.1:$API_PORT"
 
+# The real node's addresses, planned now: the API server's certificate and flags name them.
+NODE_WANTED=0 NODE_REASON=""
+if [ "${SREC_REAL_NODE:-1}" = 0 ]; then
+  NODE_REASON="SREC_REAL_NODE=0"
+else
+  NODE_REASON="$(bash "$CLUSTER_DIR/node.sh" check)"
+  if [ -z "$NODE_REASON" ]; then
+    if node_plan >>"$STATE_DIR/ports.env"; then NODE_WANTED=1; else NODE_REASON="no free 10.250.<n>.0/30 for the node's veth"; fi
+  fi
+fi
+NODE_HOST_IP=""; NODE_IP=""
+# shellcheck source=/dev/null
+. "$STATE_DIR/ports.env"
+
 # ---------------------------------------------------------------- pki --------
 log "generating certificates in $PKI_DIR"
 (
@@ -117,7 +134,7 @@ log "generating certificates in $PKI_DIR"
   sign apiserver "/CN=kube-apiserver" "basicConstraints=CA:FALSE
 keyUsage=critical,digitalSignature,keyEncipherment
 extendedKeyUsage=serverAuth
-subjectAltName=IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+subjectAltName=IP:127.0.0.1,IP:10.96.0.1${NODE_HOST_IP:+,IP:$NODE_HOST_IP},DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
   client_ext="basicConstraints=CA:FALSE
 keyUsage=critical,digitalSignature,keyEncipherment
 extendedKeyUsage=clientAuth"
@@ -126,6 +143,19 @@ extendedKeyUsage=clientAuth"
   sign scheduler "/CN=system:kube-scheduler" "$client_ext"
   # kwok updates node/pod status, leases and more: it gets cluster-admin.
   sign kwok "/O=system:masters/CN=kwok-controller" "$client_ext"
+  # The API server's client certificate towards kubelets (logs, exec, port-forward).
+  sign apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client" "$client_ext"
+  if [ -n "$NODE_IP" ]; then
+    # The real node's identities: the Node authorizer knows a kubelet by system:node:<name> in
+    # system:nodes; kube-proxy's user has the system:node-proxier binding built in.
+    sign kubelet "/O=system:nodes/CN=system:node:$NODE_NAME" "$client_ext"
+    sign kube-proxy "/CN=system:kube-proxy" "$client_ext"
+    sign coredns "/CN=srec:coredns" "$client_ext"
+    sign kubelet-serving "/CN=$NODE_NAME" "basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=serverAuth
+subjectAltName=IP:$NODE_IP,DNS:$NODE_NAME"
+  fi
   # front-proxy (request-header) CA and client: aggregated APIs, and the
   # controller-manager/scheduler's delegated authentication find a complete
   # extension-apiserver-authentication ConfigMap.
@@ -187,22 +217,30 @@ start etcd "$B/etcd" --name srec --data-dir "$STATE_DIR/etcd" \
   --unsafe-no-fsync --quota-backend-bytes 2147483648 --log-level warn
 wait_for etcd 20 healthy etcd_healthy
 
+# With the real node, the API server also listens where the node reaches it (its veth's host end) and
+# advertises that address, so that the kubernetes Service leads pods to it; kwok alone needs neither.
+if [ "$NODE_WANTED" = 1 ]; then
+  API_NET_ARGS=(--bind-address 0.0.0.0 --advertise-address "$NODE_HOST_IP" --endpoint-reconciler-type lease)
+else
+  API_NET_ARGS=(--bind-address 127.0.0.1 --advertise-address 127.0.0.1 --endpoint-reconciler-type none)
+fi
 log "starting kube-apiserver on $API_URL"
 start kube-apiserver "$B/kube-apiserver" \
   --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
-  --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$API_PORT" \
+  "${API_NET_ARGS[@]}" --secure-port "$API_PORT" \
   --tls-cert-file "$PKI_DIR/apiserver.crt" --tls-private-key-file "$PKI_DIR/apiserver.key" \
   --client-ca-file "$PKI_DIR/ca.crt" \
   --service-account-issuer https://kubernetes.default.svc.cluster.local \
   --service-account-key-file "$PKI_DIR/sa.pub" --service-account-signing-key-file "$PKI_DIR/sa.key" \
   --service-cluster-ip-range 10.96.0.0/16 \
   --authorization-mode Node,RBAC \
-  --enable-admission-plugins NamespaceLifecycle,LimitRanger,ServiceAccount,DefaultStorageClass,ResourceQuota,PodSecurity,NodeRestriction \
+  --enable-admission-plugins NamespaceLifecycle,LimitRanger,ServiceAccount,DefaultStorageClass,ResourceQuota,PodSecurity,NodeRestriction,PodNodeSelector,PodTolerationRestriction \
+  --kubelet-client-certificate "$PKI_DIR/apiserver-kubelet-client.crt" --kubelet-client-key "$PKI_DIR/apiserver-kubelet-client.key" \
+  --kubelet-preferred-address-types InternalIP \
   --requestheader-client-ca-file "$PKI_DIR/front-proxy-ca.crt" --requestheader-allowed-names front-proxy-client \
   --requestheader-username-headers X-Remote-User --requestheader-group-headers X-Remote-Group \
   --requestheader-extra-headers-prefix X-Remote-Extra- \
   --proxy-client-cert-file "$PKI_DIR/front-proxy-client.crt" --proxy-client-key-file "$PKI_DIR/front-proxy-client.key" \
-  --endpoint-reconciler-type none \
   --allow-privileged=true --profiling=false \
   --cert-dir "$PKI_DIR/apiserver-generated"
 wait_for kube-apiserver "$READY_TIMEOUT" ready admin_curl "$API_URL/readyz"
@@ -317,8 +355,23 @@ SREC_HELM=$B/helm
 SREC_CLUSTER_BIN=$B
 EOF
 
+# ---------------------------------------------------------------- real node --
+if [ "$NODE_WANTED" = 1 ]; then
+  log "starting the real node (containerd, kubelet, kube-proxy, CoreDNS)"
+  if bash "$CLUSTER_DIR/node.sh" up 8>&-; then
+    { echo "SREC_REAL_NODE=1"; cat "$STATE_DIR/node.env"; } >>"$STATE_DIR/cluster.env"
+  else
+    NODE_REASON="node.sh up failed: its output above names the step, logs in $LOG_DIR"
+  fi
+fi
+if ! grep -q '^SREC_REAL_NODE=1' "$STATE_DIR/cluster.env"; then
+  log "real node: not started: $NODE_REASON; pods run on kwok nodes only"
+  { echo "SREC_REAL_NODE=0"; echo "SREC_REAL_NODE_REASON=$NODE_REASON"; } >>"$STATE_DIR/cluster.env"
+fi
+
 STARTED=0
-log "cluster ready in $((SECONDS - T0))s: $API_URL (kubernetes $K8S_VERSION, $NODE_COUNT kwok nodes, state $STATE_DIR)"
+REAL_NODES=0; grep -q '^SREC_REAL_NODE=1' "$STATE_DIR/cluster.env" && REAL_NODES=1
+log "cluster ready in $((SECONDS - T0))s: $API_URL (kubernetes $K8S_VERSION, $NODE_COUNT kwok nodes, $REAL_NODES real node, state $STATE_DIR)"
 echo "kubeconfig: $KUBECONFIG_OUT"
 echo "  kubectl:  $B/kubectl --kubeconfig $KUBECONFIG_OUT get nodes"
 echo "  stop:     npm run cluster:down"

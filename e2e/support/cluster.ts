@@ -176,11 +176,16 @@ const created = new Map<string, KubeConfig>();
  * remembered for deleteFreshNamespaces(), and wait until its default ServiceAccount
  * exists (so pods can be created at once). Returns its name.
  */
-export async function freshNamespace(kc: KubeConfig, prefix: string, labels: Record<string, string> = {}): Promise<string> {
+export async function freshNamespace(
+  kc: KubeConfig,
+  prefix: string,
+  labels: Record<string, string> = {},
+  annotations: Record<string, string> = {},
+): Promise<string> {
   const core = kc.makeApiClient(CoreV1Api);
   const base = prefix.toLowerCase().replace(/[^a-z0-9-]/g, '-').replace(/^-+|-+$/g, '').slice(0, 40) || 'e2e';
   const name = `${base}-${Date.now().toString(36).slice(-4)}${Math.random().toString(36).slice(2, 7)}`;
-  const body: V1Namespace = { metadata: { name, labels: { 'srec.e2e/test': 'true', ...labels } } };
+  const body: V1Namespace = { metadata: { name, labels: { 'srec.e2e/test': 'true', ...labels }, annotations } };
   await core.createNamespace({ body });
   created.set(name, kc);
   // Pods are rejected ("serviceaccount default not found") until the controller-manager
