@@ -155,16 +155,17 @@ describe('TrailMover', () => {
     // WHEN the mover starts
     await mover.start();
     await waitFor(() => valueOf(failures) >= 2);
-    // THEN it is not ready, says why, and the session is still in the spool
+    // THEN it is not ready (once its share check has run: every 30 ms), says why, and the session is still in the spool
+    await waitFor(() => !mover.ready().ok);
     expect(mover.ready()).toMatchObject({ ok: false, reason: expect.stringContaining('is not writable') });
     expect(mover.pendingCount).toBe(1);
     expect(await spoolUsage(tempFolder)).toBeGreaterThan(0);
     // WHEN the share is fixed
     await fsp.rm(path.join(dataFolder, '.incoming'));
     await waitFor(() => mover.pendingCount === 0);
+    // THEN the session arrived and the mover is ready (again at its next share check)
+    await waitFor(() => mover.ready().ok);
     mover.close();
-    // THEN the session arrived and the mover is ready
-    expect(mover.ready().ok).toBe(true);
     const { sessions, problems: skipped } = scanSessions(dataFolder);
     expect(sessions.map((s) => s.id)).toEqual([id.sessionId]);
     expect(skipped).toEqual([]);

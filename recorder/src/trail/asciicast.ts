@@ -101,6 +101,9 @@ export class CastWriter {
         env,
       }),
     );
+    // The header in the file at once: a recording cut back to its last commit (fail closed, on a full spool
+    // or past the session's quota) is then still a cast, with no events, not an empty file.
+    file.commit().catch(() => undefined);
   }
 
   get fileName(): string {
