@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { Size } from 'cdk8s';
 import { wholeMebibytes } from '../../../common/quantity.js';
 import { API_VERSION, KIND, type SessionRecording } from '../api/types.js';
+import { canonicalJson } from '../../../common/canonical-json.js';
 
 export type Component = 'recorder' | 'syslog' | 'storage' | 'console';
 
@@ -90,19 +91,6 @@ export function childMetadata(cr: SessionRecording, name: string, component: Com
   return { name, namespace: namespaceOf(cr), labels: labels(cr, component), ...(owner ? { ownerReferences: [owner] } : {}) };
 }
 
-/** Stable JSON: keys sorted, so equal objects hash equally. */
-export function canonicalJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
-  if (v !== null && typeof v === 'object') {
-    const o = v as Record<string, unknown>;
-    return `{${Object.keys(o)
-      .filter((k) => o[k] !== undefined)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(v);
-}
 
 export function hashOf(v: unknown): string {
   return createHash('sha256').update(canonicalJson(v)).digest('hex').slice(0, 16);

@@ -2,7 +2,8 @@
 // world this run (claim, Secrets, Deployments, apply errors). Pure; the clock is passed in.
 import type { Condition, SessionRecording, SessionRecordingStatus } from '../api/types.js';
 import { storageKind } from '../api/types.js';
-import { canonicalJson, childNames, claimName, namespaceOf } from './meta.js';
+import { canonicalJson } from '../../../common/canonical-json.js';
+import { childNames, claimName, namespaceOf } from './meta.js';
 import { check, type Check, firstVerdict, isFalse, isTrue, toCondition, type Verdict } from './conditions.js';
 import { sensitiveRouting } from './syslog.js';
 

@@ -9,7 +9,7 @@
 import { createHash, sign, verify } from 'node:crypto';
 import { promises as fsp, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { canonicalJson } from './crypto/manifest-seal.js';
+import { canonicalJson } from '../../../common/canonical-json.js';
 import type { TrailKeys } from './crypto/keys.js';
 import { FILE_MODE, fsyncDir, mkdirOwner } from './fsutil.js';
 

@@ -11,6 +11,7 @@ import type { ManifestChannel } from '../channel-log.js';
 import type { Manifest, ManifestTransfer } from '../manifest.js';
 import type { TrailKeys } from './keys.js';
 import { openBufferSync, sealBuffer } from './sealed.js';
+import { canonicalJson } from '../../../../common/canonical-json.js';
 
 export const MANIFEST_SIGNATURE_ALG = 'Ed25519';
 
@@ -34,19 +35,6 @@ interface SealedContent {
 
 const binding = (m: Manifest) => ({ session: m.sessionId, file: 'manifest.json' });
 
-/** JSON with object keys sorted at every level: the same manifest always gives the same bytes. */
-export function canonicalJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
-  if (v !== null && typeof v === 'object') {
-    const o = v as Record<string, unknown>;
-    return `{${Object.keys(o)
-      .filter((k) => o[k] !== undefined)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(v);
-}
 
 /** The bytes a manifest's signature covers (and the ledger hashes): the stored manifest but for what is added later. */
 export function signedBytes(m: Manifest): Buffer {
