@@ -84,6 +84,14 @@ export interface HostConfig {
   readonly credentials: CredentialsConfig;
 }
 
+/**
+ * A host's policy with every default applied: what the CR's `spec.hosts[]` and the recorder's resolved hosts
+ * share (each adds its own form of host keys and credentials).
+ */
+export type HostPolicy = Required<Pick<HostConfig, 'name' | 'address' | 'port' | 'recording' | 'fileTransfers'>> & {
+  readonly forwarding: Readonly<Record<ForwardingKind, boolean>>;
+};
+
 export interface SyslogConfig {
   /** `host:port` of the syslog service. */
   readonly address: string;

@@ -26,6 +26,17 @@ binaries_ready() {
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
+# A kubeconfig at $1 for the client certificate $2 (in $PKI_DIR) against the API server at $3, written with
+# the kubectl at $4; readable by its owner only.
+write_kubeconfig() {
+  local f=$1 cert=$2 server=$3 kubectl=$4
+  "$kubectl" config --kubeconfig "$f" set-cluster srec --server "$server" --certificate-authority "$PKI_DIR/ca.crt" --embed-certs >/dev/null
+  "$kubectl" config --kubeconfig "$f" set-credentials "$cert" --client-certificate "$PKI_DIR/$cert.crt" --client-key "$PKI_DIR/$cert.key" --embed-certs >/dev/null
+  "$kubectl" config --kubeconfig "$f" set-context srec --cluster srec --user "$cert" >/dev/null
+  "$kubectl" config --kubeconfig "$f" use-context srec >/dev/null
+  chmod 600 "$f"
+}
+
 # --- cluster state ------------------------------------------------------------
 # All state of one cluster lives in one directory (default: <repo>/.cluster).
 STATE_DIR="${SREC_CLUSTER_STATE:-$REPO_ROOT/.cluster}"

@@ -311,17 +311,9 @@ evictionHard: { memory.available: 100Mi, nodefs.available: 1%, imagefs.available
 serializeImagePulls: false
 shutdownGracePeriod: 0s
 EOF
-mknodekubeconfig() { # $1=out $2=cert name
-  local f=$1
-  "$K8S_BIN/kubectl" config --kubeconfig "$f" set-cluster srec --server "https://$NODE_HOST_IP:$API_PORT" --certificate-authority "$PKI_DIR/ca.crt" --embed-certs >/dev/null
-  "$K8S_BIN/kubectl" config --kubeconfig "$f" set-credentials "$2" --client-certificate "$PKI_DIR/$2.crt" --client-key "$PKI_DIR/$2.key" --embed-certs >/dev/null
-  "$K8S_BIN/kubectl" config --kubeconfig "$f" set-context srec --cluster srec --user "$2" >/dev/null
-  "$K8S_BIN/kubectl" config --kubeconfig "$f" use-context srec >/dev/null
-  chmod 600 "$f"
-}
-mknodekubeconfig "$NODE_DIR/kubelet.kubeconfig" kubelet
-mknodekubeconfig "$NODE_DIR/kube-proxy.kubeconfig" kube-proxy
-mknodekubeconfig "$NODE_DIR/coredns.kubeconfig" coredns
+write_kubeconfig "$NODE_DIR/kubelet.kubeconfig" kubelet "https://$NODE_HOST_IP:$API_PORT" "$K8S_BIN/kubectl"
+write_kubeconfig "$NODE_DIR/kube-proxy.kubeconfig" kube-proxy "https://$NODE_HOST_IP:$API_PORT" "$K8S_BIN/kubectl"
+write_kubeconfig "$NODE_DIR/coredns.kubeconfig" coredns "https://$NODE_HOST_IP:$API_PORT" "$K8S_BIN/kubectl"
 
 log "real node: starting kubelet as node $NODE_NAME"
 node_start kubelet nsenter -t "$HOLDER" -n -m -- "$K8S_BIN/kubelet" \

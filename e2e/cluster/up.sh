@@ -171,16 +171,8 @@ subjectAltName=IP:$NODE_IP,DNS:$NODE_NAME"
   chmod 600 ./*.key
 ) || fail pki "openssl failed" "$LOG_DIR/pki.log"
 
-mkkubeconfig() { # $1=out $2=cert name
-  local f=$1
-  "$B/kubectl" config --kubeconfig "$f" set-cluster srec --server "$API_URL" --certificate-authority "$PKI_DIR/ca.crt" --embed-certs >/dev/null
-  "$B/kubectl" config --kubeconfig "$f" set-credentials "$2" --client-certificate "$PKI_DIR/$2.crt" --client-key "$PKI_DIR/$2.key" --embed-certs >/dev/null
-  "$B/kubectl" config --kubeconfig "$f" set-context srec --cluster srec --user "$2" >/dev/null
-  "$B/kubectl" config --kubeconfig "$f" use-context srec >/dev/null
-  chmod 600 "$f"
-}
-mkkubeconfig "$KUBECONFIG_OUT" admin
-for c in controller-manager scheduler kwok; do mkkubeconfig "$STATE_DIR/kubeconfigs/$c.kubeconfig" "$c"; done
+write_kubeconfig "$KUBECONFIG_OUT" admin "$API_URL" "$B/kubectl"
+for c in controller-manager scheduler kwok; do write_kubeconfig "$STATE_DIR/kubeconfigs/$c.kubeconfig" "$c" "$API_URL" "$B/kubectl"; done
 
 # ---------------------------------------------------------------- start ------
 start() { # $1=component, rest=command; detached in its own session, output to its log

@@ -22,3 +22,21 @@ export function withSpec(cr: SessionRecording, f: (spec: Record<string, any>) =>
   f(copy.spec);
   return copy as unknown as SessionRecording;
 }
+
+/**
+ * The pod and its first container as the restricted Pod Security profile wants them, as the operator renders
+ * every pod: non-root with the image's numeric uid, nothing escalated, a read-only root, no capabilities.
+ */
+export function expectRestrictedPod(pod: any): void {
+  expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 65532 });
+  expect(pod.containers[0].securityContext).toEqual(
+    expect.objectContaining({
+      runAsNonRoot: true,
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      privileged: false,
+      capabilities: { drop: ['ALL'] },
+      seccompProfile: { type: 'RuntimeDefault' },
+    }),
+  );
+}

@@ -16,7 +16,7 @@ export { parseQuantity };
 export type { AuditConfig, CredentialsConfig, ForwardingConfig, HostConfig, LimitsConfig, PenaltiesConfig, RecorderConfig, RetentionConfig, UserConfig } from '../../common/recorder-config/types.js';
 export type { MaxStartups, NetBlockSize };
 
-import { FORWARDING_KINDS, SSH_EVENT_KINDS, type BulkDataPolicy, type ForwardingKind, type SshEventKind } from '../../common/recorder-config/types.js';
+import { FORWARDING_KINDS, SSH_EVENT_KINDS, type BulkDataPolicy, type ForwardingKind, type HostPolicy, type SshEventKind } from '../../common/recorder-config/types.js';
 
 export { FORWARDING_KINDS, SSH_EVENT_KINDS, type ForwardingKind, type SshEventKind };
 
@@ -34,15 +34,8 @@ export interface ResolvedCredentials {
   readonly password?: string;
 }
 
-export interface ResolvedHost {
-  readonly name: string;
-  readonly address: string;
-  readonly port: number;
+export interface ResolvedHost extends HostPolicy {
   readonly hostKeys: readonly ParsedKey[];
-  readonly recording: boolean;
-  readonly fileTransfers: boolean;
-  /** Which kinds of forwarding the host allows; absent kinds are false. */
-  readonly forwarding: Readonly<Record<ForwardingKind, boolean>>;
   readonly credentials: ResolvedCredentials;
 }
 

@@ -9,11 +9,10 @@ import path from 'node:path';
 import { searchSessions, type SearchHit } from '../src/search/query.js';
 import { scanSessions, type StoredSession } from '../src/trail/sessions.js';
 import { checkAsciicastFile } from './support/asciicast-check.js';
-import { collect, spawnSsh, startLab, waitFor, type Lab } from './support/index.js';
+import { startLab, typeSudoSuCorrected, waitFor, type Lab } from './support/index.js';
 import { srec } from './support/run-cli.js';
 import { loadSessionCast } from './support/trail-read.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('search and playback of a real interactive session', () => {
   let lab: Lab;
@@ -24,34 +23,10 @@ describe('search and playback of a real interactive session', () => {
   beforeAll(async () => {
     lab = await startLab();
     // GIVEN alice in an interactive shell on db-1 through the recorder
-    const child = spawnSsh(lab.args({ extra: ['-tt'] }));
-    let out = '';
-    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    const done = collect(child, Date.now(), 120_000);
-    const type = (s: string) => child.stdin.write(s);
-    await waitFor(() => out.length > 0, 'the shell prompt', 30_000);
-    type('echo ready-$((40+2))\r');
-    await waitFor(() => out.includes('ready-42'), 'the shell to answer', 30_000);
-    await sleep(1500);
     // WHEN she types `sudi`, rubs the `i` out and finishes `o su`, in separate packets
-    type('sudi');
-    await sleep(300);
-    type('\x7f');
-    await sleep(300);
-    typedAt = Date.now();
-    type('o su');
-    await sleep(300);
-    type('\r');
-    await sleep(1000);
-    type('echo after-$((6*7))\r');
-    await waitFor(() => out.includes('after-42'), 'the shell after sudo su', 30_000);
-    type('exit\r');
-    let timer: NodeJS.Timeout | undefined;
-    const ended = await Promise.race([done.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), 5000)))]);
-    clearTimeout(timer);
-    if (!ended) type('exit\r'); // sudo existed and opened a nested shell
-    const r = await done;
-    expect(r.code).toBe(0);
+    const typed = await typeSudoSuCorrected(lab.args({ extra: ['-tt'] }));
+    typedAt = typed.typedAt;
+    expect(typed.result.code).toBe(0);
     session = await waitFor(async () => scanSessions(lab.recorder.dataFolder).sessions[0], 'the recording on the share', 30_000);
   });
   afterAll(async () => {

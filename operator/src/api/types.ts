@@ -2,7 +2,7 @@
 // these types describe the object *after* defaulting, which is what the API server stores and what
 // `loadAndValidate` returns.
 
-import type { ForwardingKind } from '../../../common/recorder-config/types.js';
+import type { HostPolicy } from '../../../common/recorder-config/types.js';
 
 export const GROUP = 'recording.privx.io';
 export const VERSION = 'v1alpha1';
@@ -38,18 +38,8 @@ export interface StorageSpec {
   readonly deletionPolicy: DeletionPolicy;
 }
 
-export interface HostSpec {
-  readonly name: string;
-  readonly address: string;
-  /** @default 22 */
-  readonly port: number;
+export interface HostSpec extends HostPolicy {
   readonly hostKeys: readonly string[];
-  /** @default true */
-  readonly recording: boolean;
-  /** @default false */
-  readonly fileTransfers: boolean;
-  /** Which forwarding the recorder relays to the host (CONTRACT §6). @default every kind false */
-  readonly forwarding: Readonly<Record<ForwardingKind, boolean>>;
   readonly credentialsSecret: string;
 }
 

@@ -1,4 +1,4 @@
-import { example, IMAGES, withSpec } from '../../test/cr.js';
+import { example, expectRestrictedPod, IMAGES, withSpec } from '../../test/cr.js';
 import { buildConsole, consoleArgs, toCpu } from './console.js';
 
 const enabled = (cr = example('nfs', { uid: 'uid-1' }), f: (s: Record<string, any>) => void = () => {}) =>
@@ -45,17 +45,7 @@ describe('buildConsole', () => {
     const c = pod.containers[0];
     expect(pod.serviceAccountName).toBe('prod-console');
     expect(pod.automountServiceAccountToken).toBe(true);
-    expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 65532 });
-    expect(c.securityContext).toEqual(
-      expect.objectContaining({
-        runAsNonRoot: true,
-        allowPrivilegeEscalation: false,
-        readOnlyRootFilesystem: true,
-        privileged: false,
-        capabilities: { drop: ['ALL'] },
-        seccompProfile: { type: 'RuntimeDefault' },
-      }),
-    );
+    expectRestrictedPod(pod);
     expect(c.livenessProbe.httpGet).toMatchObject({ path: '/healthz', port: 8080 });
     expect(c.readinessProbe.httpGet).toMatchObject({ path: '/healthz', port: 8080 });
   });

@@ -1,4 +1,4 @@
-import { example, IMAGES, withSpec } from '../../test/cr.js';
+import { example, expectRestrictedPod, IMAGES, withSpec } from '../../test/cr.js';
 import { buildRecorder } from './recorder.js';
 
 const build = (cr = example('nfs', { uid: 'uid-1' })) => buildRecorder(cr, { images: IMAGES });
@@ -25,17 +25,7 @@ describe('buildRecorder', () => {
   it('runs under the restricted pod security profile', () => {
     const pod = get('Deployment').spec.template.spec;
     const c = pod.containers[0];
-    expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 65532 });
-    expect(c.securityContext).toEqual(
-      expect.objectContaining({
-        runAsNonRoot: true,
-        allowPrivilegeEscalation: false,
-        readOnlyRootFilesystem: true,
-        privileged: false,
-        capabilities: { drop: ['ALL'] },
-        seccompProfile: { type: 'RuntimeDefault' },
-      }),
-    );
+    expectRestrictedPod(pod);
     expect(pod.automountServiceAccountToken).toBe(false);
   });
 

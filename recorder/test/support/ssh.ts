@@ -71,3 +71,44 @@ export async function openShell(args: readonly string[], command: string, shows:
   await waitFor(() => seen.includes(shows), `the session to show ${JSON.stringify(shows)}`);
   return { child, done, output: () => seen };
 }
+
+export interface TypedSudoSu {
+  /** Wall clock when the last keys of `sudo su` were sent. */
+  readonly typedAt: number;
+  readonly result: SshResult;
+}
+
+/**
+ * A person in an interactive shell (`args` already asks for a tty) types `sudi`, rubs the `i` out and finishes
+ * `o su`, each in its own packet, then leaves the shell (and the nested one, if sudo exists): the corrected line
+ * that search and the console must find as `sudo su`, at the moment it was typed.
+ */
+export async function typeSudoSuCorrected(args: readonly string[]): Promise<TypedSudoSu> {
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const child = spawnSsh(args);
+  let out = '';
+  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+  const done = collect(child, Date.now(), 120_000);
+  const type = (s: string) => child.stdin.write(s);
+  await waitFor(() => out.length > 0, 'the shell prompt', 30_000);
+  type('echo ready-$((40+2))\r');
+  await waitFor(() => out.includes('ready-42'), 'the shell to answer', 30_000);
+  await sleep(1500);
+  type('sudi');
+  await sleep(300);
+  type('\x7f');
+  await sleep(300);
+  const typedAt = Date.now();
+  type('o su');
+  await sleep(300);
+  type('\r');
+  await sleep(1000);
+  type('echo after-$((6*7))\r');
+  await waitFor(() => out.includes('after-42'), 'the shell after sudo su', 30_000);
+  type('exit\r');
+  let timer: NodeJS.Timeout | undefined;
+  const ended = await Promise.race([done.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), 5000)))]);
+  clearTimeout(timer);
+  if (!ended) type('exit\r'); // sudo existed and opened a nested shell
+  return { typedAt, result: await done };
+}
