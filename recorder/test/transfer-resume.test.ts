@@ -48,40 +48,27 @@ describe.each([
   ['db-1', 'fileTransfers: true'],
   ['db-meta', 'fileTransfers: false'],
 ])('a resumed transfer on %s (%s)', (host) => {
-  it('reput: records the ranges it saw, complete: false, and no sha256', async () => {
-    // GIVEN the first HAVE bytes already on the target, the whole file here
-    const dir = await fsp.mkdtemp(path.join(lab.dir, 'reput-'));
+  it.each([
+    ['reput', 'upload'],
+    ['reget', 'download'],
+  ] as const)('%s: records the ranges it saw, complete: false, and no sha256 (%s)', async (command, direction) => {
+    // GIVEN the whole file on the sending side, its first HAVE bytes already on the receiving side
+    const dir = await fsp.mkdtemp(path.join(lab.dir, `${command}-`));
     const local = path.join(dir, 'local.bin');
     const remote = path.join(dir, 'remote.bin');
-    await fsp.writeFile(local, original);
-    await fsp.writeFile(remote, original.subarray(0, HAVE));
+    const [from, to] = direction === 'upload' ? [local, remote] : [remote, local];
+    await fsp.writeFile(from, original);
+    await fsp.writeFile(to, original.subarray(0, HAVE));
     const before = ids();
-    // WHEN alice resumes the upload through the recorder
-    await sftp(host, `reput ${local} ${remote}\n`);
-    // THEN the target has the whole file (the resume worked) ...
-    expect(sha256(await fsp.readFile(remote))).toBe(sha256(original));
+    // WHEN alice resumes the transfer through the recorder
+    await sftp(host, `${command} ${from} ${to}\n`);
+    // THEN the receiving side has the whole file (the resume worked) ...
+    expect(sha256(await fsp.readFile(to))).toBe(sha256(original));
     // ... and the recording says only the tail crossed, with no hash of bytes it never saw
     const t = await transferOf(before);
-    expect(t).toMatchObject({ protocol: 'sftp', direction: 'upload', path: remote, size: SIZE, bytes: SIZE - HAVE, complete: false, seen: [[HAVE, SIZE]] });
+    expect(t).toMatchObject({ protocol: 'sftp', direction, path: remote, size: SIZE, bytes: SIZE - HAVE, complete: false, seen: [[HAVE, SIZE]] });
     expect(t.sha256).toBeUndefined();
     expect(t.note).toContain(`partial: only bytes ${HAVE}-${SIZE - 1} of ${SIZE} seen`);
-  });
-
-  it('reget: the same for a resumed download', async () => {
-    // GIVEN the whole file on the target, its first HAVE bytes here
-    const dir = await fsp.mkdtemp(path.join(lab.dir, 'reget-'));
-    const local = path.join(dir, 'local.bin');
-    const remote = path.join(dir, 'remote.bin');
-    await fsp.writeFile(remote, original);
-    await fsp.writeFile(local, original.subarray(0, HAVE));
-    const before = ids();
-    // WHEN alice resumes the download
-    await sftp(host, `reget ${remote} ${local}\n`);
-    expect(sha256(await fsp.readFile(local))).toBe(sha256(original));
-    // THEN the recording has the ranges it saw and no sha256
-    const t = await transferOf(before);
-    expect(t).toMatchObject({ direction: 'download', size: SIZE, complete: false, seen: [[HAVE, SIZE]] });
-    expect(t.sha256).toBeUndefined();
   });
 
   it('a whole put still gets its sha256 and complete: true', async () => {

@@ -236,20 +236,25 @@ function arg(ps: number[], i: number, dflt: number): number {
   return v === undefined || v === 0 ? dflt : Math.min(v, MAX_LINE);
 }
 
+/** A VT stream read into lines: the line being built, the cursor's column in it, where finished lines go. */
+abstract class LineParser extends VtParser {
+  protected readonly line = new LineBuffer();
+  protected col = 0;
+
+  constructor(protected readonly emit: LineSink) {
+    super();
+  }
+
+  /** Closes the open line at the end of the stream. */
+  abstract end(t: number): void;
+}
+
 /**
  * What the server printed, as lines. Cursor movement within the line, erase-in-line, CR and BS are
  * applied; a move to another row (cursor up/down/position, clear screen) closes the line, which is the
  * best a line model can do with full-screen programs.
  */
-export class OutputTerminal extends VtParser {
-  private readonly line = new LineBuffer();
-  private col = 0;
-
-  constructor(private readonly emit: LineSink) {
-    super();
-  }
-
-  /** Closes the open line at the end of the stream. */
+export class OutputTerminal extends LineParser {
   end(t: number): void {
     this.newline(t);
   }
@@ -381,14 +386,7 @@ function isSpace(ch: string | undefined): boolean {
  * Enter completes a line; ^C completes it too (it was typed, even if not run). History and completion
  * happen on the server, so their result is only in the output stream.
  */
-export class InputEditor extends VtParser {
-  private readonly line = new LineBuffer();
-  private col = 0;
-
-  constructor(private readonly emit: LineSink) {
-    super();
-  }
-
+export class InputEditor extends LineParser {
   end(t: number): void {
     this.enter(t);
   }
