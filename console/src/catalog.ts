@@ -1,6 +1,7 @@
 // The sessions on the share as the console lists them: a cache of their manifests, refreshed by walking the
 // share's day directories (cheap) and reading only the manifests it has not seen. Requests name a session
 // by its id; the directory always comes from the walker (trail/), never from the request.
+import type { TrailKeys } from '../../recorder/src/trail/crypto/keys.js';
 import { readSession, sessionDirs, type StoredSession } from '../../recorder/src/trail/sessions.js';
 
 export type SessionStatus = 'complete' | 'incomplete' | 'recovered';
@@ -84,6 +85,8 @@ export function matches(row: SessionRow, startMs: number, f: SessionFilter): boo
 
 export interface CatalogOptions {
   readonly dataFolder: string;
+  /** The trail's key set: encrypted sessions are listed with their sealed content opened. */
+  readonly keys?: TrailKeys;
   /** A walk of the share is reused for this long. @default 1000 */
   readonly refreshMs?: number;
   /** @default Date.now */
@@ -115,7 +118,7 @@ export class Catalog {
         continue;
       }
       try {
-        const s = readSession(dir);
+        const s = readSession(dir, this.opts.keys);
         next.set(dir, { row: rowOf(s), dir: s.dir, startMs: Date.parse(s.manifest.start) });
       } catch (err) {
         unreadable.set(dir, (err as Error).message);
@@ -151,7 +154,7 @@ export class Catalog {
     }
     if (e === undefined) return undefined;
     try {
-      return readSession(e.dir);
+      return readSession(e.dir, this.opts.keys);
     } catch {
       return undefined;
     }

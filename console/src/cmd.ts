@@ -6,6 +6,8 @@ import { listenAddress } from '../../common/host-port.js';
 import { createLogger, type Logger } from '../../common/log.js';
 import { Registry } from '../../common/metrics.js';
 import { createAuditSink, type AuditSink } from '../../recorder/src/audit/emitter.js';
+import { keysOption } from '../../recorder/src/cmd/keys-option.js';
+import type { TrailKeys } from '../../recorder/src/trail/crypto/keys.js';
 import { TokenFileAuth, type Authorizer, type TokenAuthenticator } from './auth.js';
 import { createConsoleServer, type ConsoleServerOptions } from './server.js';
 import { ViewLog } from './views.js';
@@ -15,6 +17,7 @@ const USAGE =
   '                    [--audit HOST:PORT] [--audit-protocol tcp|udp] [--audit-format syslog|cef]\n' +
   '                    [--kubeconfig F | --in-cluster] [--namespace NS] [--recording NAME]\n' +
   '  --token-file   accepted tokens, one a line, optionally followed by a name (local use)\n' +
+  '  --keys         the trail\'s key set (srec keys init): encrypted sessions are read, searched and verified with it\n' +
   '  --audit        where recording_viewed / file_downloaded events go (rsyslog); default: JSON lines on stdout\n' +
   '  --kubeconfig / --in-cluster   check bearer tokens with TokenReview and every request with a SubjectAccessReview\n' +
   '                 (get sessionrecordings/recordings, sessionrecordings/files) in --namespace for --recording\n';
@@ -90,11 +93,12 @@ export async function run(args: string[]): Promise<number> {
   if (!kube && v['token-file'] === undefined) return fail('give --token-file F (tokens accepted locally), or --kubeconfig F / --in-cluster to check Kubernetes tokens');
   if (v['audit-protocol'] !== undefined && v['audit-protocol'] !== 'tcp' && v['audit-protocol'] !== 'udp') return fail('--audit-protocol is tcp or udp');
   if (v['audit-format'] !== undefined && v['audit-format'] !== 'syslog' && v['audit-format'] !== 'cef') return fail('--audit-format is syslog or cef');
-  if (v.keys !== undefined) process.stderr.write('srec console: --keys: this trail is read as written; encrypted trails are read once the trail keys land\n');
   const log = createLogger({ component: 'console', stderr: true });
   let tokens: TokenAuthenticator;
   let authorizer: Authorizer;
+  let keys: TrailKeys | undefined;
   try {
+    keys = keysOption(v.keys);
     if (kube) {
       if (v.namespace === undefined || v.recording === undefined) return fail('--namespace NS and --recording NAME are required with --kubeconfig/--in-cluster (the SessionRecording whose recordings these are)');
       const { KubeAuth } = await import('./kube-auth.js');
@@ -115,7 +119,7 @@ export async function run(args: string[]): Promise<number> {
     new Registry(),
     log,
   );
-  const c = await startConsole({ dataFolder: v.data, listen: v.listen, tokens, authorizer, audit, log });
+  const c = await startConsole({ dataFolder: v.data, listen: v.listen, tokens, authorizer, audit, log, ...(keys !== undefined ? { keys } : {}) });
   log.info('console listening', { url: c.url, data: v.data });
   process.stderr.write(`srec console: listening on ${c.url}\n`);
   await new Promise<void>((resolve) => {

@@ -14,7 +14,9 @@ import type { ChannelLogEntry } from '../../recorder/src/trail/channel-log.js';
 import { readGzipLines } from '../../recorder/src/trail/gzip-lines.js';
 import { readChannelLog } from '../../recorder/src/trail/reader.js';
 import { fileChunks, openSessionFile } from '../../recorder/src/trail/session-file.js';
-import { castFiles, type StoredSession } from '../../recorder/src/trail/sessions.js';
+import type { TrailKeys } from '../../recorder/src/trail/crypto/keys.js';
+import { openChunks, type OpenState } from '../../recorder/src/trail/crypto/sealed.js';
+import { castFiles, sealOf, type StoredSession } from '../../recorder/src/trail/sessions.js';
 import { CookieSessions, safeNext, type Authorizer, type Identity, type Permission, type TokenAuthenticator } from './auth.js';
 import { Catalog, type SessionFilter, type SessionStatus } from './catalog.js';
 import { connectionsPage, errorPage, loginPage, searchPage, sessionPage, type ListQuery } from './pages.js';
@@ -29,6 +31,8 @@ export const CSP =
 
 export interface ConsoleServerOptions {
   readonly dataFolder: string;
+  /** The trail's key set (--keys): encrypted sessions are listed, played, searched and verified with it. */
+  readonly keys?: TrailKeys;
   readonly tokens: TokenAuthenticator;
   readonly authorizer: Authorizer;
   readonly views: ViewLog;
@@ -159,10 +163,11 @@ function contentDisposition(remotePath: string): string {
 
 export function createConsoleServer(opts: ConsoleServerOptions): http.Server {
   const assets = loadAssets();
-  const catalog = new Catalog({ dataFolder: opts.dataFolder });
+  const catalog = new Catalog({ dataFolder: opts.dataFolder, ...(opts.keys !== undefined ? { keys: opts.keys } : {}) });
   const sessions = opts.sessions ?? new CookieSessions();
   const pageSize = opts.pageSize ?? 50;
   const searchLimit = opts.searchLimit ?? 200;
+  const keys = opts.keys !== undefined ? { keys: opts.keys } : {};
 
   const send = (res: http.ServerResponse, status: number, type: string, body: string | Buffer, headers: http.OutgoingHttpHeaders = {}) => {
     res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), ...headers });
@@ -270,8 +275,8 @@ export function createConsoleServer(opts: ConsoleServerOptions): http.Server {
       if (chParam !== null && channel === undefined) throw new HttpError(404, `ch: session ${s.id} has no recorded channel ${chParam}`);
       const t = Number(url.searchParams.get('t') ?? '0');
       const words = url.searchParams.get('q') ?? '';
-      const hits = words.trim() === '' ? [] : await searchSessions({ dataFolder: opts.dataFolder, words, session: s.id, limit: 100 }).then((r) => r.hits).catch(() => []);
-      const log = await readChannelLog(s.dir);
+      const hits = words.trim() === '' ? [] : await searchSessions({ dataFolder: opts.dataFolder, words, session: s.id, limit: 100, ...keys }).then((r) => r.hits).catch(() => []);
+      const log = await readChannelLog(s.dir, sealOf(s));
       const startAt = Number.isFinite(t) && t > 0 ? Math.round(t * 1000) / 1000 : 0;
       const markers = channel === undefined ? [] : markersFor(log.entries, channel, hits);
       // The player opens at a marker: its clock skips idle time, so a time would land elsewhere.
@@ -296,7 +301,7 @@ export function createConsoleServer(opts: ConsoleServerOptions): http.Server {
           startMarker: markers.findIndex(([mt]) => mt === startAt),
           log: log.entries,
           logProblem: log.problem,
-          integrity: await verifySession(s),
+          integrity: await verifySession(s, opts.keys),
           views: opts.views.of(s.id),
           canDownload,
         }),
@@ -311,7 +316,7 @@ export function createConsoleServer(opts: ConsoleServerOptions): http.Server {
     if (parts[0] === 'api' && parts[1] === 'sessions' && parts.length >= 3) {
       const s = session(parts[2]!);
       if (parts.length === 3) {
-        const verification = await verifySession(s);
+        const verification = await verifySession(s, opts.keys);
         return json(res, 200, {
           id: s.id,
           manifest: s.manifest,
@@ -319,7 +324,7 @@ export function createConsoleServer(opts: ConsoleServerOptions): http.Server {
           viewedBy: opts.views.of(s.id),
         });
       }
-      if (parts[3] === 'log' && parts.length === 4) return json(res, 200, await readChannelLog(s.dir));
+      if (parts[3] === 'log' && parts.length === 4) return json(res, 200, await readChannelLog(s.dir, sealOf(s)));
       if (parts[3] === 'cast' && parts.length === 5) {
         const cast = castFiles(s).find((c) => String(c.channel) === parts[4]);
         if (cast === undefined) throw new HttpError(404, `session ${s.id} has no recorded channel ${parts[4]}`);
@@ -346,16 +351,27 @@ export function createConsoleServer(opts: ConsoleServerOptions): http.Server {
           throw new HttpError(code === 'ENOENT' ? 404 : 409, code === 'ENOENT' ? `the copy of transfer ${i} is missing from the share` : errorMessage(err));
         }
         try {
-          const size = (await fh.stat()).size;
+          // A sealed copy is opened record by record as it is sent; its plaintext length is known only at
+          // the end, so it goes chunked, and a record that does not authenticate cuts the download short
+          // (the browser sees a failed download, never bytes that were not the transfer's).
+          const sealed = s.stored.sealed !== undefined;
+          if (sealed && (opts.keys === undefined || opts.keys.keks.length === 0)) throw new HttpError(409, `session ${s.id} is encrypted: the console needs the trail's keys (--keys DIR) to hand out its files`);
+          const state: OpenState = { sealed: false, final: false, bytesIn: 0 };
+          const body = sealed ? openChunks(fileChunks(fh), opts.keys, { session: s.manifest.sessionId, file: t.file }, `transfers[${i}].file`, state) : fileChunks(fh);
           opts.views.downloaded(who, s, i, t.path, t.sha256);
           res.writeHead(200, {
             'content-type': 'application/octet-stream',
-            'content-length': size,
+            ...(sealed ? {} : { 'content-length': (await fh.stat()).size }),
             'content-disposition': contentDisposition(t.path),
             ...(t.sha256 !== undefined ? { 'x-srec-sha256': t.sha256 } : {}),
           });
-          for await (const chunk of fileChunks(fh)) {
+          for await (const chunk of body) {
             if (!res.write(chunk)) await new Promise<void>((resolve) => res.once('drain', () => resolve()));
+          }
+          const broken = sealed && (state.error !== undefined || !state.sealed || !state.final);
+          if (broken) {
+            opts.log.error('transferred file did not open', { session: s.id, transfer: i, problem: state.error ?? (state.sealed ? 'cut short (no final record)' : 'not sealed, though the session is encrypted') });
+            return void res.destroy();
           }
           res.end();
         } finally {
@@ -379,7 +395,7 @@ export function createConsoleServer(opts: ConsoleServerOptions): http.Server {
   }
 
   function runSearch(words: string) {
-    return searchSessions({ dataFolder: opts.dataFolder, words, limit: searchLimit, contextLines: 2 });
+    return searchSessions({ dataFolder: opts.dataFolder, words, limit: searchLimit, contextLines: 2, ...keys });
   }
 
   return http.createServer((req, res) => {

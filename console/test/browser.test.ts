@@ -10,7 +10,7 @@ import { createLogger } from '../../common/log.js';
 import { Registry } from '../../common/metrics.js';
 import { createAuditSink } from '../../recorder/src/audit/emitter.js';
 import { scanSessions, type StoredSession } from '../../recorder/src/trail/sessions.js';
-import { collect, startLab, typeSudoSuCorrected, waitFor, type Lab } from '../../recorder/test/support/index.js';
+import { sftpBatch, startLab, typeSudoSuCorrected, waitFor, type Lab } from '../../recorder/test/support/index.js';
 import { jsonOf, startTcpSiem, type Siem } from '../../testing/rsyslog.js';
 import { TokenFileAuth } from '../src/auth.js';
 import { CSP, COOKIE } from '../src/server.js';
@@ -24,16 +24,6 @@ const TOKEN = `tok-${randomBytes(16).toString('hex')}`;
 /** Where the pages' screenshots go when asked for (docs/console.md): SREC_CONSOLE_SCREENSHOTS=docs/images. */
 const SHOTS = process.env.SREC_CONSOLE_SCREENSHOTS;
 
-async function sftpUpload(lab: Lab, file: string): Promise<void> {
-  const batch = path.join(lab.dir, 'batch');
-  await fsp.writeFile(batch, `put ${file} /tmp/console-upload.bin\n`);
-  const { spawn } = await import('node:child_process');
-  const child = spawn('sftp', ['-b', batch, '-F', '/dev/null', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'StrictHostKeyChecking=no', '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', '-o', 'LogLevel=ERROR', '-o', 'User=root@db-1', '-i', lab.alice.privatePath, '-P', String(lab.recorder.port), '127.0.0.1'], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  const r = await collect(child, Date.now(), 60_000, () => child.stdin.end());
-  expect(r.code).toBe(0);
-}
 
 describe('the console in a real browser', () => {
   let lab: Lab;
@@ -54,7 +44,7 @@ describe('the console in a real browser', () => {
     original = randomBytes(200_000);
     const src = path.join(lab.dir, 'upload.bin');
     await fsp.writeFile(src, original);
-    await sftpUpload(lab, src);
+    expect((await sftpBatch(lab, `put ${src} /tmp/console-upload.bin\n`)).code).toBe(0);
     const sessions = await waitFor(
       async () => {
         const s = scanSessions(lab.recorder.dataFolder).sessions;

@@ -1,14 +1,12 @@
 // Resumed transfers (`sftp reput` / `reget`) through the recorder with real OpenSSH: only the tail crosses, so
 // the recording says which bytes it saw and claims no sha256 of bytes it never saw, in both capture modes.
 import { jest } from '@jest/globals';
-import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { hostOf, sftpArgs } from '../../testing/openssh.js';
 import type { ManifestTransfer } from '../src/trail/manifest.js';
 import { scanSessions } from '../src/trail/sessions.js';
-import { collect, startLab, waitFor, type Lab } from './support/index.js';
+import { sftpBatch, startLab, waitFor, type Lab } from './support/index.js';
 
 jest.setTimeout(90000);
 
@@ -29,11 +27,7 @@ afterAll(async () => {
 });
 
 async function sftp(host: string, batch: string): Promise<void> {
-  const file = path.join(lab.dir, `batch-${randomBytes(4).toString('hex')}`);
-  await fsp.writeFile(file, batch);
-  const t = { port: lab.recorder.port, identity: lab.alice.privatePath, destination: `root@${host}@127.0.0.1` };
-  const child = spawn('sftp', ['-b', file, ...sftpArgs(t), hostOf(t)], { stdio: ['pipe', 'pipe', 'pipe'] });
-  const r = await collect(child, Date.now(), 60000, () => child.stdin.end());
+  const r = await sftpBatch(lab, batch, { host });
   expect(r.stderr).toBe('');
   expect(r.code).toBe(0);
 }

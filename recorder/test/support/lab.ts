@@ -1,12 +1,14 @@
 // The usual setup in one call: a real sshd as target `db-1`, a person `alice` with a key, and a recorder
 // in front, plus the OpenSSH client pointed through it.
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { makeKey, sshArgs, startSshd, type KeyPair, type Sshd } from '../../../testing/openssh.js';
+import { hostOf, makeKey, sftpArgs, sshArgs, startSshd, type KeyPair, type Sshd } from '../../../testing/openssh.js';
 import type { HostConfig, UserConfig } from '../../src/config.js';
 import { startRecorder, type TestRecorder, type TestRecorderOptions } from './recorder.js';
-import { runSsh, type RunOptions, type SshResult } from './ssh.js';
+import { collect, runSsh, type RunOptions, type SshResult } from './ssh.js';
 
 export interface LabOptions {
   /** Overrides for host `db-1` (e.g. `{ fileTransfers: true }`). */
@@ -87,4 +89,13 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
       await sshd.stop();
     },
   };
+}
+
+/** OpenSSH's sftp as alice through the lab's recorder, running `batch` (sftp -b) as `targetUser` on `host`. */
+export async function sftpBatch(lab: Lab, batch: string, opts: { host?: string; targetUser?: string } = {}): Promise<SshResult> {
+  const file = path.join(lab.dir, `batch-${randomBytes(4).toString('hex')}`);
+  await fsp.writeFile(file, batch);
+  const t = { port: lab.recorder.port, identity: lab.alice.privatePath, destination: `${opts.targetUser ?? 'root'}@${opts.host ?? 'db-1'}@127.0.0.1` };
+  const child = spawn('sftp', ['-b', file, ...sftpArgs(t), hostOf(t)], { stdio: ['pipe', 'pipe', 'pipe'] });
+  return collect(child, Date.now(), 60_000, () => child.stdin.end());
 }
