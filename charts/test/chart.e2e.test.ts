@@ -357,6 +357,12 @@ describe('every value the API server would refuse fails helm install before anyt
     ['an audit target on a label that is empty', ['privx.syslog.audit.to=@@a..b:514'], (s) => void (s.syslog = { audit: { to: '@@a..b:514' } }), "at '/privx/syslog/audit/to'"],
     ['sensitive events forwarded to its own syslog pod', ['sessionRecording.name=prod', 'privx.syslog.audit.sensitive.to=@@prod-syslog:5514'], (s) => void (s.syslog = { audit: { sensitive: { to: '@@prod-syslog:5514' } } }),
       'privx.syslog.audit.sensitive.to: "@@prod-syslog:5514" points at this SessionRecording\'s own syslog pod'],
+    ['an OIDC issuer over plain http', ['console.enabled=true', 'console.oidc.issuerURL=https://login.example.com', 'console.oidc.clientID=srec', 'console.oidc.clientSecretName=oidc', 'console.oidc.redirectURL=https://console.example.com/oidc/callback', 'console.oidc.issuerURL=http://login.example.com'],
+      (s) => void (s.console = { enabled: true, oidc: { ...{ issuerURL: 'https://login.example.com', clientID: 'srec', clientSecretName: 'oidc', redirectURL: 'https://console.example.com/oidc/callback' }, issuerURL: 'http://login.example.com' } }), "at '/console/oidc/issuerURL'"],
+    ['an OIDC redirect elsewhere than /oidc/callback', ['console.enabled=true', 'console.oidc.issuerURL=https://login.example.com', 'console.oidc.clientID=srec', 'console.oidc.clientSecretName=oidc', 'console.oidc.redirectURL=https://console.example.com/oidc/callback', 'console.oidc.redirectURL=https://console.example.com/callback'],
+      (s) => void (s.console = { enabled: true, oidc: { ...{ issuerURL: 'https://login.example.com', clientID: 'srec', clientSecretName: 'oidc', redirectURL: 'https://console.example.com/oidc/callback' }, redirectURL: 'https://console.example.com/callback' } }), "at '/console/oidc/redirectURL'"],
+    ['an OIDC issuer without a client', ['console.enabled=true', 'console.oidc.issuerURL=https://login.example.com'],
+      (s) => void (s.console = { enabled: true, oidc: { issuerURL: 'https://login.example.com' } }), 'console.oidc: single sign-on needs issuerURL, clientID, clientSecretName and redirectURL together; set console.oidc.clientID, console.oidc.clientSecretName, console.oidc.redirectURL'],
     ['retention of 0 days', ['retention.trailExpiryDays=0'], (s) => void (s.retention = { trailExpiryDays: 0 }), "at '/retention/trailExpiryDays'"],
   ];
 

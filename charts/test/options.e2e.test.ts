@@ -85,6 +85,24 @@ describe('console.*', () => {
     // THEN the SessionRecording carries them
     const sr = find(objects, 'SessionRecording') as KubeObject & { spec: { console: unknown } };
     expect(sr.spec.console).toEqual({ enabled: true, replicas: 1, port: 9443, resources: { cpuRequest: '100m', memoryRequest: '128Mi', memoryLimit: '1Gi' } });
+    // AND single sign-on, when its four values are given, with the CRD's defaults for the rest
+    const sso = await renderChart(kubeconfig, {
+      namespace: ns,
+      valuesFiles: [CI_VALUES[0]],
+      set: ['console.enabled=true', 'console.oidc.issuerURL=https://login.example.com/realms/ops', 'console.oidc.clientID=srec-console', 'console.oidc.clientSecretName=console-oidc', 'console.oidc.redirectURL=https://console.example.com/oidc/callback'],
+    });
+    expect((find(sso.objects, 'SessionRecording') as KubeObject & { spec: { console: { oidc: unknown } } }).spec.console.oidc).toEqual({
+      issuerURL: 'https://login.example.com/realms/ops',
+      clientID: 'srec-console',
+      clientSecretName: 'console-oidc',
+      redirectURL: 'https://console.example.com/oidc/callback',
+      usernameClaim: 'email',
+      groupsClaim: 'groups',
+      usernamePrefix: 'oidc:',
+      groupsPrefix: 'oidc:',
+      scopes: 'openid profile email',
+    });
+    expectOk(await kubectl(kubeconfig, ['apply', '--dry-run=server', '-f', '-'], { input: sso.text }), 'kubectl apply --dry-run=server (oidc)');
     // AND the ClusterRoles for people grant get on the console's subresources and nothing else
     const rules = (name: string) => (find(objects, 'ClusterRole', name) as KubeObject & { rules: unknown }).rules;
     expect(rules('srec-auditor')).toEqual([{ apiGroups: ['recording.privx.io'], resources: ['sessionrecordings/recordings'], verbs: ['get'] }]);

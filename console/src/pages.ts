@@ -72,6 +72,15 @@ ${link !== undefined ? `<p class="sso"><a class="button" href="${esc(link.href)}
   );
 }
 
+/** After a single sign-on: a page of the console's own that goes on to `to` (no script: a refresh and a link). */
+export function landingPage(to: string): string {
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="0;url=${esc(to)}">
+<title>Logged in · srec console</title><link rel="stylesheet" href="/assets/console.css">
+</head><body><main><p>Logged in. <a href="${esc(to)}">Continue</a></p></main></body></html>
+`;
+}
+
 export function errorPage(who: Identity | undefined, status: number, message: string): string {
   return layout(String(status), who, `<h1>${status}</h1><p class="error" role="alert">${esc(message)}</p>`);
 }

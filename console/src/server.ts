@@ -19,7 +19,8 @@ import { openChunks, type OpenState } from '../../recorder/src/trail/crypto/seal
 import { castFiles, sealOf, type StoredSession } from '../../recorder/src/trail/sessions.js';
 import { CookieSessions, safeNext, type Authorizer, type Identity, type Permission, type TokenAuthenticator } from './auth.js';
 import { Catalog, type SessionFilter, type SessionStatus } from './catalog.js';
-import { connectionsPage, errorPage, loginPage, searchPage, sessionPage, type ListQuery } from './pages.js';
+import { connectionsPage, errorPage, landingPage, loginPage, searchPage, sessionPage, type ListQuery } from './pages.js';
+import type { OidcLogin } from './oidc.js';
 import type { ViewLog } from './views.js';
 
 export const COOKIE = 'srec_console';
@@ -37,10 +38,8 @@ export interface ConsoleServerOptions {
   readonly authorizer: Authorizer;
   readonly views: ViewLog;
   readonly log: Logger;
-  /** Interactive login besides tokens (OIDC): its routes, tried before the console's own. */
-  readonly extraRoutes?: (req: http.IncomingMessage, res: http.ServerResponse, url: URL, login: (who: Identity, next: string) => void) => Promise<boolean>;
-  /** Where the login page's "log in with" link goes, when there is an interactive login. */
-  readonly loginLink?: { readonly href: string; readonly label: string };
+  /** Single sign-on besides tokens: its routes /login/oidc and /oidc/callback, and the login page's button. */
+  readonly oidc?: OidcLogin;
   /** Set the cookie's Secure attribute (behind TLS). @default false */
   readonly secureCookie?: boolean;
   /** @default 50 */
@@ -183,13 +182,25 @@ export function createConsoleServer(opts: ConsoleServerOptions): http.Server {
     return cookie === undefined ? undefined : sessions.get(cookie);
   }
 
-  const login = (res: http.ServerResponse) => (who: Identity, next: string) => {
+  const secureCookie = opts.secureCookie ?? opts.oidc?.secure ?? false;
+  const loginLink = opts.oidc !== undefined ? { href: opts.oidc.href, label: opts.oidc.label } : undefined;
+  /**
+   * Sets the session cookie and sends the browser to `next`. After a provider's redirect (`crossSite`) the
+   * browser would not send a SameSite=Strict cookie on the rest of that redirect chain, so the answer is a
+   * page of the console's own that goes on from here.
+   */
+  const login = (res: http.ServerResponse) => (who: Identity, next: string, how: { crossSite?: boolean; cookies?: readonly string[] } = {}) => {
     const c = sessions.create(who);
-    res.writeHead(303, {
-      location: safeNext(next),
-      'set-cookie': `${COOKIE}=${c.value}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${c.maxAgeSeconds}${opts.secureCookie ? '; Secure' : ''}`,
-    });
-    res.end();
+    const cookie = `${COOKIE}=${c.value}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${c.maxAgeSeconds}${secureCookie ? '; Secure' : ''}`;
+    const to = safeNext(next);
+    if (how.crossSite) {
+      const body = landingPage(to);
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': Buffer.byteLength(body), 'set-cookie': [cookie, ...(how.cookies ?? [])] });
+      res.end(body);
+    } else {
+      res.writeHead(303, { location: to, 'set-cookie': [cookie, ...(how.cookies ?? [])] });
+      res.end();
+    }
     opts.log.info('logged in', { who: who.name, via: who.via });
   };
 
@@ -204,15 +215,15 @@ export function createConsoleServer(opts: ConsoleServerOptions): http.Server {
       if (a === undefined) throw new HttpError(404, 'no such asset');
       return send(res, 200, a.type, a.body, { 'cache-control': 'public, max-age=3600' });
     }
-    if (opts.extraRoutes !== undefined && (await opts.extraRoutes(req, res, url, login(res)))) return;
+    if (opts.oidc !== undefined && (await opts.oidc.route(req, res, url, login(res), (status, message, next) => html(res, status, loginPage(next, message, loginLink))))) return;
     if (p === '/login') {
       const token = url.searchParams.get('token');
       const next = safeNext(url.searchParams.get('next'));
-      if (token === null || token === '') return html(res, 200, loginPage(next, undefined, opts.loginLink));
+      if (token === null || token === '') return html(res, 200, loginPage(next, undefined, loginLink));
       const who = await opts.tokens.authenticate(token);
       if (who === undefined) {
         opts.log.warn('login refused', { reason: 'token not accepted' });
-        return html(res, 401, loginPage(next, 'That token is not accepted: check it, or ask for a new one.', opts.loginLink));
+        return html(res, 401, loginPage(next, 'That token is not accepted: check it, or ask for a new one.', loginLink));
       }
       return login(res)(who, next);
     }
@@ -226,7 +237,7 @@ export function createConsoleServer(opts: ConsoleServerOptions): http.Server {
     const who = await identify(req);
     if (who === undefined) {
       if (api) return json(res, 401, { error: 'not logged in: send Authorization: Bearer <token>, or log in at /login' });
-      return html(res, 401, loginPage(p + url.search, undefined, opts.loginLink));
+      return html(res, 401, loginPage(p + url.search, undefined, loginLink));
     }
     const need = async (what: Permission) => {
       if (!(await opts.authorizer.allowed(who, what))) {

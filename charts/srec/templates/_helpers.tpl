@@ -99,6 +99,7 @@ own. Every message is gathered and the chart fails once, listing them all (bitna
 {{- $messages = append $messages (include "srec.validateValues.recorderPort" .) -}}
 {{- $messages = append $messages (include "srec.validateValues.syslogTls" .) -}}
 {{- $messages = append $messages (include "srec.validateValues.syslogLoop" .) -}}
+{{- $messages = append $messages (include "srec.validateValues.consoleOidc" .) -}}
 {{- $messages = without $messages "" -}}
 {{- if $messages -}}
 {{- printf "\nVALUES VALIDATION:\n%s" (join "\n" $messages) | fail -}}
@@ -214,5 +215,19 @@ privx.syslog.tls.secretName: tls needs a TCP forward, and UDP cannot carry TLS; 
 {{- end -}}
 {{- end -}}
 {{- join "\n" $found -}}
+{{- end -}}
+{{- end -}}
+
+{{/* spec.console.oidc's required fields: all four, or none (no single sign-on). */}}
+{{- define "srec.validateValues.consoleOidc" -}}
+{{- $o := .Values.console.oidc -}}
+{{- if or $o.issuerURL $o.clientID $o.clientSecretName $o.redirectURL -}}
+{{- $missing := list -}}
+{{- range $k := list "issuerURL" "clientID" "clientSecretName" "redirectURL" -}}
+{{- if not (index $o $k) -}}{{- $missing = append $missing (printf "console.oidc.%s" $k) -}}{{- end -}}
+{{- end -}}
+{{- if $missing -}}
+console.oidc: single sign-on needs issuerURL, clientID, clientSecretName and redirectURL together; set {{ join ", " $missing }} (or leave all four empty)
+{{- end -}}
 {{- end -}}
 {{- end -}}

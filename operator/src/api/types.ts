@@ -130,6 +130,25 @@ export interface NetworkPolicySpec {
 }
 
 /** The auditors' console (spec.console). */
+/** spec.console.oidc: single sign-on (the CRD's descriptions say what each field is). */
+export interface ConsoleOidcSpec {
+  readonly issuerURL: string;
+  readonly clientID: string;
+  /** A Secret in the namespace with key `client-secret`. */
+  readonly clientSecretName: string;
+  readonly redirectURL: string;
+  /** @default 'email' */
+  readonly usernameClaim: string;
+  /** @default 'groups' */
+  readonly groupsClaim: string;
+  /** @default 'oidc:' */
+  readonly usernamePrefix: string;
+  /** @default 'oidc:' */
+  readonly groupsPrefix: string;
+  /** @default 'openid profile email' */
+  readonly scopes: string;
+}
+
 export interface ConsoleSpec {
   /** @default false */
   readonly enabled: boolean;
@@ -145,6 +164,7 @@ export interface ConsoleSpec {
     /** @default '512Mi' */
     readonly memoryLimit: string;
   };
+  readonly oidc?: ConsoleOidcSpec;
 }
 
 export interface SessionRecordingSpec {

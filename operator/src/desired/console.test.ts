@@ -1,4 +1,6 @@
 import { example, expectRestrictedPod, IMAGES, withSpec } from '../../test/cr.js';
+import { validateObject } from '../api/load.js';
+import type { SessionRecording } from '../api/types.js';
 import { buildConsole, consoleArgs, toCpu } from './console.js';
 
 const enabled = (cr = example('nfs', { uid: 'uid-1' }), f: (s: Record<string, any>) => void = () => {}) =>
@@ -6,6 +8,12 @@ const enabled = (cr = example('nfs', { uid: 'uid-1' }), f: (s: Record<string, an
     s.console.enabled = true;
     f(s);
   });
+/** `cr` as the API server stores it: validated, with the schema's defaults. */
+const validated = (cr: SessionRecording): SessionRecording => {
+  const r = validateObject(cr);
+  if (!r.ok) throw new Error(JSON.stringify(r.errors));
+  return r.cr;
+};
 const build = (cr = enabled()) => buildConsole(cr, { images: IMAGES });
 const get = (kind: string, objs = build()) => objs.find((o) => o.kind === kind) as any;
 
@@ -104,6 +112,44 @@ describe('buildConsole', () => {
     expect(d.spec.replicas).toBe(3);
     expect(d.spec.template.spec.containers[0].resources).toEqual({ requests: { cpu: '2', memory: '1024Mi' }, limits: { memory: '2048Mi' } });
     expect(get('Service', build(cr)).spec).toMatchObject({ type: 'ClusterIP', ports: [{ name: 'http', port: 9443, targetPort: 9443, protocol: 'TCP' }], selector: { 'app.kubernetes.io/component': 'console', 'app.kubernetes.io/instance': 'prod' } });
+  });
+
+  it('with spec.console.oidc: the --oidc-* flags with their defaults, the client secret mounted read-only and never in the args', () => {
+    // GIVEN the required OIDC fields only, through the API's validation and defaults
+    const cr = validated(
+      enabled(undefined, (s) => {
+        s.console.oidc = { issuerURL: 'https://login.example.com/realms/ops', clientID: 'srec-console', clientSecretName: 'console-oidc', redirectURL: 'https://console.example.com/oidc/callback' };
+      }),
+    );
+    const pod = get('Deployment', build(cr)).spec.template.spec;
+    const c = pod.containers[0];
+    expect(c.args.slice(c.args.indexOf('--oidc-issuer'))).toEqual([
+      '--oidc-issuer', 'https://login.example.com/realms/ops',
+      '--oidc-client-id', 'srec-console',
+      '--oidc-client-secret-file', '/etc/srec/oidc/client-secret',
+      '--oidc-redirect-url', 'https://console.example.com/oidc/callback',
+      '--oidc-username-claim', 'email',
+      '--oidc-groups-claim', 'groups',
+      '--oidc-username-prefix', 'oidc:',
+      '--oidc-groups-prefix', 'oidc:',
+      '--oidc-scopes', 'openid profile email',
+    ]);
+    expect(c.volumeMounts).toEqual(expect.arrayContaining([{ name: 'oidc-client', mountPath: '/etc/srec/oidc/client-secret', subPath: 'client-secret', readOnly: true }]));
+    expect(pod.volumes.find((v: any) => v.name === 'oidc-client').secret).toMatchObject({ secretName: 'console-oidc', defaultMode: 0o440 });
+    expect(consoleArgs(enabled())).not.toContain('--oidc-issuer');
+  });
+
+  it('refuses an OIDC issuer or redirect that is not https, or a redirect elsewhere than /oidc/callback, naming the field', () => {
+    const bad = (oidc: Record<string, string>) =>
+      validateObject(withSpec(enabled(), (s) => (s.console.oidc = { issuerURL: 'https://login.example.com', clientID: 'c', clientSecretName: 's', redirectURL: 'https://console.example.com/oidc/callback', ...oidc })));
+    expect(bad({})).toMatchObject({ ok: true });
+    expect(bad({ issuerURL: 'http://login.example.com' })).toMatchObject({ ok: false, errors: [expect.objectContaining({ path: 'spec.console.oidc.issuerURL' })] });
+    expect(bad({ redirectURL: 'http://console.example.com/oidc/callback' })).toMatchObject({ ok: false, errors: [expect.objectContaining({ path: 'spec.console.oidc.redirectURL' })] });
+    expect(bad({ redirectURL: 'https://console.example.com/callback' })).toMatchObject({ ok: false, errors: [expect.objectContaining({ path: 'spec.console.oidc.redirectURL' })] });
+  });
+
+  it('keeps each browser on one console pod: its login lives there', () => {
+    expect(get('Service').spec.sessionAffinity).toBe('ClientIP');
   });
 
   it('names the field of a cpu quantity it cannot read', () => {

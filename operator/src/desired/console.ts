@@ -2,7 +2,7 @@
 // read-only, the trail keys read-only), a ClusterIP Service, and a ServiceAccount bound to the ClusterRole
 // system:auth-delegator, which only lets it create TokenReviews and SubjectAccessReviews. Not rendered
 // unless spec.console.enabled.
-import { App, Chart, Duration } from 'cdk8s';
+import { ApiObject, App, Chart, Duration, JsonPatch } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-34';
 import type { Construct } from 'constructs';
 import type { ConsoleSpec, SessionRecording } from '../api/types.js';
@@ -20,6 +20,8 @@ export const CONSOLE_CLUSTER_ROLE = 'system:auth-delegator';
 export const CONSOLE_PATHS = {
   /** The trail's key set, one file per Secret, as in the recorder. */
   keysDir: '/etc/srec/trail',
+  /** spec.console.oidc.clientSecretName's key client-secret. */
+  oidcClientSecret: '/etc/srec/oidc/client-secret',
   tmpDir: '/tmp',
 } as const;
 
@@ -45,6 +47,20 @@ export function consoleArgs(cr: SessionRecording): string[] {
   // recording_viewed and file_downloaded are SSH-PRIVX-AUDIT events: they take the recorder's path to the SIEM.
   if (spec.syslog.enabled) args.push('--audit', `${childNames(cr).syslog}:${SYSLOG_PORT}`, '--audit-protocol', 'tcp', '--audit-format', spec.syslog.format);
   if (hasTrailKeys(cr)) args.push('--keys', CONSOLE_PATHS.keysDir);
+  const oidc = consoleSpec(cr).oidc;
+  if (oidc !== undefined) {
+    args.push(
+      '--oidc-issuer', oidc.issuerURL,
+      '--oidc-client-id', oidc.clientID,
+      '--oidc-client-secret-file', CONSOLE_PATHS.oidcClientSecret,
+      '--oidc-redirect-url', oidc.redirectURL,
+      '--oidc-username-claim', oidc.usernameClaim,
+      '--oidc-groups-claim', oidc.groupsClaim,
+      '--oidc-username-prefix', oidc.usernamePrefix,
+      '--oidc-groups-prefix', oidc.groupsPrefix,
+      '--oidc-scopes', oidc.scopes,
+    );
+  }
   return args;
 }
 
@@ -107,6 +123,9 @@ export function buildConsole(cr: SessionRecording, opts: { readonly images: Imag
   if (trail?.signing !== undefined) {
     c.mount(`${CONSOLE_PATHS.keysDir}/signing.key`, secretVolume(chart, 'trail-signing', trail.signing.secretName), { readOnly: true, subPath: 'signing.key' });
   }
+  if (spec.oidc !== undefined) {
+    c.mount(CONSOLE_PATHS.oidcClientSecret, secretVolume(chart, 'oidc-client', spec.oidc.clientSecretName), { readOnly: true, subPath: 'client-secret' });
+  }
   // Node and its libraries may write temporary files; the root file system is read-only.
   c.mount(CONSOLE_PATHS.tmpDir, kplus.Volume.fromEmptyDir(chart, 'tmp', 'tmp', { sizeLimit: toSize('64Mi') }));
 
@@ -116,6 +135,8 @@ export function buildConsole(cr: SessionRecording, opts: { readonly images: Imag
     ports: [{ name: 'http', port: spec.port, targetPort: spec.port, protocol: kplus.Protocol.TCP }],
   });
   for (const [k, v] of Object.entries(selectorLabels(cr, 'console'))) service.selectLabel(k, v);
+  // A browser's login (and a single sign-on under way) lives in the pod that made it.
+  ApiObject.of(service).addJsonPatch(JsonPatch.add('/spec/sessionAffinity', 'ClientIP'));
 
   ownAll(chart, cr);
   return [...(chart.toJson() as KubeObject[]), consoleBinding(cr)];
