@@ -16,6 +16,7 @@ import { createRecorderMetrics } from '../ssh/metrics.js';
 import { checkChannelWindow } from '../ssh/window.js';
 import { mkdirOwner } from '../trail/fsutil.js';
 import { TrailMover } from '../trail/mover.js';
+import { SealIndexer } from '../search/seal-indexer.js';
 import { transferTaps } from '../transfer/tap.js';
 
 const USAGE = 'usage: srec recorder --config FILE [--probes host:port] [--grace SECONDS]\n';
@@ -48,6 +49,12 @@ export async function run(argv: string[]): Promise<number> {
   const audit = createAudit(sink, { sensitiveEvents: selectSensitiveEvents(config.audit), bulkData: config.audit.bulkData });
 
   await mkdirOwner(config.tempFolder);
+  // Every session is searchable the moment it is on the share: no auditor waits for a first search.
+  const indexer = new SealIndexer({
+    log: log.child({ component: 'indexer' }),
+    indexed: metrics.sessionsIndexed,
+    ...(config.trail !== undefined ? { keysDir: config.trail.keysDir, keys: config.trail.keys } : {}),
+  });
   const mover = new TrailMover({
     tempFolder: config.tempFolder,
     dataFolder: config.dataFolder,
@@ -56,6 +63,7 @@ export async function run(argv: string[]): Promise<number> {
     pendingGauge: metrics.recordingsPending,
     failureCounter: metrics.moveFailures,
     ...(config.trail !== undefined ? { keys: config.trail.keys } : {}),
+    onMoved: (dir) => indexer.add(dir),
   });
   await mover.start();
 
@@ -66,6 +74,7 @@ export async function run(argv: string[]): Promise<number> {
   } catch (err) {
     log.error('cannot listen', { listen: config.listen, error: errorMessage(err) });
     mover.close();
+    await indexer.close();
     await probes.close();
     return 1;
   }
@@ -92,6 +101,7 @@ export async function run(argv: string[]): Promise<number> {
   await mover.flush(10000);
   if (mover.pendingCount > 0) log.warn('recordings left in the spool; the next start moves them', { pending: mover.pendingCount });
   mover.close();
+  await indexer.close();
   await probes.close();
   await audit.close();
   log.info('stopped');

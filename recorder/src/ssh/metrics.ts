@@ -7,6 +7,8 @@ export interface RecorderMetrics {
   readonly bytesRelayed: Counter<'direction'>;
   readonly recordingsPending: Gauge;
   readonly moveFailures: Counter;
+  /** label result: stored | failed. Sessions indexed when sealed (search/seal-indexer.ts). */
+  readonly sessionsIndexed: Counter<'result'>;
   /** label reason: unknown_key | bad_signature | method. */
   readonly authFailures: Counter<'reason'>;
   /** label reason: a RefusalReason. */
@@ -33,6 +35,12 @@ export function createRecorderMetrics(registry: Registry): RecorderMetrics {
     }),
     recordingsPending: new Gauge({ name: 'srec_recordings_pending', help: 'Closed recordings in the spool waiting to move to the share.', registers }),
     moveFailures: new Counter({ name: 'srec_recording_move_failures_total', help: 'Failed attempts to move a recording to the share.', registers }),
+    sessionsIndexed: new Counter({
+      name: 'srec_sessions_indexed_total',
+      help: 'Sessions indexed for search when sealed on the share (stored), or left to the first search (failed).',
+      labelNames: ['result'],
+      registers,
+    }),
     authFailures: new Counter({ name: 'srec_auth_failures_total', help: 'Rejected authentication attempts, by reason.', labelNames: ['reason'], registers }),
     connectionsRefused: new Counter({ name: 'srec_connections_refused_total', help: 'Authenticated connections refused, by reason.', labelNames: ['reason'], registers }),
     loginsPending: new Gauge({ name: 'srec_logins_pending', help: 'Connections accepted and not logged in yet.', registers }),

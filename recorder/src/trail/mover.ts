@@ -39,6 +39,8 @@ export interface MoverOptions {
   readonly shareMinFreeBytes?: number;
   /** The trail's key set: recovery seals as a clean close does; with the signing key, every move is chained in this replica's ledger. */
   readonly keys?: TrailKeys;
+  /** Each recording once it is on the share (its final directory), e.g. to index it. */
+  readonly onMoved?: (dir: string, sessionId: string) => void;
 }
 
 interface Pending {
@@ -225,6 +227,7 @@ export class TrailMover {
         this.pending.delete(id);
         this.updateGauge();
         this.opts.log.info('recording moved to the share', { sessionId: id, dir: final, attempts: p.attempts + 1 });
+        this.opts.onMoved?.(final, id);
       } catch (err) {
         p.attempts += 1;
         this.opts.failureCounter?.inc();
