@@ -9,6 +9,7 @@ const BENCHES: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   size: () => import('./size.js'),
   sftp: () => import('./sftp.js'),
   search: () => import('./search.js'),
+  console: () => import('./console.js'),
   operator: () => import('./operator.js'),
   audit: () => import('./audit.js'),
 };

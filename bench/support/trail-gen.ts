@@ -18,6 +18,8 @@ export interface GenJob {
   readonly sessions: ReadonlyArray<{ readonly bytes: number; readonly seed: number; readonly needles: readonly string[] }>;
   /** A key set: the sessions are sealed and signed as the recorder's would be. */
   readonly keysDir?: string;
+  /** Output bytes of one command, smallest and largest. @default 64 KiB .. 1 MiB */
+  readonly commandBytes?: readonly [number, number];
 }
 
 const COMMANDS = ['tail -n 200 /var/log/app.log', 'grep -i error /var/log/app.log', 'journalctl -u nginx --no-pager', 'kubectl logs deploy/api', 'cat /var/log/syslog', 'ls -la /srv/app/releases'];
@@ -55,8 +57,9 @@ export async function generate(job: GenJob): Promise<number> {
         await write(cast.output(Buffer.from(ch === '\r' ? '\r\n' : ch)));
         bytesIn++;
       }
-      // The command's output: 64 KiB .. 1 MiB, in chunks of 1..16 KiB, a needle now and then.
-      let text = logText(rand, 64 * 1024 + (rand() % (960 * 1024)), Math.floor(clock / 1000)).replace(/ ERROR /g, ' \x1b[31mERROR\x1b[0m ');
+      // The command's output (64 KiB .. 1 MiB unless told), in chunks of 1..16 KiB, a needle now and then.
+      const [least, most] = job.commandBytes ?? [64 * 1024, 1024 * 1024];
+      let text = logText(rand, least + (rand() % (most - least)), Math.floor(clock / 1000)).replace(/ ERROR /g, ' \x1b[31mERROR\x1b[0m ');
       if (needles.length > 0 && rand() % 4 === 0) {
         const at = text.indexOf('\n', rand() % text.length) + 1;
         text = text.slice(0, at) + `${new Date(clock).toISOString()} kernel: ${needles.shift()} detected on cpu ${rand() % 64}\n` + text.slice(at);

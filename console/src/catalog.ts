@@ -49,6 +49,8 @@ interface Entry {
   readonly row: SessionRow;
   readonly dir: string;
   readonly startMs: number;
+  /** As read when the catalog first met it: what a search across sessions starts from. */
+  readonly stored: StoredSession;
 }
 
 function rowOf(s: StoredSession): SessionRow {
@@ -119,7 +121,7 @@ export class Catalog {
       }
       try {
         const s = readSession(dir, this.opts.keys);
-        next.set(dir, { row: rowOf(s), dir: s.dir, startMs: Date.parse(s.manifest.start) });
+        next.set(dir, { row: rowOf(s), dir: s.dir, startMs: Date.parse(s.manifest.start), stored: s });
       } catch (err) {
         unreadable.set(dir, (err as Error).message);
       }
@@ -135,6 +137,12 @@ export class Catalog {
     const all = this.sorted.filter((e) => matches(e.row, e.startMs, filter));
     const p = Math.max(1, Math.floor(page));
     return { items: all.slice((p - 1) * pageSize, p * pageSize).map((e) => e.row), total: all.length, page: p, pageSize };
+  }
+
+  /** Every session, newest first, as read when first met (manifests are not read again). */
+  all(): StoredSession[] {
+    this.refresh();
+    return this.sorted.map((e) => e.stored);
   }
 
   /** The distinct people, target users and hosts, for the filter's choices. */

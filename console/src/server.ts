@@ -9,6 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { errorMessage, type Logger } from '../../common/log.js';
 import { searchSessions, SearchUsageError, type SearchHit } from '../../recorder/src/search/query.js';
+import { TermFilters } from '../../recorder/src/search/term-filter.js';
 import { verifySession } from '../../recorder/src/search/verify.js';
 import type { ChannelLogEntry } from '../../recorder/src/trail/channel-log.js';
 import { readGzipLines } from '../../recorder/src/trail/gzip-lines.js';
@@ -167,6 +168,8 @@ export function createConsoleServer(opts: ConsoleServerOptions): http.Server {
   const pageSize = opts.pageSize ?? 50;
   const searchLimit = opts.searchLimit ?? 200;
   const keys = opts.keys !== undefined ? { keys: opts.keys } : {};
+  // A search opens only the sessions whose token filter may hold every word (made once per session).
+  const filters = new TermFilters();
 
   const send = (res: http.ServerResponse, status: number, type: string, body: string | Buffer, headers: http.OutgoingHttpHeaders = {}) => {
     res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), ...headers });
@@ -286,7 +289,7 @@ export function createConsoleServer(opts: ConsoleServerOptions): http.Server {
       if (chParam !== null && channel === undefined) throw new HttpError(404, `ch: session ${s.id} has no recorded channel ${chParam}`);
       const t = Number(url.searchParams.get('t') ?? '0');
       const words = url.searchParams.get('q') ?? '';
-      const hits = words.trim() === '' ? [] : await searchSessions({ dataFolder: opts.dataFolder, words, session: s.id, limit: 100, ...keys }).then((r) => r.hits).catch(() => []);
+      const hits = words.trim() === '' ? [] : await searchSessions({ dataFolder: opts.dataFolder, words, session: s.id, sessions: [s], limit: 100, ...keys }).then((r) => r.hits).catch(() => []);
       const log = await readChannelLog(s.dir, sealOf(s));
       const startAt = Number.isFinite(t) && t > 0 ? Math.round(t * 1000) / 1000 : 0;
       const markers = channel === undefined ? [] : markersFor(log.entries, channel, hits);
@@ -406,7 +409,9 @@ export function createConsoleServer(opts: ConsoleServerOptions): http.Server {
   }
 
   function runSearch(words: string) {
-    return searchSessions({ dataFolder: opts.dataFolder, words, limit: searchLimit, contextLines: 2, ...keys });
+    const sessions = catalog.all();
+    filters.keepOnly(new Set(sessions.map((s) => s.dir)));
+    return searchSessions({ dataFolder: opts.dataFolder, words, limit: searchLimit, contextLines: 2, sessions, filters, ...keys });
   }
 
   return http.createServer((req, res) => {

@@ -328,6 +328,17 @@ export class SessionIndex {
     return decodePostings(this.postings.read(term.offset, term.length), term.count);
   }
 
+  /** Every token hash of the session, in hash order (terms.bin's entries): what a TermFilter is made of. */
+  termHashes(): Uint32Array {
+    const head = this.terms.read(8, 8);
+    const bits = head.readUInt32LE(0);
+    const n = head.readUInt32LE(4);
+    const entries = this.terms.read(16 + 4 * (2 ** bits + 1), 16 * n);
+    const out = new Uint32Array(n);
+    for (let i = 0; i < n; i++) out[i] = entries.readUInt32LE(16 * i);
+    return out;
+  }
+
   /** Ids of the lines containing every token (by hash). */
   candidates(hashes: readonly number[]): Uint32Array {
     const lists = hashes.map((h) => this.lookup(h)).sort((a, b) => a.length - b.length);

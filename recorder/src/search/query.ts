@@ -7,6 +7,7 @@ import type { PoolOptions } from './index-pool.js';
 import { indexState, openIndex, type SessionIndex, type IndexedLine } from './index-store.js';
 import { timeOfSpan } from './terminal.js';
 import { compilePhrase, type Phrase } from './tokens.js';
+import type { TermFilters } from './term-filter.js';
 import type { Stream } from './transcript.js';
 
 export interface SearchOptions {
@@ -29,6 +30,13 @@ export interface SearchOptions {
   readonly onProblem?: (problem: TrailProblem) => void;
   /** The trail's key set: opens encrypted sessions (their casts, manifests and index). */
   readonly keys?: TrailKeys;
+  /**
+   * The sessions to search, as the caller already read them (a console's catalog); the share is not walked.
+   * @default every session under dataFolder
+   */
+  readonly sessions?: readonly StoredSession[];
+  /** Per-session token filters kept by a long-running caller: only the sessions that may match are opened. */
+  readonly filters?: TermFilters;
   /** How missing indexes are built in parallel. @default worker threads on every core (at most 4) */
   readonly pool?: PoolOptions;
 }
@@ -132,7 +140,7 @@ export async function searchSessions(opts: SearchOptions): Promise<SearchResult>
   };
   let scan: ReturnType<typeof scanSessions>;
   try {
-    scan = scanSessions(opts.dataFolder, opts.keys !== undefined ? { keys: opts.keys } : {});
+    scan = opts.sessions !== undefined ? { sessions: [...opts.sessions], problems: [] } : scanSessions(opts.dataFolder, opts.keys !== undefined ? { keys: opts.keys } : {});
   } catch (err) {
     throw new SearchUsageError((err as Error).message);
   }
@@ -151,6 +159,8 @@ export async function searchSessions(opts: SearchOptions): Promise<SearchResult>
   const locked = refs.filter((r) => r.stored.sealed !== undefined && (opts.keys === undefined || opts.keys.keks.length === 0));
   for (const r of locked) problem({ session: r.id, path: r.dir, message: 'skipped: encrypted; give --keys DIR holding the trail\'s encryption.json' });
   if (locked.length > 0) refs = refs.filter((r) => !locked.includes(r));
+  const searched = refs.length;
+  if (opts.filters !== undefined) refs = refs.filter((r) => opts.filters!.mayContain(r, phrase.hashes));
   const hits: SearchHit[] = [];
   let found = 0;
   let built = 0;
@@ -194,5 +204,5 @@ export async function searchSessions(opts: SearchOptions): Promise<SearchResult>
       index.close();
     }
   }
-  return { hits, problems, stats: { sessions: refs.length, indexesBuilt: built, indexesUsed: used, castBytesRead: bytes } };
+  return { hits, problems, stats: { sessions: searched, indexesBuilt: built, indexesUsed: used, castBytesRead: bytes } };
 }

@@ -1,0 +1,144 @@
+// console: the auditor's console over a share of many sessions (issue 19's figures). 10,000 sessions with
+// 1 GiB of terminal output between them, recorded with the trail writer and indexed the way the recorder
+// indexes each one when it is sealed (search/seal-indexer.ts: a worker thread builds it, once); then
+// `srec console` (in process, over HTTP as a browser asks) lists the newest page of connections and
+// searches a word across every session. Baselines, in the same run: GET /healthz (the HTTP round trip
+// alone) for the list, searchSessions() called directly (what the console runs) for the search.
+import os from 'node:os';
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { createLogger } from '../common/log.js';
+import { TokenFileAuth } from '../console/src/auth.js';
+import { startConsole } from '../console/src/cmd.js';
+import type { AuditSink } from '../recorder/src/audit/emitter.js';
+import { prebuildIndexes } from '../recorder/src/search/index-pool.js';
+import { searchSessions } from '../recorder/src/search/query.js';
+import { initKeySet, loadTrailKeys } from '../recorder/src/trail/crypto/keys.js';
+import { scanSessions } from '../recorder/src/trail/sessions.js';
+import { MiB, TRAIL_KEYS, emit, median, progress, scaled, tempDir } from './support/common.js';
+import type { GenJob } from './support/trail-gen.js';
+
+const B = 'console';
+const NEEDLE = 'fatal-oops-7731';
+const TOKEN = 'bench-console-token-0123456789';
+
+function runWorker(job: GenJob): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const w = new Worker(new URL('./support/trail-gen.js', import.meta.url), { workerData: job });
+    w.once('message', (m: { ok: boolean; bytes?: number; error?: string }) => (m.ok ? resolve(m.bytes ?? 0) : reject(new Error(m.error))));
+    w.once('error', reject);
+  });
+}
+
+/** Wall milliseconds of `f`, `n` times. */
+async function timed(n: number, f: () => Promise<unknown>): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = process.hrtime.bigint();
+    await f();
+    out.push(Number(process.hrtime.bigint() - t) / 1e6);
+  }
+  return out;
+}
+
+export async function run(): Promise<void> {
+  const sessions = scaled(Number(process.env.BENCH_CONSOLE_SESSIONS ?? 10_000), 20);
+  const totalMiB = scaled(1024, 2);
+  const perSession = Math.floor((totalMiB * MiB) / sessions);
+  const dir = tempDir(B);
+  const dataFolder = path.join(dir, 'share');
+  const keysDir = TRAIL_KEYS ? path.join(dir, 'trail-keys') : undefined;
+  if (keysDir !== undefined) initKeySet(keysDir);
+  const keys = keysDir !== undefined ? loadTrailKeys(keysDir) : undefined;
+  // The needle in three sessions spread over the share, the way one rare command is.
+  const planted = new Set([0, Math.floor(sessions / 3), Math.floor((2 * sessions) / 3)]);
+  const specs = Array.from({ length: sessions }, (_, i) => ({ bytes: Math.floor(perSession * 0.8), seed: i + 1, needles: planted.has(i) ? [NEEDLE] : [] }));
+  const workers = Math.max(1, Math.min(2, os.availableParallelism()));
+  progress(B, `recording ${totalMiB} MiB of output in ${sessions} sessions (${(perSession / 1024).toFixed(0)} KiB each) with ${workers} trail writers`);
+  let t0 = Date.now();
+  // One command's output a session, so that the sessions add up to the total (the writer adds CRs and prompts).
+  const commandBytes: [number, number] = [Math.floor(perSession * 0.8), Math.floor(perSession * 1.0) + 1];
+  const written = (
+    await Promise.all(
+      Array.from({ length: workers }, (_, w) =>
+        runWorker({ tempFolder: path.join(dir, `tmp-${w}`), dataFolder, sessions: specs.filter((_, i) => i % workers === w), commandBytes, ...(keysDir !== undefined ? { keysDir } : {}) }),
+      ),
+    )
+  ).reduce((a, b) => a + b, 0);
+  progress(B, `${(written / MiB).toFixed(0)} MiB recorded in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+
+  // Indexed as at seal: once per session, in worker threads, stored next to the recording.
+  const refs = scanSessions(dataFolder, keys !== undefined ? { keys } : {}).sessions;
+  if (refs.length !== sessions) throw new Error(`${refs.length} sessions on the share, ${sessions} written`);
+  t0 = Date.now();
+  const built = await prebuildIndexes(refs, { workers, ...(keysDir !== undefined ? { keysDir } : {}) });
+  const indexSeconds = (Date.now() - t0) / 1000;
+  if (built.size !== sessions) throw new Error(`${built.size} of ${sessions} sessions indexed (the worker module is bench's build: run \`npm run build\`)`);
+  progress(B, `indexed in ${indexSeconds.toFixed(1)} s`);
+  emit({
+    bench: B,
+    metric: 'index_at_seal',
+    value: (written / MiB / indexSeconds) * (1 / workers),
+    unit: 'MiB/s per core',
+    baseline: null,
+    ratio: null,
+    note: `${sessions} sessions indexed by ${workers} worker threads in ${indexSeconds.toFixed(1)} s: ${((indexSeconds * 1000 * workers) / sessions).toFixed(1)} ms of one core per ${(perSession / 1024).toFixed(0)} KiB session, spent once when it is sealed`,
+  });
+
+  const sink: AuditSink = { emit: () => undefined, close: async () => undefined };
+  const auth = new TokenFileAuth([{ token: TOKEN, name: 'bench' }]);
+  const c = await startConsole({ dataFolder, listen: '127.0.0.1:0', tokens: auth, authorizer: auth, audit: sink, log: createLogger({ component: 'console', silent: true }), ...(keys !== undefined ? { keys } : {}) });
+  try {
+    const get = async (p: string, expectItems?: number) => {
+      const r = await fetch(`${c.url}${p}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+      if (r.status !== 200) throw new Error(`GET ${p}: ${r.status} ${await r.text()}`);
+      const body = (await r.json()) as { total?: number; hits?: Array<{ session: string }> };
+      if (expectItems !== undefined && body.total !== expectItems) throw new Error(`GET ${p}: ${body.total} sessions, not ${expectItems}`);
+      return body;
+    };
+    const health = await timed(30, async () => (await fetch(`${c.url}/healthz`)).text());
+    const [firstList] = await timed(1, () => get('/api/sessions', sessions));
+    // The catalog keeps the manifests it read; each list walks the share's day directories again (at most once a second).
+    const list: number[] = [];
+    for (let i = 0; i < 30; i++) {
+      list.push(...(await timed(1, () => get('/api/sessions', sessions))));
+      await new Promise((r) => setTimeout(r, 1100));
+    }
+    const filtered = await timed(20, () => get('/api/sessions?user=user3&host=db-2'));
+    emit({ bench: B, metric: 'first_list', value: firstList!, unit: 'ms', baseline: null, ratio: null, note: `the first GET /api/sessions after start: reads all ${sessions} manifests` });
+    emit({
+      bench: B,
+      metric: 'list_p50',
+      value: median(list),
+      unit: 'ms',
+      baseline: median(health),
+      ratio: median(list) / median(health),
+      target: '<= 200 ms',
+      met: median(list) <= 200,
+      note: `GET /api/sessions (the newest 50 of ${sessions}), ${list.length} runs a second apart so each walks the share again; baseline = p50 of GET /healthz`,
+    });
+    emit({ bench: B, metric: 'list_filtered_p50', value: median(filtered), unit: 'ms', baseline: median(health), ratio: median(filtered) / median(health), note: 'GET /api/sessions?user=user3&host=db-2' });
+
+    const direct = await timed(5, () => searchSessions({ dataFolder, words: NEEDLE, limit: 200, contextLines: 2, ...(keys !== undefined ? { keys } : {}) }));
+    const [firstSearch] = await timed(1, () => get(`/api/search?q=${NEEDLE}`));
+    const search = await timed(20, () => get(`/api/search?q=${NEEDLE}`));
+    const common = await timed(5, () => get('/api/search?q=ERROR'));
+    const hits = new Set(((await get(`/api/search?q=${NEEDLE}`)).hits ?? []).map((h) => h.session));
+    if (hits.size !== planted.size) throw new Error(`the search found the needle in ${hits.size} sessions, not ${planted.size}`);
+    emit({ bench: B, metric: 'first_search', value: firstSearch!, unit: 'ms', baseline: null, ratio: null, note: `the console's first search: makes each session's token filter from its index (${sessions} sessions)` });
+    emit({
+      bench: B,
+      metric: 'search_p50',
+      value: median(search),
+      unit: 'ms',
+      baseline: median(direct),
+      ratio: median(search) / median(direct),
+      target: '<= 500 ms',
+      met: median(search) <= 500,
+      note: `GET /api/search for a word in ${planted.size} of ${sessions} sessions (${(written / MiB).toFixed(0)} MiB of output), ${search.length} runs after the first; baseline = p50 of searchSessions() called directly, which walks the share and opens every index (what srec search does)`,
+    });
+    emit({ bench: B, metric: 'search_common_word_p50', value: median(common), unit: 'ms', baseline: null, ratio: null, note: 'GET /api/search?q=ERROR: a word in every session, the first 200 hits' });
+  } finally {
+    await c.close();
+  }
+}
