@@ -4,6 +4,7 @@
 // `srec console` (in process, over HTTP as a browser asks) lists the newest page of connections and
 // searches a word across every session. Baselines, in the same run: GET /healthz (the HTTP round trip
 // alone) for the list, searchSessions() called directly (what the console runs) for the search.
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -89,14 +90,27 @@ export async function run(): Promise<void> {
   const auth = new TokenFileAuth([{ token: TOKEN, name: 'bench' }]);
   const c = await startConsole({ dataFolder, listen: '127.0.0.1:0', tokens: auth, authorizer: auth, audit: sink, log: createLogger({ component: 'console', silent: true }), ...(keys !== undefined ? { keys } : {}) });
   try {
+    // A fresh connection a request (as a browser after a pause would open): a kept-alive one can be closed by
+    // the server's keep-alive timer while the in-process baseline holds the event loop.
+    const request = (p: string, auth = true) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = http.get(`${c.url}${p}`, { agent: false, headers: auth ? { authorization: `Bearer ${TOKEN}` } : {} }, (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (d: string) => (body += d));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+          res.on('error', reject);
+        });
+        req.on('error', (err) => reject(new Error(`GET ${p}: ${err.message}`)));
+      });
     const get = async (p: string, expectItems?: number) => {
-      const r = await fetch(`${c.url}${p}`, { headers: { authorization: `Bearer ${TOKEN}` } });
-      if (r.status !== 200) throw new Error(`GET ${p}: ${r.status} ${await r.text()}`);
-      const body = (await r.json()) as { total?: number; hits?: Array<{ session: string }> };
+      const r = await request(p);
+      if (r.status !== 200) throw new Error(`GET ${p}: ${r.status} ${r.body}`);
+      const body = JSON.parse(r.body) as { total?: number; hits?: Array<{ session: string }> };
       if (expectItems !== undefined && body.total !== expectItems) throw new Error(`GET ${p}: ${body.total} sessions, not ${expectItems}`);
       return body;
     };
-    const health = await timed(30, async () => (await fetch(`${c.url}/healthz`)).text());
+    const health = await timed(30, () => request('/healthz', false));
     const [firstList] = await timed(1, () => get('/api/sessions', sessions));
     // The catalog keeps the manifests it read; each list walks the share's day directories again (at most once a second).
     const list: number[] = [];
@@ -120,6 +134,7 @@ export async function run(): Promise<void> {
     emit({ bench: B, metric: 'list_filtered_p50', value: median(filtered), unit: 'ms', baseline: median(health), ratio: median(filtered) / median(health), note: 'GET /api/sessions?user=user3&host=db-2' });
 
     const direct = await timed(5, () => searchSessions({ dataFolder, words: NEEDLE, limit: 200, contextLines: 2, ...(keys !== undefined ? { keys } : {}) }));
+    progress(B, `searching: searchSessions() directly ${median(direct).toFixed(0)} ms p50; now the console`);
     const [firstSearch] = await timed(1, () => get(`/api/search?q=${NEEDLE}`));
     const search = await timed(20, () => get(`/api/search?q=${NEEDLE}`));
     const common = await timed(5, () => get('/api/search?q=ERROR'));

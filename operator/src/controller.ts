@@ -11,6 +11,7 @@ import { renderObjects } from './desired/index.js';
 import { childNames, claimName, DESIRED_HASH_ANNOTATION, FINALIZER, FIELD_MANAGER, type KubeObject, namespaceOf, OWNER_NAMESPACE_LABEL } from './desired/meta.js';
 import type { Images } from './desired/recorder.js';
 import { computeStatus, type DeploymentObservation, firstProblem, type Observed, statusEqual, warningFor } from './desired/status.js';
+import { consoleSecretNames, consoleSpec } from './desired/console.js';
 import { syslogSecretNames } from './desired/syslog.js';
 import { apiMessage, type KubeClient, RESOURCES } from './kube/client.js';
 import type { Clock } from './kube/clock.js';
@@ -317,7 +318,7 @@ export class Controller {
     const ns = namespaceOf(cr);
     const names = childNames(cr);
     const secrets = new Map<string, readonly string[]>();
-    for (const s of [cr.spec.recorder.usersSecret, ...cr.spec.recorder.hosts.map((h) => h.credentialsSecret), ...syslogSecretNames(cr)]) {
+    for (const s of [cr.spec.recorder.usersSecret, ...cr.spec.recorder.hosts.map((h) => h.credentialsSecret), ...syslogSecretNames(cr), ...consoleSecretNames(cr)]) {
       const keys = secretKeys(caches.secrets.get(ns, s));
       if (keys) secrets.set(s, keys);
     }
@@ -329,6 +330,7 @@ export class Controller {
       secrets,
       recorder: deploymentObservation(child('Deployment', names.recorder, caches.deployments)),
       syslog: cr.spec.syslog.enabled ? deploymentObservation(child('Deployment', names.syslog, caches.deployments)) : undefined,
+      console: consoleSpec(cr).enabled ? deploymentObservation(child('Deployment', names.console, caches.deployments)) : undefined,
       ...(applyErrors.length > 0 ? { applyError: applyErrors.join('; ') } : {}),
     };
   }

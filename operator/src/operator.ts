@@ -11,6 +11,7 @@ import { generateEd25519HostKey, type HostKeyGenerator } from './desired/hostkey
 import { claimName, childNames, type KubeObject, MANAGED_BY_SELECTOR, OWNER_NAMESPACE_LABEL } from './desired/meta.js';
 import type { renderObjects } from './desired/index.js';
 import type { Images } from './desired/recorder.js';
+import { consoleSecretNames } from './desired/console.js';
 import { syslogSecretNames } from './desired/syslog.js';
 import { defaultImages } from './images.js';
 import { KubeClient, type Resource, RESOURCES } from './kube/client.js';
@@ -128,7 +129,7 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
     caches.sessionRecordings.list().filter((o) => o.metadata.namespace === namespace) as unknown as SessionRecording[];
   const toReferencingSecret = (obj: KubeObject) => {
     for (const cr of sessionRecordingsIn(obj.metadata.namespace)) {
-      const names = [cr.spec.recorder.usersSecret, childNames(cr).hostKey, ...cr.spec.recorder.hosts.map((h) => h.credentialsSecret), ...syslogSecretNames(cr)];
+      const names = [cr.spec.recorder.usersSecret, childNames(cr).hostKey, ...cr.spec.recorder.hosts.map((h) => h.credentialsSecret), ...syslogSecretNames(cr), ...consoleSecretNames(cr)];
       if (names.includes(obj.metadata.name)) enqueue(objectKey(cr));
     }
   };

@@ -118,6 +118,7 @@ describe('the operator', () => {
         ['StorageReady', 'True', 'ClaimBound'],
         ['RecorderReady', 'True', 'ReplicasReady'],
         ['SyslogReady', 'True', 'ReplicasReady'],
+        ['ConsoleReady', 'True', 'Disabled'],
       ]);
       expect(cr.status?.storage).toEqual({ claimName: 'prod-share', phase: 'Bound' });
       expect(cr.metadata.finalizers).toContain('recording.privx.io/storage');
@@ -318,6 +319,8 @@ describe('the operator', () => {
       obj.spec.console = { enabled: true, port: 8443 };
       await c.createCr(obj);
       const cr = await c.waitForCondition(ns, 'audited', 'Ready', 'True');
+      // (Ready waits for the console too: its pods are up)
+      expect(cr.status?.conditions?.find((x) => x.type === 'ConsoleReady')).toMatchObject({ status: 'True', reason: 'ReplicasReady', message: '1 of 1 console pods ready' });
       const binding = `srec-${ns}-audited-console`;
       // THEN the console's ServiceAccount, Deployment and Service are there, owned by the CR
       for (const [v, kind] of [

@@ -186,7 +186,7 @@ export interface SessionRecordingSpec {
 }
 
 export type ConditionStatus = 'True' | 'False' | 'Unknown';
-export type ConditionType = 'Ready' | 'StorageReady' | 'RecorderReady' | 'SyslogReady';
+export type ConditionType = 'Ready' | 'StorageReady' | 'RecorderReady' | 'SyslogReady' | 'ConsoleReady';
 
 export interface Condition {
   readonly type: ConditionType;

@@ -64,6 +64,12 @@ export function consoleArgs(cr: SessionRecording): string[] {
   return args;
 }
 
+/** The Secrets the console mounts besides the trail's: spec.console.oidc.clientSecretName when single sign-on is on. */
+export function consoleSecretNames(cr: SessionRecording): string[] {
+  const spec = consoleSpec(cr);
+  return spec.enabled && spec.oidc !== undefined ? [spec.oidc.clientSecretName] : [];
+}
+
 function hasTrailKeys(cr: SessionRecording): boolean {
   return cr.spec.trail?.encryption !== undefined || cr.spec.trail?.signing !== undefined;
 }

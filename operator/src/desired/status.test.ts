@@ -27,6 +27,7 @@ describe('computeStatus', () => {
       ['StorageReady', 'True', 'ClaimBound'],
       ['RecorderReady', 'True', 'ReplicasReady'],
       ['SyslogReady', 'True', 'ReplicasReady'],
+      ['ConsoleReady', 'True', 'Disabled'],
     ]);
     for (const c of s.conditions ?? []) {
       expect(c.observedGeneration).toBe(3);
@@ -117,6 +118,29 @@ describe('computeStatus', () => {
     // GIVEN ca.crt alone, or with a whole client certificate THEN ready
     expect(withTls(['ca.crt'])).toMatchObject({ status: 'True', reason: 'ReplicasReady' });
     expect(withTls(['ca.crt', 'tls.crt', 'tls.key'])).toMatchObject({ status: 'True', reason: 'ReplicasReady' });
+  });
+
+  it('GIVEN the console enabled THEN ConsoleReady follows its Deployment and its OIDC Secret, and Ready waits for it', () => {
+    const on = withSpec(nfs(), (s) => (s.console = { enabled: true, replicas: 2, port: 8080, resources: { cpuRequest: '100m', memoryRequest: '128Mi', memoryLimit: '512Mi' } }));
+    // no Deployment yet
+    let s = computeStatus(on, healthy(), { now: NOW });
+    expect(cond(s.conditions, 'ConsoleReady')).toMatchObject({ status: 'False', reason: 'DeploymentNotFound', message: 'Deployment prod-console is not created yet' });
+    expect(cond(s.conditions, 'Ready')).toMatchObject({ status: 'False', reason: 'DeploymentNotFound' });
+    // pods starting
+    const starting = { ...healthy(), console: { generation: 1, observedGeneration: 1, replicas: 2, updatedReplicas: 2, readyReplicas: 1, availableReplicas: 1 } };
+    s = computeStatus(on, starting, { now: NOW });
+    expect(cond(s.conditions, 'ConsoleReady')).toMatchObject({ status: 'False', reason: 'ReplicasNotReady', message: expect.stringContaining('Deployment prod-console: 1 of 2 pods ready') });
+    // up
+    const up = { ...healthy(), console: { ...starting.console, readyReplicas: 2, availableReplicas: 2 } };
+    s = computeStatus(on, up, { now: NOW });
+    expect(cond(s.conditions, 'ConsoleReady')).toMatchObject({ status: 'True', reason: 'ReplicasReady', message: '2 of 2 console pods ready' });
+    expect(cond(s.conditions, 'Ready')?.status).toBe('True');
+    // single sign-on whose Secret is missing, then has no client-secret key
+    const sso = withSpec(on, (x) => (x.console.oidc = { issuerURL: 'https://login.example.com', clientID: 'c', clientSecretName: 'console-oidc', redirectURL: 'https://console.example.com/oidc/callback' }));
+    s = computeStatus(sso, up, { now: NOW });
+    expect(cond(s.conditions, 'ConsoleReady')).toMatchObject({ status: 'False', reason: 'SecretNotFound', message: 'Secret console-oidc (spec.console.oidc.clientSecretName) does not exist in namespace privx: create it' });
+    s = computeStatus(sso, { ...up, secrets: new Map([...up.secrets, ['console-oidc', ['secret']]]) }, { now: NOW });
+    expect(cond(s.conditions, 'ConsoleReady')).toMatchObject({ status: 'False', reason: 'SecretKeyMissing', message: 'Secret console-oidc (spec.console.oidc.clientSecretName) has no key client-secret: add it' });
   });
 
   it('GIVEN an apply error THEN Ready=False ApplyFailed with the API server message', () => {

@@ -5,6 +5,7 @@ import { storageKind } from '../api/types.js';
 import { canonicalJson } from '../../../common/canonical-json.js';
 import { childNames, claimName, namespaceOf } from './meta.js';
 import { check, type Check, firstVerdict, isFalse, isTrue, toCondition, type Verdict } from './conditions.js';
+import { consoleSpec } from './console.js';
 import { sensitiveRouting } from './syslog.js';
 
 export interface ClaimObservation {
@@ -30,6 +31,8 @@ export interface Observed {
   readonly recorder?: DeploymentObservation;
   /** `undefined` when absent (or not wanted: syslog disabled). */
   readonly syslog?: DeploymentObservation;
+  /** `undefined` when absent (or not wanted: spec.console.enabled false). */
+  readonly console?: DeploymentObservation;
   /** Applying the desired objects failed: what the API server said. */
   readonly applyError?: string;
 }
@@ -101,7 +104,7 @@ const credentialsSecretsPresent = check<Input>('credentialsSecretsPresent', ({ c
   return undefined;
 });
 
-function deploymentChecks(component: 'recorder' | 'syslog', pick: (o: Observed) => DeploymentObservation | undefined): Check<Input>[] {
+function deploymentChecks(component: 'recorder' | 'syslog' | 'console', pick: (o: Observed) => DeploymentObservation | undefined): Check<Input>[] {
   return [
     check<Input>(`${component}DeploymentExists`, ({ cr, observed }) =>
       pick(observed) ? undefined : isFalse('DeploymentNotFound', `Deployment ${childNames(cr)[component]} is not created yet`),
@@ -149,6 +152,17 @@ const syslogTlsSecretPresent = check<Input>('syslogTlsSecretPresent', ({ cr, obs
 
 export const SYSLOG_CHECKS: readonly Check<Input>[] = [syslogEnabled, syslogTlsSecretPresent, ...deploymentChecks('syslog', (o) => o.syslog)];
 
+// ---- ConsoleReady -------------------------------------------------------------------------------------
+
+const consoleEnabled = check<Input>('consoleEnabled', ({ cr }) => (consoleSpec(cr).enabled ? undefined : isTrue('Disabled', 'spec.console.enabled is false: no console runs')));
+
+const consoleOidcSecretPresent = check<Input>('consoleOidcSecretPresent', ({ cr, observed }) => {
+  const oidc = consoleSpec(cr).oidc;
+  return oidc === undefined ? undefined : secretCheck(cr, observed.secrets, oidc.clientSecretName, 'spec.console.oidc.clientSecretName', [['client-secret']]);
+});
+
+export const CONSOLE_CHECKS: readonly Check<Input>[] = [consoleEnabled, consoleOidcSecretPresent, ...deploymentChecks('console', (o) => o.console)];
+
 // ---- Ready ----------------------------------------------------------------------------------------------
 
 export interface ComputeOptions {
@@ -165,12 +179,13 @@ export function computeStatus(cr: SessionRecording, observed: Observed, opts: Co
     isTrue('ReplicasReady', `${o.recorder?.readyReplicas ?? 0} of ${o.recorder?.replicas ?? 0} recorder pods ready`),
   );
   const syslog = firstVerdict(SYSLOG_CHECKS, input, () => isTrue('ReplicasReady', 'rsyslog is ready on port 5514'));
+  const console = firstVerdict(CONSOLE_CHECKS, input, ({ observed: o }) => isTrue('ReplicasReady', `${o.console?.readyReplicas ?? 0} of ${o.console?.replicas ?? 0} console pods ready`));
 
   let ready: Verdict;
   if (observed.applyError !== undefined) {
     ready = isFalse('ApplyFailed', `applying the recorder and syslog objects failed: ${observed.applyError}`);
   } else {
-    const failing = [storage, recorder, syslog].find((v) => v.status !== 'True');
+    const failing = [storage, recorder, syslog, console].find((v) => v.status !== 'True');
     ready = failing ?? isTrue('Ready', 'recording service ready');
   }
 
@@ -179,6 +194,7 @@ export function computeStatus(cr: SessionRecording, observed: Observed, opts: Co
     toCondition('StorageReady', storage, generation, previous, opts.now),
     toCondition('RecorderReady', recorder, generation, previous, opts.now),
     toCondition('SyslogReady', syslog, generation, previous, opts.now),
+    toCondition('ConsoleReady', console, generation, previous, opts.now),
   ];
   return {
     ...(generation !== undefined ? { observedGeneration: generation } : {}),
