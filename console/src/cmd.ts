@@ -31,6 +31,8 @@ const USAGE =
 
 export interface StartedConsole {
   readonly server: http.Server;
+  /** Every session on the share at start has its search filter (searches before that are just slower). */
+  readonly warmed: Promise<void>;
   readonly url: string;
   readonly views: ViewLog;
   close(): Promise<void>;
@@ -56,6 +58,7 @@ export async function startConsole(opts: StartConsoleOptions): Promise<StartedCo
   const shown = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
   return {
     server,
+    warmed: server.warmed,
     url: `http://${shown}:${addr.port}`,
     views,
     close: async () => {

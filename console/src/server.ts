@@ -161,7 +161,8 @@ function contentDisposition(remotePath: string): string {
   return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(base)}`;
 }
 
-export function createConsoleServer(opts: ConsoleServerOptions): http.Server {
+/** The console's HTTP server; `warmed` resolves once every session on the share at start has its token filter. */
+export function createConsoleServer(opts: ConsoleServerOptions): http.Server & { warmed: Promise<void> } {
   const assets = loadAssets();
   const catalog = new Catalog({ dataFolder: opts.dataFolder, ...(opts.keys !== undefined ? { keys: opts.keys } : {}) });
   const sessions = opts.sessions ?? new CookieSessions();
@@ -414,7 +415,7 @@ export function createConsoleServer(opts: ConsoleServerOptions): http.Server {
     return searchSessions({ dataFolder: opts.dataFolder, words, limit: searchLimit, contextLines: 2, sessions, filters, ...keys });
   }
 
-  return http.createServer((req, res) => {
+  const server = http.createServer((req, res) => {
     res.setHeader('content-security-policy', CSP);
     res.setHeader('x-content-type-options', 'nosniff');
     res.setHeader('referrer-policy', 'no-referrer');
@@ -435,4 +436,28 @@ export function createConsoleServer(opts: ConsoleServerOptions): http.Server {
       html(res, status, errorPage(who, status, message));
     });
   });
+  // Read the share's manifests and make every session's token filter in the background, a few sessions a
+  // turn of the event loop, so that the first search of the day does not pay for it.
+  const warmed = new Promise<void>((resolve) => {
+    setImmediate(() => {
+      let all: StoredSession[];
+      try {
+        all = catalog.all();
+      } catch (err) {
+        opts.log.warn('search filters not prepared at start', { error: errorMessage(err) });
+        return resolve();
+      }
+      const started = Date.now();
+      let i = 0;
+      const step = () => {
+        if (!server.listening && i > 0) return resolve();
+        for (const end = Math.min(all.length, i + 25); i < end; i++) filters.prepare(all[i]!);
+        if (i < all.length) return void setImmediate(step);
+        opts.log.info('search filters prepared', { sessions: all.length, filters: filters.size, bytes: filters.bytes, ms: Date.now() - started });
+        resolve();
+      };
+      step();
+    });
+  });
+  return Object.assign(server, { warmed });
 }

@@ -64,6 +64,11 @@ export class TermFilters {
     return true;
   }
 
+  /** Makes the filter of `ref` now, if it has none and its index is there. */
+  prepare(ref: StoredSession): void {
+    if (!this.filters.has(ref.dir)) this.make(ref);
+  }
+
   /** Drops the filters of sessions no longer on the share. */
   keepOnly(dirs: ReadonlySet<string>): void {
     for (const d of this.filters.keys()) if (!dirs.has(d)) this.filters.delete(d);
