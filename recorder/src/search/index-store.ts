@@ -100,20 +100,7 @@ function fileSource(ref: SessionFileRef, session?: StoredSession): ByteSource {
       throw err;
     }
   }
-  return {
-    size,
-    read(pos, len) {
-      const buf = Buffer.allocUnsafe(len);
-      let got = 0;
-      while (got < len) {
-        const n = readSync(fd, buf, got, len - got, pos + got);
-        if (n === 0) throw new Error(`${file}: shorter than its index says`);
-        got += n;
-      }
-      return buf;
-    },
-    close: () => closeSync(fd),
-  };
+  return { size, read: raw, close: () => closeSync(fd) };
 }
 
 /** The files of an index, in memory. */
