@@ -9,8 +9,8 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { createLogger } from '../../common/log.js';
 import { Registry } from '../../common/metrics.js';
 import { createAuditSink } from '../../recorder/src/audit/emitter.js';
-import { scanSessions, type StoredSession } from '../../recorder/src/trail/sessions.js';
-import { sftpBatch, startLab, typeSudoSuCorrected, waitFor, type Lab } from '../../recorder/test/support/index.js';
+import type { StoredSession } from '../../recorder/src/trail/sessions.js';
+import { recordShellAndUpload, startLab, waitFor, type Lab } from '../../recorder/test/support/index.js';
 import { jsonOf, startTcpSiem, type Siem } from '../../testing/rsyslog.js';
 import { TokenFileAuth } from '../src/auth.js';
 import { CSP, COOKIE } from '../src/server.js';
@@ -18,7 +18,6 @@ import { startConsole, type StartedConsole } from '../src/cmd.js';
 
 /** Debian's chromium (scripts/ensure-deps.sh installs it); playwright-core downloads no browser. */
 const CHROMIUM = '/usr/bin/chromium';
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const TOKEN = `tok-${randomBytes(16).toString('hex')}`;
 /** Where the pages' screenshots go when asked for (docs/console.md): SREC_CONSOLE_SCREENSHOTS=docs/images. */
@@ -39,22 +38,8 @@ describe('the console in a real browser', () => {
     siem = await startTcpSiem();
     lab = await startLab({ db1: { fileTransfers: true } });
     // GIVEN a shell session, then (a second later, so that it is the newest) an sftp upload
-    expect((await typeSudoSuCorrected(lab.args({ extra: ['-tt'] }))).result.code).toBe(0);
-    await sleep(1100);
     original = randomBytes(200_000);
-    const src = path.join(lab.dir, 'upload.bin');
-    await fsp.writeFile(src, original);
-    expect((await sftpBatch(lab, `put ${src} /tmp/console-upload.bin\n`)).code).toBe(0);
-    const sessions = await waitFor(
-      async () => {
-        const s = scanSessions(lab.recorder.dataFolder).sessions;
-        return s.length === 2 && s.some((x) => x.manifest.transfers.length === 1) ? s : undefined;
-      },
-      'both recordings on the share',
-      30_000,
-    );
-    shell = sessions.find((s) => s.manifest.transfers.length === 0)!;
-    upload = sessions.find((s) => s.manifest.transfers.length === 1)!;
+    ({ shell, upload } = await recordShellAndUpload(lab, original, '/tmp/console-upload.bin', 1100));
     tokenFile = path.join(lab.dir, 'console-tokens');
     await fsp.writeFile(tokenFile, `# auditors\n${TOKEN} auditor\n`);
     const audit = createAuditSink({ syslog: { address: `127.0.0.1:${siem.port}`, protocol: 'tcp' } }, new Registry(), createLogger({ component: 'test', silent: true }));

@@ -8,8 +8,8 @@ import { mkdtempSync, promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { scanSessions, type StoredSession } from '../../recorder/src/trail/sessions.js';
-import { sftpBatch, startLab, typeSudoSuCorrected, waitFor, type Lab } from '../../recorder/test/support/index.js';
+import type { StoredSession } from '../../recorder/src/trail/sessions.js';
+import { recordShellAndUpload, startLab, waitFor, type Lab } from '../../recorder/test/support/index.js';
 import { srec } from '../../recorder/test/support/run-cli.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -59,20 +59,7 @@ describe('the console over an encrypted trail', () => {
     expect((await srec('keys', 'init', keysDir)).code).toBe(0);
     lab = await startLab({ db1: { fileTransfers: true }, recorder: { extra: { trail: { keysDir } } } });
     // GIVEN a typed shell session and an sftp upload, recorded encrypted
-    expect((await typeSudoSuCorrected(lab.args({ extra: ['-tt'] }))).result.code).toBe(0);
-    const src = path.join(lab.dir, 'upload.bin');
-    await fsp.writeFile(src, original);
-    expect((await sftpBatch(lab, `put ${src} /tmp/console-encrypted.bin\n`)).code).toBe(0);
-    const all = await waitFor(
-      async () => {
-        const s = scanSessions(lab.recorder.dataFolder).sessions;
-        return s.length === 2 && s.some((x) => x.manifest.transfers.length === 1) ? s : undefined;
-      },
-      'both recordings on the share',
-      30_000,
-    );
-    shell = all.find((s) => s.manifest.transfers.length === 0)!;
-    upload = all.find((s) => s.manifest.transfers.length === 1)!;
+    ({ shell, upload } = await recordShellAndUpload(lab, original, '/tmp/console-encrypted.bin'));
     expect(shell.stored.sealed).toBeDefined();
     tokenFile = path.join(lab.dir, 'console-tokens');
     await fsp.writeFile(tokenFile, `${TOKEN} auditor\n`);

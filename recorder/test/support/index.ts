@@ -4,4 +4,4 @@ export { waitFor } from './ports.js';
 export { runSsh, spawnSsh, collect, openShell, typeSudoSuCorrected, type OpenShell, type TypedSudoSu, type SshResult, type RunOptions } from './ssh.js';
 export { startEchoServer, type EchoServer } from './echo.js';
 export { startRecorder, writeRecorderConfig, type TestRecorder, type TestRecorderOptions } from './recorder.js';
-export { sftpBatch, startLab, type Lab, type LabOptions } from './lab.js';
+export { recordShellAndUpload, sftpBatch, startLab, type Lab, type LabOptions } from './lab.js';

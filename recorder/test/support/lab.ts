@@ -8,7 +8,9 @@ import path from 'node:path';
 import { hostOf, makeKey, sftpArgs, sshArgs, startSshd, type KeyPair, type Sshd } from '../../../testing/openssh.js';
 import type { HostConfig, UserConfig } from '../../src/config.js';
 import { startRecorder, type TestRecorder, type TestRecorderOptions } from './recorder.js';
-import { collect, runSsh, type RunOptions, type SshResult } from './ssh.js';
+import { scanSessions, type StoredSession } from '../../src/trail/sessions.js';
+import { waitFor } from './ports.js';
+import { collect, runSsh, typeSudoSuCorrected, type RunOptions, type SshResult } from './ssh.js';
 
 export interface LabOptions {
   /** Overrides for host `db-1` (e.g. `{ fileTransfers: true }`). */
@@ -98,4 +100,28 @@ export async function sftpBatch(lab: Lab, batch: string, opts: { host?: string; 
   const t = { port: lab.recorder.port, identity: lab.alice.privatePath, destination: `${opts.targetUser ?? 'root'}@${opts.host ?? 'db-1'}@127.0.0.1` };
   const child = spawn('sftp', ['-b', file, ...sftpArgs(t), hostOf(t)], { stdio: ['pipe', 'pipe', 'pipe'] });
   return collect(child, Date.now(), 60_000, () => child.stdin.end());
+}
+
+/**
+ * The console tests' two recordings: alice's shell in which `sudo su` is typed and corrected, then (`gapMs`
+ * later, so that it is the newer) an sftp upload of `content` to `remote` on the target; resolves with both as
+ * stored on the share.
+ */
+export async function recordShellAndUpload(lab: Lab, content: Buffer, remote: string, gapMs = 0): Promise<{ shell: StoredSession; upload: StoredSession }> {
+  const typed = await typeSudoSuCorrected(lab.args({ extra: ['-tt'] }));
+  if (typed.result.code !== 0) throw new Error(`the shell session ended with ${typed.result.code}: ${typed.result.stderr}`);
+  if (gapMs > 0) await new Promise((r) => setTimeout(r, gapMs));
+  const src = path.join(lab.dir, `upload-${randomBytes(4).toString('hex')}.bin`);
+  await fsp.writeFile(src, content);
+  const up = await sftpBatch(lab, `put ${src} ${remote}\n`);
+  if (up.code !== 0) throw new Error(`sftp put ended with ${up.code}: ${up.stderr}`);
+  const all = await waitFor(
+    async () => {
+      const s = scanSessions(lab.recorder.dataFolder).sessions;
+      return s.length === 2 && s.some((x) => x.manifest.transfers.length === 1) ? s : undefined;
+    },
+    'both recordings on the share',
+    30_000,
+  );
+  return { shell: all.find((s) => s.manifest.transfers.length === 0)!, upload: all.find((s) => s.manifest.transfers.length === 1)! };
 }
