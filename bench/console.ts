@@ -7,7 +7,6 @@
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { Worker } from 'node:worker_threads';
 import { createLogger } from '../common/log.js';
 import { TokenFileAuth } from '../console/src/auth.js';
 import { startConsole } from '../console/src/cmd.js';
@@ -17,19 +16,11 @@ import { searchSessions } from '../recorder/src/search/query.js';
 import { initKeySet, loadTrailKeys } from '../recorder/src/trail/crypto/keys.js';
 import { scanSessions } from '../recorder/src/trail/sessions.js';
 import { MiB, TRAIL_KEYS, emit, median, progress, scaled, tempDir } from './support/common.js';
-import type { GenJob } from './support/trail-gen.js';
+import { runTrailGen } from './support/trail-gen-run.js';
 
 const B = 'console';
 const NEEDLE = 'fatal-oops-7731';
 const TOKEN = 'bench-console-token-0123456789';
-
-function runWorker(job: GenJob): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const w = new Worker(new URL('./support/trail-gen.js', import.meta.url), { workerData: job });
-    w.once('message', (m: { ok: boolean; bytes?: number; error?: string }) => (m.ok ? resolve(m.bytes ?? 0) : reject(new Error(m.error))));
-    w.once('error', reject);
-  });
-}
 
 /** The p50 of `samples` against its baseline's and the issue's target (at most `targetMs`). */
 function p50(metric: string, samples: readonly number[], baseline: number, targetMs: number, note: string): void {
@@ -68,7 +59,7 @@ export async function run(): Promise<void> {
   const written = (
     await Promise.all(
       Array.from({ length: workers }, (_, w) =>
-        runWorker({ tempFolder: path.join(dir, `tmp-${w}`), dataFolder, sessions: specs.filter((_, i) => i % workers === w), commandBytes, ...(keysDir !== undefined ? { keysDir } : {}) }),
+        runTrailGen({ tempFolder: path.join(dir, `tmp-${w}`), dataFolder, sessions: specs.filter((_, i) => i % workers === w), commandBytes, ...(keysDir !== undefined ? { keysDir } : {}) }),
       ),
     )
   ).reduce((a, b) => a + b, 0);

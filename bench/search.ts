@@ -3,23 +3,14 @@
 // and other searches again (p50 of the repeats). A rare phrase planted in three sessions is what is searched.
 import os from 'node:os';
 import path from 'node:path';
-import { Worker } from 'node:worker_threads';
 import { MiB, REPO, TRAIL_KEYS, emit, median, progress, scaled, tempDir } from './support/common.js';
 import { initKeySet, loadTrailKeys } from '../recorder/src/trail/crypto/keys.js';
 import { searchSessions } from '../recorder/src/search/query.js';
-import type { GenJob } from './support/trail-gen.js';
+import { runTrailGen } from './support/trail-gen-run.js';
 import { cmdline, sh } from './support/shell.js';
 
 const B = 'search';
 const NEEDLE = 'fatal-oops-7731';
-
-function runWorker(job: GenJob): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const w = new Worker(new URL('./support/trail-gen.js', import.meta.url), { workerData: job });
-    w.once('message', (m: { ok: boolean; bytes?: number; error?: string }) => (m.ok ? resolve(m.bytes ?? 0) : reject(new Error(m.error))));
-    w.once('error', reject);
-  });
-}
 
 export async function run(): Promise<void> {
   const totalMiB = scaled(Number(process.env.BENCH_SEARCH_MIB ?? 1024), 16);
@@ -36,7 +27,7 @@ export async function run(): Promise<void> {
   const t0 = Date.now();
   const written = (
     await Promise.all(
-      Array.from({ length: workers }, (_, w) => runWorker({ tempFolder: path.join(dir, `tmp-${w}`), dataFolder, sessions: specs.filter((_, i) => i % workers === w), ...(keysDir !== undefined ? { keysDir } : {}) })),
+      Array.from({ length: workers }, (_, w) => runTrailGen({ tempFolder: path.join(dir, `tmp-${w}`), dataFolder, sessions: specs.filter((_, i) => i % workers === w), ...(keysDir !== undefined ? { keysDir } : {}) })),
     )
   ).reduce((a, b) => a + b, 0);
   const planted = specs.filter((s) => s.needles.length > 0).length;
