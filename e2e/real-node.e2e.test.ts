@@ -119,8 +119,18 @@ async function readyPod(component: string): Promise<V1Pod | undefined> {
 }
 
 /** One ssh session through the recorder's Service, from the node (a ClusterIP is only routed there). */
-function sshThroughRecorder(command: string, timeoutMs = 60_000): Promise<{ stdout: string; stderr: string }> {
-  return inNode('ssh', [...sshArgs({ port: 2222, identity: person.privatePath, destination: `root@target@${serviceIP}` }), command], timeoutMs);
+/** A command through the recorder's Service; a failure says what ssh printed and what the recorder logged. */
+async function sshThroughRecorder(command: string, timeoutMs = 60_000): Promise<{ stdout: string; stderr: string }> {
+  try {
+    return await inNode('ssh', [...sshArgs({ port: 2222, identity: person.privatePath, destination: `root@target@${serviceIP}` }, ['-o', 'LogLevel=VERBOSE']), command], timeoutMs);
+  } catch (err) {
+    const e = err as Error & { stderr?: string };
+    const pod = await readyPod('recorder').catch(() => undefined);
+    const logs = pod?.metadata?.name
+      ? await core.readNamespacedPodLog({ name: pod.metadata.name, namespace: ns, tailLines: 40 }).catch((x: unknown) => `(cannot read its log: ${String(x)})`)
+      : '(no Ready recorder pod)';
+    throw new Error(`ssh through the recorder's Service failed: ${e.message}\nssh said:\n${e.stderr ?? ''}\nthe recorder logged:\n${logs}`);
+  }
 }
 
 /**

@@ -44,10 +44,11 @@ async function sessionWhere(pred: (s: StoredSession) => boolean): Promise<Stored
   return waitFor(async () => scanSessions(lab.recorder.dataFolder).sessions.find(pred), 'the recording on the share');
 }
 
+/** Every session id in the spool or on the share, once: an earlier session being moved is in both for a moment. */
 async function sessionDirs(): Promise<string[]> {
-  const { sessions } = scanSessions(lab.recorder.dataFolder);
   const spool = await fsp.readdir(path.join(lab.recorder.tempFolder, 'spool')).catch(() => []);
-  return [...sessions.map((s) => s.id), ...spool];
+  const { sessions } = scanSessions(lab.recorder.dataFolder);
+  return [...new Set([...sessions.map((s) => s.id), ...spool])].sort();
 }
 
 describe('exec', () => {
