@@ -23,6 +23,11 @@ command -v script >/dev/null 2>&1 || need_pkgs+=(bsdutils)
 # rsync, git and tar over ssh are recorded as stream transfers (recorder/test/stream-transfers.test.ts drives them).
 command -v rsync >/dev/null 2>&1 || need_pkgs+=(rsync)
 command -v git >/dev/null 2>&1 || need_pkgs+=(git)
+# Agent, X11 and Unix-socket forwarding through the recorder (recorder/test/forwarding-channels.test.ts): a real
+# X server (Xvfb), xauth on both sides, an X client (xdpyinfo).
+[ -x /usr/bin/Xvfb ] || need_pkgs+=(xvfb)
+[ -x /usr/bin/xauth ] || need_pkgs+=(xauth)
+[ -x /usr/bin/xdpyinfo ] || need_pkgs+=(x11-utils)
 command -v unzip >/dev/null 2>&1 || need_pkgs+=(unzip)
 command -v make >/dev/null 2>&1 || need_pkgs+=(make)
 command -v g++ >/dev/null 2>&1 || need_pkgs+=(g++)

@@ -61,9 +61,9 @@ export const FORWARDING_KINDS = ['local', 'remote', 'agent', 'x11', 'unixSockets
 export type ForwardingKind = (typeof FORWARDING_KINDS)[number];
 
 /**
- * Per host: which forwarding the recorder relays to it. `local`: direct-tcpip channels (ssh -L, -D, -W, -J),
- * relayed and recorded; `remote`: tcpip-forward (ssh -R); `agent`: ssh -A; `x11`: ssh -X/-Y; `unixSockets`:
- * streamlocal both ways. Only `local` is relayed when allowed; the others are refused either way for now.
+ * Per host: which forwarding the recorder relays (and records) to it. `local`: direct-tcpip channels (ssh -L,
+ * -D, -W, -J); `remote`: tcpip-forward (ssh -R); `agent`: ssh -A; `x11`: ssh -X/-Y; `unixSockets`: streamlocal
+ * both ways. A kind left off is refused with the setting's name.
  */
 export type ForwardingConfig = { readonly [K in ForwardingKind]?: boolean };
 

@@ -101,6 +101,20 @@ describe('exec', () => {
     );
   });
 
+  it("records the target's answer to each variable: one its sshd refuses (AcceptEnv) is logged as refused", async () => {
+    // WHEN the client sends a variable the target accepts and one it does not
+    const r = await lab.ssh('echo "${SREC_OK:-unset} ${NOT_ACCEPTED_VAR:-unset}"', { extra: ['-o', 'SendEnv=SREC_OK NOT_ACCEPTED_VAR'], env: { SREC_OK: 'yes', NOT_ACCEPTED_VAR: 'no' } });
+    // THEN the command saw the one the target took, as direct
+    expect(r).toMatchObject({ code: 0, stdout: 'yes unset\n' });
+    // AND the channel log says which the target took and which it refused (the channel_request event carries the same)
+    const s = await sessionWhere((x) => x.manifest.channels.some((c) => c.command?.includes('NOT_ACCEPTED_VAR') === true));
+    const env = (await readChannelLog(s.dir)).entries.filter((e) => (e as { request?: string }).request === 'env');
+    expect(env).toEqual([
+      expect.objectContaining({ name: 'SREC_OK', accepted: true }),
+      expect.objectContaining({ name: 'NOT_ACCEPTED_VAR', accepted: false, reason: 'the target refused it' }),
+    ]);
+  });
+
   it('passes a large output through intact under flow control', async () => {
     // WHEN the target prints 8 MiB
     const r = await lab.ssh('head -c 8388608 /dev/zero | tr "\\0" "x"', { timeoutMs: 30000 });

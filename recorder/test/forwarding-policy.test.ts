@@ -17,12 +17,16 @@ describe('forwardingRefusal', () => {
     ]);
   });
 
-  it('lets local and remote forwarding pass where allowed, and says the other kinds are not relayed yet', () => {
-    // GIVEN a host that allows everything
+  it('lets every kind pass on a host that allows it', () => {
+    // GIVEN a host that allows everything WHEN each kind is asked for THEN none is refused
     const host = { name: 'db-2', forwarding: { local: true, remote: true, agent: true, x11: true, unixSockets: true } };
-    // WHEN each kind is asked for THEN local passes and the others are refused as not relayed
-    expect(forwardingRefusal(host, 'local')).toBeUndefined();
-    expect(forwardingRefusal(host, 'remote')).toBeUndefined();
-    expect(forwardingRefusal(host, 'agent')).toEqual({ reason: 'not_relayed', message: 'srec: agent forwarding (ssh -A) on db-2 is allowed but not relayed by this recorder version' });
+    expect(FORWARDING_KINDS.map((k) => forwardingRefusal(host, k))).toEqual(FORWARDING_KINDS.map(() => undefined));
+  });
+
+  it('refuses only the kinds a host leaves off', () => {
+    // GIVEN a host that allows agent forwarding only WHEN x11 and agent are asked for THEN x11 is refused, agent passes
+    const host = { name: 'db-3', forwarding: { ...off, agent: true } };
+    expect(forwardingRefusal(host, 'agent')).toBeUndefined();
+    expect(forwardingRefusal(host, 'x11')?.message).toBe('srec: X11 forwarding (ssh -X/-Y) on db-3 is off (spec.recorder.hosts[db-3].forwarding.x11)');
   });
 });

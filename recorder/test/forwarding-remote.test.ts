@@ -6,6 +6,7 @@ import { promises as fsp } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import { readChannelLog } from '../src/trail/reader.js';
 import { scanSessions } from '../src/trail/sessions.js';
 import { collect, freePort, spawnSsh, startEchoServer, startLab, waitFor, type EchoServer, type Lab } from './support/index.js';
 
@@ -60,6 +61,10 @@ describe('ssh -R where forwarding.remote is true', () => {
     // (in: from the person's side, the echo; out: to the person, what was sent on the target)
     expect(gunzipSync(await fsp.readFile(path.join(s.dir, ch.streams!.out))).equals(sent)).toBe(true);
     expect(gunzipSync(await fsp.readFile(path.join(s.dir, ch.streams!.in))).equals(received)).toBe(true);
+    // AND the -R given at connect (sent before the session opened) is in the channel log, accepted
+    expect((await readChannelLog(s.dir)).entries).toEqual(
+      expect.arrayContaining([expect.objectContaining({ type: 'global_request', request: 'tcpip-forward', accepted: true, bindAddr: '127.0.0.1', bindPort: port })]),
+    );
     // AND the audit has the forward's open and close, as remote forwarding
     const events = lab.recorder.audit.filter((e) => e.sessionId === s.id && e.channel === ch.id);
     expect(events.map((e) => e.event)).toEqual(['forward_open', 'forward_close']);

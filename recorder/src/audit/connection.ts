@@ -115,7 +115,7 @@ export interface ForwardChannel {
 export interface ForwardRefusal extends Omit<ForwardChannel, 'channel'> {
   /** Absent for a global request (ssh -R). */
   readonly channel?: number;
-  /** `forwarding_off` (the host's policy), `not_relayed` (allowed, but this recorder does not relay the kind yet), `target_refused`. */
+  /** `forwarding_off` (the host's policy), `target_refused`, `client_refused` (the person's ssh refused a channel the target opened to it). */
   readonly reason: string;
   /** What the person was told (or would be, where SSH has no place for a reason). */
   readonly message: string;

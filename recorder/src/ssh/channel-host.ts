@@ -27,4 +27,9 @@ export interface ChannelHost {
   /** The channel's classifier (the bastion's taps), or undefined: a plain terminal. */
   tapFor(ctx: Omit<ChannelTapContext, 'host' | 'recording' | 'auditTransfer'>): ChannelClassifier | undefined;
   countBytes(direction: 'in' | 'out', n: number): void;
+  /**
+   * A forwarding asked for on a session channel (x11-req, auth-agent-req): undefined when the host allows it,
+   * otherwise the policy's one line, the refusal audited.
+   */
+  refusedForwarding(kind: 'agent' | 'x11', what: { readonly channel: number; readonly type: string }): string | undefined;
 }

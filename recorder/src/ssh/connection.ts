@@ -2,7 +2,7 @@
 // authenticate -> pick the target from the login -> connect with the pinned host key -> open the recording
 // -> relay channels -> close the recording and hand it to the mover.
 import { createHash } from 'node:crypto';
-import type { AuthContext, Client, ClientChannel, Connection, ServerChannel, Session, TcpipRequestInfo } from 'ssh2';
+import type { AuthContext, Client, ClientChannel, Connection, ServerChannel, Session, TcpipRequestInfo, UNIXConnectionDetails, X11Details } from 'ssh2';
 import type { Logger } from '../../../common/log.js';
 import { formatPeer } from '../../../common/host-port.js';
 import { errorMessage } from '../../../common/log.js';
@@ -20,7 +20,7 @@ import type { RecorderMetrics } from './metrics.js';
 import { channelLimitMessage, refusals, type ChannelLimit, type Refusal } from './refusal.js';
 import { SessionChannel, refuseSession } from './session-channel.js';
 import { connectTarget, type TargetOptions } from './target.js';
-import { ForwardRelay, OPEN_ADMINISTRATIVELY_PROHIBITED, TcpipChannel, rejectWithDescription } from './tcpip-channel.js';
+import { DirectChannel, ForwardRelay, OPEN_ADMINISTRATIVELY_PROHIBITED, rejectWithDescription, tcpipChannel } from './tcpip-channel.js';
 
 export interface ConnectionDeps {
   readonly config: ResolvedRecorderConfig;
@@ -43,6 +43,10 @@ export interface ConnectionDeps {
   readonly recordingClosed: (sessionId: string) => void;
   readonly authenticated: (conn: BastionConnection) => void;
 }
+
+/** Global requests for ssh -R: a TCP port, or a Unix socket path (OpenSSH's streamlocal). */
+const REMOTE_FORWARD_REQUESTS: ReadonlySet<string> = new Set(['tcpip-forward', 'cancel-tcpip-forward']);
+const STREAMLOCAL_FORWARD_REQUESTS: ReadonlySet<string> = new Set(['streamlocal-forward@openssh.com', 'cancel-streamlocal-forward@openssh.com']);
 
 /** How long a refused connection that has opened no channel gets before it is told why and disconnected. */
 const REFUSED_QUIET_MS = 2000;
@@ -111,7 +115,10 @@ export class BastionConnection implements ChannelHost {
       const ch = this.admitChannel('other', accept, reject);
       if (ch) this.onTcpip(ch.accept as () => ServerChannel, ch.reject, info).catch(guard('tcpip'));
     });
-    client.on('openssh.streamlocal', (_accept: unknown, reject: () => void, info: { socketPath?: string }) => this.onStreamlocal(reject, info).catch(guard('streamlocal')));
+    client.on('openssh.streamlocal', (accept: () => ServerChannel, reject: () => void, info: { socketPath?: string }) => {
+      const ch = this.admitChannel('other', accept, reject);
+      if (ch) this.onStreamlocal(ch.accept as () => ServerChannel, ch.reject, info).catch(guard('streamlocal'));
+    });
     client.on('request', (accept: ((port?: number) => void) | undefined, reject: (() => void) | undefined, name: string, info: unknown) =>
       this.onGlobalRequest(accept, reject, name, info).catch(guard('global request')),
     );
@@ -178,6 +185,11 @@ export class BastionConnection implements ChannelHost {
   countBytes(direction: 'in' | 'out', n: number): void {
     this.bytes[direction] += n;
     this.deps.metrics.bytesRelayed.inc({ direction }, n);
+  }
+
+  refusedForwarding(kind: 'agent' | 'x11', what: { readonly channel: number; readonly type: string }): string | undefined {
+    if (!forwardingRefusal(this.host!, kind)) return undefined;
+    return this.auditForwardRefusal(kind, what).message;
   }
 
   // ---- authentication ----
@@ -282,6 +294,10 @@ export class BastionConnection implements ChannelHost {
     target.on('error', (err: Error) => this.log.debug('target connection error', { error: err.message }));
     target.on('close', () => void this.onTargetClose().catch(() => this.client.end()));
     target.on('tcp connection', (info: TcpipRequestInfo, accept: () => ClientChannel, reject: () => void) => this.onRemoteConnection(info, accept, reject));
+    target.on('unix connection', (info: UNIXConnectionDetails, accept: () => unknown, reject: () => void) => this.onRemoteSocketConnection(info, accept as () => ClientChannel, reject));
+    target.on('x11', (info: X11Details, accept: () => ClientChannel, reject: () => void) => this.onX11Connection(info, accept, reject));
+    // Emitted by the declared ssh2 patch; ssh2 accepts agent channels only after an auth-agent-req it sent succeeded.
+    (target as unknown as NodeJS.EventEmitter).on('auth-agent', (accept: () => ClientChannel, reject: () => void) => this.onAgentConnection(accept, reject));
     this.sessionOpen = true;
     this.deps.metrics.sessionsOpen.inc();
     this.log.info('session started', { sessionId: this.sessionId, user: user.name, targetUser: login.targetUser, host: host.name, recording: host.recording });
@@ -371,10 +387,6 @@ export class BastionConnection implements ChannelHost {
     if (!opened.ok) return refuseSession(session, opened.refusal.message);
     const ch = this.nextChannel++;
     this.track(new SessionChannel(this, ch, session));
-    // The session channel refuses these requests itself (and logs them); here they get their audit event.
-    // SSH carries no reason for a failed channel request: OpenSSH says only that the request failed.
-    session.on('x11', () => this.auditForwardRefusal('x11', { channel: ch, type: 'x11-req' }));
-    session.on('auth-agent', () => this.auditForwardRefusal('agent', { channel: ch, type: 'auth-agent-req@openssh.com' }));
   }
 
   private async onTcpip(accept: () => ServerChannel, reject: () => void, info: TcpipRequestInfo): Promise<void> {
@@ -384,16 +396,20 @@ export class BastionConnection implements ChannelHost {
     const destination = `${info.destIP}:${info.destPort}`;
     const origin = `${info.srcIP}:${info.srcPort}`;
     if (this.refuseChannel(reject, 'local', { type: 'direct-tcpip', destination, origin })) return;
-    this.track(new TcpipChannel(this, this.nextChannel++, this.client, accept, reject, info));
+    this.track(tcpipChannel(this, this.nextChannel++, this.client, accept, reject, info));
   }
 
-  /** direct-streamlocal@openssh.com (ssh -L port:/path/to/socket): never relayed yet; refused with the policy's reason. */
-  private async onStreamlocal(reject: () => void, info: { socketPath?: string }): Promise<void> {
+  /** direct-streamlocal@openssh.com (ssh -L port:/path/to/socket, ssh -W /path): the target connects to its socket. */
+  private async onStreamlocal(accept: () => ServerChannel, reject: () => void, info: { socketPath?: string }): Promise<void> {
     const opened = await this.opened;
     if (!opened || this.closing) return reject();
     if (!opened.ok) return rejectWithDescription(this.client, reject, opened.refusal.message);
     const destination = typeof info?.socketPath === 'string' ? info.socketPath : '';
-    if (!this.refuseChannel(reject, 'unixSockets', { type: 'direct-streamlocal@openssh.com', destination })) reject();
+    const type = 'direct-streamlocal@openssh.com';
+    if (this.refuseChannel(reject, 'unixSockets', { type, destination })) return;
+    const ch = this.nextChannel++;
+    const forward = { channel: ch, kind: 'unixSockets', type, destination };
+    this.track(new DirectChannel(this, ch, this.client, accept, reject, forward, (cb) => this.targetClient().openssh_forwardOutStreamLocal(destination, (err, t) => cb(err ?? undefined, t))));
   }
 
   /**
@@ -411,8 +427,8 @@ export class BastionConnection implements ChannelHost {
   }
 
   /** Audit (and log, without content) a forwarding the policy or the recorder refuses; returns the refusal. */
-  private auditForwardRefusal(kind: ForwardingKind, what: Omit<AuditedRefusal, 'kind' | 'reason' | 'message'>): ReturnType<typeof forwardingRefusal> {
-    const refusal = forwardingRefusal(this.host!, kind) ?? { reason: 'not_relayed' as const, message: `srec: ${kind} forwarding is not relayed` };
+  private auditForwardRefusal(kind: ForwardingKind, what: Omit<AuditedRefusal, 'kind' | 'reason' | 'message'>): { reason: string; message: string } {
+    const refusal = forwardingRefusal(this.host!, kind) ?? { reason: 'forwarding_off', message: `srec: ${kind} forwarding is off` };
     this.log.warn('forwarding refused', { kind, type: what.type, host: this.host?.name, reason: refusal.reason, ...(what.destination !== undefined ? { destination: what.destination } : {}) });
     this.audit.forwardRefused({ kind, ...what, reason: refusal.reason, message: refusal.message });
     return refusal;
@@ -421,34 +437,37 @@ export class BastionConnection implements ChannelHost {
   /** Global requests ssh2 passes on: tcpip-forward (ssh -R) and streamlocal-forward, their cancels, no-more-sessions. */
   private async onGlobalRequest(accept: ((port?: number) => void) | undefined, reject: (() => void) | undefined, name: string, info: unknown): Promise<void> {
     const details = typeof info === 'object' && info !== null ? (info as Record<string, unknown>) : {};
-    const kind: ForwardingKind | undefined = name === 'tcpip-forward' || name === 'cancel-tcpip-forward' ? 'remote' : name === 'streamlocal-forward@openssh.com' ? 'unixSockets' : undefined;
+    const kind: ForwardingKind | undefined = REMOTE_FORWARD_REQUESTS.has(name) ? 'remote' : STREAMLOCAL_FORWARD_REQUESTS.has(name) ? 'unixSockets' : undefined;
     // The host is known once the session is open; a request that comes before is answered when it is.
     const opened = kind ? await this.opened : undefined;
-    if (kind === 'remote' && opened?.ok && !forwardingRefusal(this.host!, 'remote')) return this.remoteForward(accept, reject, name, details);
+    if (kind && opened?.ok && !forwardingRefusal(this.host!, kind)) return this.remoteForward(accept, reject, name, details);
     let reason: string | undefined;
     if (kind && opened?.ok) {
       const listen = typeof details.socketPath === 'string' ? details.socketPath : `${String(details.bindAddr ?? '')}:${String(details.bindPort ?? '')}`;
-      reason = this.auditForwardRefusal(kind, { type: name, destination: listen })?.message;
+      reason = this.auditForwardRefusal(kind, { type: name, destination: listen }).message;
     }
-    // Nothing here is relayed: every one is answered failure (SSH has no room for a reason in it).
+    // Anything else (or refused) is answered failure (SSH has no room for a reason in it).
     this.record({ type: 'global_request', request: name, accepted: false, ...details, ...(reason ? { reason } : {}) });
     this.audit.globalRequest(name, { accepted: false, ...details });
     reject?.();
   }
 
   /**
-   * ssh -R where the host allows it: the target listens (forwardIn) on what the person asked for; each
-   * connection it accepts there becomes a forwarded-tcpip channel to the person (onRemoteConnection).
+   * ssh -R where the host allows it: the target listens on what the person asked for (forwardIn for a port,
+   * openssh_forwardInStreamLocal for a socket path); each connection it accepts there becomes a channel to
+   * the person (onRemoteConnection, onRemoteSocketConnection).
    */
   private remoteForward(accept: ((port?: number) => void) | undefined, reject: (() => void) | undefined, name: string, details: Record<string, unknown>): void {
+    const socketPath = STREAMLOCAL_FORWARD_REQUESTS.has(name) ? String(details.socketPath ?? '') : undefined;
     const bindAddr = String(details.bindAddr ?? '');
     const bindPort = Number(details.bindPort ?? 0);
+    const listen = socketPath ?? `${bindAddr}:${bindPort}`;
     const answer = (err: Error | undefined, port?: number) => {
       const accepted = err === undefined;
       this.record({ type: 'global_request', request: name, accepted, ...details, ...(port !== undefined && port !== bindPort ? { boundPort: port } : {}), ...(err ? { reason: err.message } : {}) });
       this.audit.globalRequest(name, { accepted, ...details });
       if (!accepted) {
-        this.audit.forwardRefused({ kind: 'remote', type: name, destination: `${bindAddr}:${bindPort}`, reason: 'target_refused', message: `srec: the target refused to listen on ${bindAddr}:${bindPort}: ${err.message}` });
+        this.audit.forwardRefused({ kind: socketPath === undefined ? 'remote' : 'unixSockets', type: name, destination: listen, reason: 'target_refused', message: `srec: the target refused to listen on ${listen}: ${err.message}` });
         return reject?.();
       }
       accept?.(name === 'tcpip-forward' && bindPort === 0 ? port : undefined);
@@ -456,20 +475,56 @@ export class BastionConnection implements ChannelHost {
     try {
       const target = this.targetClient();
       if (name === 'cancel-tcpip-forward') return void target.unforwardIn(bindAddr, bindPort, (err) => answer(err ?? undefined));
-      target.forwardIn(bindAddr, bindPort, (err, port) => answer(err ?? undefined, port));
+      if (name === 'tcpip-forward') return void target.forwardIn(bindAddr, bindPort, (err, port) => answer(err ?? undefined, port));
+      if (name === 'cancel-streamlocal-forward@openssh.com') return void target.openssh_unforwardInStreamLocal(listen, (err) => answer(err ?? undefined));
+      target.openssh_forwardInStreamLocal(listen, (err) => answer(err ?? undefined));
     } catch (err) {
       answer(err as Error);
     }
   }
 
-  /** A connection to a port the target forwards for ssh -R: a forwarded-tcpip channel to the person, relayed and recorded. */
+  /** A connection to a port the target forwards for ssh -R: a forwarded-tcpip channel to the person. */
   private onRemoteConnection(info: TcpipRequestInfo, accept: () => ClientChannel, reject: () => void): void {
+    const forward = { kind: 'remote' as const, type: 'forwarded-tcpip', destination: `${info.destIP}:${info.destPort}`, origin: `${info.srcIP}:${info.srcPort}` };
+    this.relayToPerson(forward, (cb) => this.client.forwardOut(info.destIP, info.destPort, info.srcIP, info.srcPort, cb), accept, reject);
+  }
+
+  /** A connection to a socket the target forwards for ssh -R /path: a forwarded-streamlocal channel to the person. */
+  private onRemoteSocketConnection(info: UNIXConnectionDetails, accept: () => ClientChannel, reject: () => void): void {
+    const forward = { kind: 'unixSockets' as const, type: 'forwarded-streamlocal@openssh.com', destination: info.socketPath };
+    this.relayToPerson(forward, (cb) => this.client.openssh_forwardOutStreamLocal(info.socketPath, cb), accept, reject);
+  }
+
+  /** An X11 client on the target connecting to the display sshd made for ssh -X/-Y: an x11 channel to the person. */
+  private onX11Connection(info: X11Details, accept: () => ClientChannel, reject: () => void): void {
+    const forward = { kind: 'x11' as const, type: 'x11', origin: `${info.srcIP}:${info.srcPort}` };
+    this.relayToPerson(forward, (cb) => this.client.x11(info.srcIP, info.srcPort, cb), accept, reject);
+  }
+
+  /**
+   * A program on the target asking the agent sshd set up for ssh -A: an auth-agent channel to the person's
+   * ssh, which answers from their agent. The recorder only relays it: its own login to the target never uses
+   * an agent (target.ts), and it opens no agent channel of its own.
+   */
+  private onAgentConnection(accept: () => ClientChannel, reject: () => void): void {
+    const forward = { kind: 'agent' as const, type: 'auth-agent@openssh.com' };
+    const open = (this.client as unknown as { openssh_authAgent(cb: (err: Error | undefined, ch: ServerChannel) => void): void }).openssh_authAgent;
+    this.relayToPerson(forward, (cb) => open.call(this.client, cb), accept, reject);
+  }
+
+  /** A channel the target opened (a forward the person asked for): open its twin to the person, then relay and record both. */
+  private relayToPerson(
+    what: { kind: ForwardingKind; type: string; destination?: string; origin?: string },
+    openToPerson: (cb: (err: Error | undefined, user: ServerChannel) => void) => void,
+    accept: () => ClientChannel,
+    reject: () => void,
+  ): void {
     if (this.closing) return reject();
     const ch = this.nextChannel++;
-    const forward = { channel: ch, kind: 'remote', type: 'forwarded-tcpip', destination: `${info.destIP}:${info.destPort}`, origin: `${info.srcIP}:${info.srcPort}` };
-    this.client.forwardOut(info.destIP, info.destPort, info.srcIP, info.srcPort, (err, user) => {
+    const forward = { channel: ch, ...what };
+    openToPerson((err, user) => {
       if (err) {
-        this.record({ ch, type: 'open', channel: 'forwarded-tcpip', destination: forward.destination, origin: forward.origin, accepted: false, reason: err.message });
+        this.record({ ch, type: 'open', channel: what.type, ...(what.destination !== undefined ? { destination: what.destination } : {}), ...(what.origin !== undefined ? { origin: what.origin } : {}), accepted: false, reason: err.message });
         this.audit.forwardRefused({ ...forward, reason: 'client_refused', message: err.message });
         return reject();
       }

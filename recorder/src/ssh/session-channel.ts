@@ -3,7 +3,7 @@
 // under flow control, window-change and signals follow, and the target's exit status or signal is passed
 // back after every byte of output (ssh2 cannot send exit-status after EOF, so the order is data, exit, EOF, close).
 import type { Writable } from 'node:stream';
-import type { ClientChannel, PseudoTtyInfo, ServerChannel, Session } from 'ssh2';
+import type { ClientChannel, ExecOptions, PseudoTtyInfo, ServerChannel, Session, X11Info, X11Options } from 'ssh2';
 import type { DataStream } from '../audit/event.js';
 import type { ChannelClassifier, ChannelTap, ChannelVerdict } from '../channel-tap.js';
 import type { CastWriter } from '../trail/asciicast.js';
@@ -95,6 +95,9 @@ type Reply = (() => void) | undefined;
 export class SessionChannel implements ChannelHandle {
   private pty?: PseudoTtyInfo;
   private readonly env: Record<string, string> = {};
+  /** x11-req as the person's ssh sent it, for the target's channel. */
+  private x11?: X11Options;
+  private agentForward = false;
   private started = false;
   private user?: ServerChannel;
   private target?: ClientChannel;
@@ -138,10 +141,11 @@ export class SessionChannel implements ChannelHandle {
       this.pty = info;
       this.request('pty-req', true, { term: info.term, cols: info.cols, rows: info.rows, width: info.width, height: info.height }, acc);
     });
+    // A variable is passed on with the program's request; the channel log and audit get the target's answer then.
     session.on('env', (acc: Reply, rej: Reply, info: { key: string; val: string }) => {
       if (this.started || !info) return this.request('env', false, {}, rej);
       this.env[info.key] = info.val;
-      this.request('env', true, { name: info.key, value: info.val }, acc);
+      acc?.();
     });
     session.on('window-change', (acc: Reply, rej: Reply, info?: { cols: number; rows: number; width: number; height: number }) => {
       if (!info) return this.request('window-change', false, {}, rej);
@@ -152,8 +156,23 @@ export class SessionChannel implements ChannelHandle {
       const ok = this.signal(info?.name);
       this.request('signal', ok, { name: info?.name }, ok ? acc : rej);
     });
-    session.on('x11', (_acc: Reply, rej: Reply) => this.request('x11-req', false, { reason: 'X11 forwarding is not relayed' }, rej));
-    session.on('auth-agent', (_acc: Reply, rej: Reply) => this.request('auth-agent-req@openssh.com', false, { reason: 'agent forwarding is not relayed' }, rej));
+    // X11 and agent forwarding are asked of the target with the program's request, where the host allows them;
+    // the channels the target then opens are relayed by the connection. The X11 cookie is OpenSSH's stand-in
+    // (the person's ssh swaps in the real one) and stays out of the log.
+    session.on('x11', (acc: Reply, rej: Reply, info: X11Info) => {
+      const refused = this.started ? 'the channel already runs a program' : this.host.refusedForwarding('x11', { channel: ch, type: 'x11-req' });
+      if (refused || !info) return this.request('x11-req', false, { reason: refused ?? 'malformed request' }, rej);
+      // ssh2's server hands the cookie over as the bytes sent (hex text); its client would hex-encode a Buffer again.
+      const cookie: string = Buffer.isBuffer(info.cookie) ? (info.cookie as Buffer).toString('latin1') : info.cookie;
+      this.x11 = { single: info.single, screen: info.screen, protocol: info.protocol, cookie };
+      this.request('x11-req', true, { single: info.single, screen: info.screen, protocol: info.protocol }, acc);
+    });
+    session.on('auth-agent', (acc: Reply, rej: Reply) => {
+      const refused = this.started ? 'the channel already runs a program' : this.host.refusedForwarding('agent', { channel: ch, type: 'auth-agent-req@openssh.com' });
+      if (refused) return this.request('auth-agent-req@openssh.com', false, { reason: refused }, rej);
+      this.agentForward = true;
+      this.request('auth-agent-req@openssh.com', true, {}, acc);
+    });
     session.on('shell', (acc: () => ServerChannel | undefined, rej: Reply) => this.start('shell', acc, rej));
     session.on('exec', (acc: () => ServerChannel | undefined, rej: Reply, info: { command: string }) => this.start('exec', acc, rej, info.command));
     session.on('subsystem', (acc: () => ServerChannel | undefined, rej: Reply, info: { name: string }) => this.start('subsystem', acc, rej, info.name));
@@ -211,10 +230,18 @@ export class SessionChannel implements ChannelHandle {
     };
     const client = this.host.targetClient();
     const pty = this.pty && { rows: this.pty.rows, cols: this.pty.cols, height: this.pty.height, width: this.pty.width, term: this.pty.term, modes: this.pty.modes };
+    // Each variable goes with want-reply (the declared ssh2 patch's envReply), so the log has the target's answer.
+    const envReply = (name: string, accepted: boolean) =>
+      this.request('env', accepted, { name, value: this.env[name], ...(accepted ? {} : { reason: 'the target refused it' }) });
+    const opts = { env: this.env, envReply, ...(this.x11 ? { x11: this.x11 } : {}), ...(this.agentForward ? { agentForward: true } : {}) } as ExecOptions;
     try {
-      if (kind === 'shell') client.shell(pty ?? false, { env: this.env }, cb);
-      else if (kind === 'exec') client.exec(arg ?? '', { env: this.env, ...(pty ? { pty } : {}) }, cb);
-      else client.subsys(arg ?? '', cb);
+      if (kind === 'shell') client.shell(pty ?? false, opts, cb);
+      else if (kind === 'exec') client.exec(arg ?? '', { ...opts, ...(pty ? { pty } : {}) }, cb);
+      else {
+        // ssh2 sends a subsystem no variables (nor does OpenSSH's sftp need them).
+        for (const name of Object.keys(this.env)) this.request('env', false, { name, value: this.env[name], reason: 'not passed to a subsystem' });
+        client.subsys(arg ?? '', cb);
+      }
     } catch (err) {
       cb(err as Error);
     }

@@ -17,6 +17,21 @@ export interface TargetOptions {
 
 const RSA_ALGOS = ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'];
 
+/**
+ * The agent a target connection is given where the host allows ssh -A: ssh2 asks the target for agent
+ * forwarding only with one configured. It lists nothing and signs nothing, and has no stream: the agent
+ * channels the target opens are relayed to the person's ssh by the connection (the declared ssh2 patch's
+ * 'auth-agent' event), and the recorder's own login (authHandler below) never uses an agent.
+ */
+export class RelayOnlyAgent extends ssh2.BaseAgent {
+  getIdentities(cb: (err: Error | undefined, keys?: never[]) => void): void {
+    cb(new Error("srec relays the person's agent to the target and never uses it itself"));
+  }
+  sign(_key: unknown, _data: Buffer, options: unknown, cb?: (err: Error | undefined) => void): void {
+    (typeof options === 'function' ? (options as (err: Error) => void) : cb!)(new Error("srec relays the person's agent to the target and never uses it itself"));
+  }
+}
+
 /** Host key algorithms to offer: only the pinned keys' types, so the target presents a key we can check. */
 export function hostKeyAlgorithms(host: ResolvedHost): string[] {
   const types = new Set<string>();
@@ -58,6 +73,9 @@ export function connectTarget(host: ResolvedHost, opts: TargetOptions = {}): Pro
         return !mismatch;
       },
       ...(creds.privateKey ? { privateKey: creds.privateKey, authHandler: ['publickey'] } : { password: creds.password ?? '', authHandler: ['password'] }),
+      ...(host.forwarding.agent ? { agent: new RelayOnlyAgent() } : {}),
+      // Unix-socket forwards are asked of any target; one that does not know them answers failure itself.
+      strictVendor: false,
     };
     client.once('ready', () => settle({ ok: true, client }));
     client.on('error', (err: Error & { level?: string; code?: string }) => {

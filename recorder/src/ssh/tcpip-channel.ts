@@ -1,5 +1,8 @@
-// Relay of a forwarded channel the host's forwarding policy allows: `direct-tcpip` (ssh -L / -D / -W / -J; the
-// target opens the connection) and `forwarded-tcpip` (ssh -R: a connection to the port the target listens on); bytes flow both ways under flow control, with half-close passed through in
+// Relay of a forwarded channel the host's forwarding policy allows: opened by the person, `direct-tcpip`
+// (ssh -L / -D / -W / -J; the target opens the connection) and `direct-streamlocal@openssh.com` (a socket on the
+// target); opened by the target, `forwarded-tcpip` and `forwarded-streamlocal@openssh.com` (ssh -R: a connection
+// to what the target listens on), `x11` (ssh -X/-Y) and `auth-agent@openssh.com` (ssh -A: the target's programs
+// asking the person's agent). Bytes flow both ways under flow control, with half-close passed through in
 // each direction. On a recorded host each direction's bytes go to a raw stream in the session directory
 // (trail/raw-stream.ts); the channel's open and close are audited (forward_open / forward_close), its
 // content never is: it is another protocol (often a nested SSH session), kept in the trail only.
@@ -121,21 +124,25 @@ export class ForwardRelay implements ChannelHandle {
   }
 }
 
-/** Relay of a direct-tcpip channel: the target opens the connection the person asked for. */
-export class TcpipChannel extends ForwardRelay {
-  constructor(host: ChannelHost, ch: number, client: Connection, accept: () => ServerChannel | undefined, reject: () => void, info: TcpipRequestInfo) {
-    const destination = `${info.destIP}:${info.destPort}`;
-    const origin = `${info.srcIP}:${info.srcPort}`;
-    super(host, ch, { channel: ch, kind: 'local', type: 'direct-tcpip', destination, origin });
+/** Opens the target's end of a channel the person opened: forwardOut for direct-tcpip, openssh_forwardOutStreamLocal for a socket. */
+export type TargetOpener = (cb: (err: Error | undefined, target: ClientChannel) => void) => void;
+
+/**
+ * Relay of a channel the person opened towards something next to the target: direct-tcpip (a host and port
+ * the target connects to) or direct-streamlocal@openssh.com (a Unix socket on the target).
+ */
+export class DirectChannel extends ForwardRelay {
+  constructor(host: ChannelHost, ch: number, client: Connection, accept: () => ServerChannel | undefined, reject: () => void, forward: ForwardChannel, open: TargetOpener) {
+    super(host, ch, forward);
     const refuse = (reason: string) => {
-      host.record({ ch, type: 'open', channel: 'direct-tcpip', destination, origin, accepted: false, reason });
-      host.audit.forwardRefused({ ...this.forward, reason: 'target_refused', message: reason });
+      host.record({ ch, type: 'open', channel: forward.type, destination: forward.destination, ...(forward.origin !== undefined ? { origin: forward.origin } : {}), accepted: false, reason });
+      host.audit.forwardRefused({ ...forward, reason: 'target_refused', message: reason });
       rejectWithDescription(client, reject, reason);
       this.gone();
     };
     try {
-      host.targetClient().forwardOut(info.srcIP, info.srcPort, info.destIP, info.destPort, (err, target) => {
-        if (err) return refuse(`srec: the target could not connect to ${destination}: ${err.message.replace(/^\(SSH\) Channel open failure: /, '')}`);
+      open((err, target) => {
+        if (err) return refuse(`srec: the target could not connect to ${forward.destination}: ${err.message.replace(/^\(SSH\) Channel open failure: /, '')}`);
         const user = accept();
         if (!user) {
           target.close();
@@ -147,6 +154,12 @@ export class TcpipChannel extends ForwardRelay {
       refuse(`srec: ${(err as Error).message}`);
     }
   }
+}
+
+/** Relay of a direct-tcpip channel: the target opens the connection the person asked for. */
+export function tcpipChannel(host: ChannelHost, ch: number, client: Connection, accept: () => ServerChannel | undefined, reject: () => void, info: TcpipRequestInfo): DirectChannel {
+  const forward = { channel: ch, kind: 'local', type: 'direct-tcpip', destination: `${info.destIP}:${info.destPort}`, origin: `${info.srcIP}:${info.srcPort}` };
+  return new DirectChannel(host, ch, client, accept, reject, forward, (cb) => host.targetClient().forwardOut(info.srcIP, info.srcPort, info.destIP, info.destPort, (err, t) => cb(err ?? undefined, t)));
 }
 
 /**

@@ -20,6 +20,8 @@ export interface LabOptions {
   /** More people besides alice. */
   readonly users?: readonly UserConfig[];
   readonly recorder?: Omit<TestRecorderOptions, 'users' | 'hosts'>;
+  /** More sshd_config lines for the target (e.g. `X11Forwarding yes`). */
+  readonly sshdConfig?: readonly string[];
 }
 
 export interface Lab {
@@ -46,7 +48,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'srec-lab-'));
   const alice = await makeKey(dir, 'alice');
   const credentials = await makeKey(dir, 'db-credentials');
-  const sshd = await startSshd({ authorizedKeys: [credentials.publicLine] });
+  const sshd = await startSshd({ authorizedKeys: [credentials.publicLine], ...(opts.sshdConfig ? { config: opts.sshdConfig } : {}) });
   const host = (name: string, overrides: Partial<HostConfig> = {}): HostConfig => ({
     name,
     address: '127.0.0.1',
