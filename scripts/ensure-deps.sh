@@ -28,6 +28,11 @@ command -v git >/dev/null 2>&1 || need_pkgs+=(git)
 [ -x /usr/bin/Xvfb ] || need_pkgs+=(xvfb)
 [ -x /usr/bin/xauth ] || need_pkgs+=(xauth)
 [ -x /usr/bin/xdpyinfo ] || need_pkgs+=(x11-utils)
+# Other clients through the recorder (recorder/test/clients.test.ts): PuTTY's plink, pscp, psftp; paramiko on
+# Debian's python3; sshfs (FUSE over sftp).
+[ -x /usr/bin/plink ] || need_pkgs+=(putty-tools)
+[ -x /usr/bin/sshfs ] || need_pkgs+=(sshfs)
+/usr/bin/python3 -c 'import paramiko' >/dev/null 2>&1 || need_pkgs+=(python3-paramiko)
 command -v unzip >/dev/null 2>&1 || need_pkgs+=(unzip)
 command -v make >/dev/null 2>&1 || need_pkgs+=(make)
 command -v g++ >/dev/null 2>&1 || need_pkgs+=(g++)
