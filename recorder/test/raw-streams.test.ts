@@ -9,6 +9,7 @@ import { gunzipSync } from 'node:zlib';
 import { readChannelLog } from '../src/trail/reader.js';
 import { scanSessions, type StoredSession } from '../src/trail/sessions.js';
 import { startLab, waitFor, type Lab } from './support/index.js';
+import { srec } from './support/run-cli.js';
 
 jest.setTimeout(60000);
 
@@ -73,6 +74,32 @@ describe('raw streams of a session channel without a pty', () => {
     // AND the channel log names them
     const log = (await readChannelLog(s.dir)).entries.filter((e) => (e as { ch?: number }).ch === 0);
     expect(log).toContainEqual(expect.objectContaining({ type: 'streams', streams: ch.streams }));
+  });
+
+  it('give back the exact bytes with srec play --raw, which the cast cannot hold', async () => {
+    // GIVEN a session whose command printed binary output and read binary input
+    const before = ids();
+    const sent = randomBytes(64 * 1024);
+    expect((await sshBytes(`cat > /dev/null; cat ${binaryFile}; echo on-stderr >&2`, sent)).code).toBe(0);
+    const s = await newSession(before);
+    // WHEN the auditor asks for each direction's raw stream
+    const out = await srec('play', '--data', lab.recorder.dataFolder, s.id, '--raw', 'out');
+    const inn = await srec('play', '--data', lab.recorder.dataFolder, s.id, '--raw', 'in', '--channel', '0');
+    const err = await srec('play', '--data', lab.recorder.dataFolder, s.id, '--raw', 'err');
+    // THEN each is exactly what crossed; the terminal replay of the same channel is not (binary became U+FFFD)
+    expect([out.code, inn.code, err.code]).toEqual([0, 0, 0]);
+    expect(out.stdoutBytes.equals(binary)).toBe(true);
+    expect(inn.stdoutBytes.equals(sent)).toBe(true);
+    expect(err.stdout).toBe('on-stderr\n');
+    const replay = await srec('play', '--data', lab.recorder.dataFolder, s.id, '--speed', '1000');
+    expect(replay.stdoutBytes.equals(binary)).toBe(false);
+    // AND a channel without one, or a bad lane, is a named error
+    const none = await srec('play', '--data', lab.recorder.dataFolder, s.id, '--raw', 'out', '--channel', '7');
+    expect(none).toMatchObject({ code: 1 });
+    expect(none.stderr).toContain(`session ${s.id} has no raw out stream for channel 7 (raw streams are kept for channels without a pty and for forwarded channels; channels with one: 0)`);
+    const bad = await srec('play', '--data', lab.recorder.dataFolder, s.id, '--raw', 'stdout');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--raw "stdout": give in (what the person sent), out (what came back) or err (stderr)');
   });
 
   it('keep stderr apart from stdout', async () => {

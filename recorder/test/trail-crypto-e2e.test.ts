@@ -136,6 +136,9 @@ describe('encrypted, signed and chained trail of real OpenSSH sessions', () => {
     const exec = sessions.find((s) => s.manifest.channels.some((c) => c.command?.includes('walrus')))!;
     expect(exec.manifest.channels[0]!.command).toBe('echo walrus$((3*5))narwhal');
     expect(exec.stored.channels[0]!.command).toBeUndefined();
+    // (the exec's exact stdout, from its sealed raw stream)
+    const raw = await srec('play', '--data', share, '--keys', keysDir, exec.id, '--raw', 'out');
+    expect(raw).toMatchObject({ code: 0, stdout: 'walrus15narwhal\n' });
     const upload = sessions.find((s) => s.manifest.transfers.length > 0)!;
     const t = upload.manifest.transfers[0]!;
     expect(t).toEqual(expect.objectContaining({ path: expect.stringContaining('uploaded.txt'), file: 'files/1', complete: true }));

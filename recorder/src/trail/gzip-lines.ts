@@ -120,6 +120,56 @@ async function readLines(fh: FileHandle, onLine: LineSink, how: OpenWith & { nam
   return { bytesRead: size, lines, stopped, ...(problem !== undefined ? { problem } : {}) };
 }
 
+export interface BytesRead {
+  /** Decompressed bytes handed to the sink. */
+  readonly bytes: number;
+  readonly stopped: boolean;
+  /** Why the file is not whole (missing, damaged, cut short, does not open); absent when it is, or when stopped. */
+  readonly problem?: string;
+}
+
+/**
+ * The exact decompressed bytes of a session's gzip file (a raw stream), streamed to `onData`, opened record by
+ * record when sealed; read as far as it can be, like readGzipLines. `onData` returns false to stop, a promise to pause.
+ */
+export async function readGzipBytes(source: SessionFileRef, onData: (chunk: Buffer) => void | boolean | Promise<void | boolean>): Promise<BytesRead> {
+  const how: OpenWith & { name: string } = { keys: source.seal?.keys, ...(source.seal !== undefined ? { binding: { session: source.seal.session, file: source.rel } } : {}), name: source.field };
+  let fh: FileHandle;
+  try {
+    fh = await openSessionFile(source);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    return { bytes: 0, stopped: false, problem: e.code === 'ENOENT' || e.code === 'ENOTDIR' ? 'file missing' : e.message };
+  }
+  try {
+    const size = (await fh.stat()).size;
+    let bytes = 0;
+    let stopped = false;
+    const sink = async (chunk: Buffer): Promise<boolean> => {
+      bytes += chunk.length;
+      const r = await onData(chunk);
+      if (r === false) stopped = true;
+      return !stopped;
+    };
+    let read = await gunzipFile(fh, 256 * 1024, 0, sink, how);
+    if (read.error !== undefined && !stopped) {
+      const second = await gunzipFile(fh, 16 * 1024, read.out, sink, how);
+      read = { ...second, error: second.error ?? read.error };
+    }
+    if (stopped) return { bytes, stopped };
+    const seal = read.seal;
+    let problem: string | undefined;
+    if (seal.error !== undefined) problem = seal.error;
+    else if (read.error !== undefined) problem = `damaged gzip after ${read.out} bytes (${read.error})`;
+    else if (size === 0) problem = 'empty file';
+    else if (seal.sealed && !seal.final) problem = 'truncated (no final sealed record: the writer stopped before closing it)';
+    else if (!(seal.sealed ? trailerMatches(read.tail, read.out, read.crc) : await gzipTrailerMatches(fh, size, read.out, read.crc))) problem = `truncated or damaged (no gzip trailer matching the ${read.out} bytes read)`;
+    return { bytes, stopped, ...(problem !== undefined ? { problem } : {}) };
+  } finally {
+    await fh.close();
+  }
+}
+
 /** The JSON value of a line, or undefined when it is not JSON (a torn or damaged line). */
 export function parseJsonLine(line: string): unknown {
   try {

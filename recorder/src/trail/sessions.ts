@@ -129,6 +129,27 @@ export function castFiles(s: StoredSession): CastFile[] {
     .sort((a, b) => a.channel - b.channel);
 }
 
+/** A raw stream a session's manifest names: the exact bytes of one direction of a channel. */
+export interface RawStreamFile {
+  readonly channel: number;
+  /** `in`: from the person; `out`: to the person (stdout, or the far end of a tunnel); `err`: stderr. */
+  readonly lane: 'in' | 'out' | 'err';
+  readonly file: string;
+  readonly ref: SessionFileRef;
+}
+
+/** The raw streams of a session (channels without a pty, forwarded channels), in channel order. */
+export function rawStreamFiles(s: StoredSession): RawStreamFile[] {
+  const out: RawStreamFile[] = [];
+  s.manifest.channels.forEach((c, i) => {
+    for (const lane of ['in', 'out', 'err'] as const) {
+      const file = c.streams?.[lane];
+      if (typeof file === 'string' && file !== '') out.push({ channel: c.id, lane, file, ref: { dir: s.dir, rel: file, field: `channels[${i}].streams.${lane}`, seal: sealOf(s) } });
+    }
+  });
+  return out.sort((a, b) => a.channel - b.channel);
+}
+
 /** One line for stderr naming the session and the file: `session <id>: <path>: <message>`. */
 export function formatProblem(p: TrailProblem): string {
   return p.session !== undefined ? `session ${p.session}: ${p.path}: ${p.message}` : `${p.path}: ${p.message}`;

@@ -5,16 +5,18 @@ export interface CliResult {
   readonly code: number;
   readonly stdout: string;
   readonly stderr: string;
+  /** stdout as the bytes written (srec play --raw writes binary). */
+  readonly stdoutBytes: Buffer;
 }
 
 export async function srec(...args: string[]): Promise<CliResult> {
-  const out: string[] = [];
-  const err: string[] = [];
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
   const stdoutWrite = process.stdout.write;
   const stderrWrite = process.stderr.write;
-  const capture = (sink: string[]) =>
+  const capture = (sink: Buffer[]) =>
     ((chunk: string | Uint8Array) => {
-      sink.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
+      sink.push(typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : Buffer.from(chunk));
       return true;
     }) as typeof process.stdout.write;
   process.stdout.write = capture(out);
@@ -22,8 +24,9 @@ export async function srec(...args: string[]): Promise<CliResult> {
   try {
     const code = await main(args);
     // jest's VM modules make Node warn on stderr during the first dynamic import; that is not srec's output.
-    const stderr = err.join('').replace(/^\(node:\d+\) ExperimentalWarning:.*\n(\(Use `node --trace-warnings.*\n)?/gm, '');
-    return { code, stdout: out.join(''), stderr };
+    const stderr = Buffer.concat(err).toString('utf8').replace(/^\(node:\d+\) ExperimentalWarning:.*\n(\(Use `node --trace-warnings.*\n)?/gm, '');
+    const stdoutBytes = Buffer.concat(out);
+    return { code, stdout: stdoutBytes.toString('utf8'), stderr, stdoutBytes };
   } finally {
     process.stdout.write = stdoutWrite;
     process.stderr.write = stderrWrite;
