@@ -182,6 +182,8 @@ export interface SessionPageData {
   readonly id: string;
   readonly manifest: Manifest;
   readonly casts: ReadonlyArray<{ channel: number; command?: string; kind?: string }>;
+  /** The raw streams (exact bytes) of channels without a pty and of forwarded channels. */
+  readonly raw: ReadonlyArray<{ channel: number; lane: 'in' | 'out' | 'err' }>;
   readonly channel?: number;
   readonly startAt: number;
   /** The marker the player opens at (-1: the start). */
@@ -218,6 +220,22 @@ export function sessionPage(who: Identity, d: SessionPageData): string {
 <td>${t.file !== undefined && m.filesExpired === undefined ? (d.canDownload ? `<a class="download" href="/api/sessions/${esc(d.id)}/files/${i}" download>download</a>` : 'no permission to download') : esc(t.note ?? 'no copy kept')}</td></tr>`,
           )
           .join('')}</tbody></table>`;
+  const LANE_NAME = { in: 'stdin', out: 'stdout', err: 'stderr' } as const;
+  const rawChannels = [...new Set(d.raw.map((r) => r.channel))];
+  const raw =
+    rawChannels.length === 0
+      ? '<p>none (a terminal with a pty is recorded as its cast)</p>'
+      : `<ul class="raw">${rawChannels
+          .map((ch) => {
+            const c = m.channels.find((x) => x.id === ch);
+            const what = c?.command ?? c?.destination ?? c?.type ?? '';
+            const links = d.raw
+              .filter((r) => r.channel === ch)
+              .map((r) => (d.canDownload ? `<a class="download" href="/api/sessions/${esc(d.id)}/raw/${ch}/${r.lane}" download>${LANE_NAME[r.lane]}</a>` : LANE_NAME[r.lane]))
+              .join(' · ');
+            return `<li>channel ${ch}${what ? ` (${esc(what)})` : ''}: ${links}${d.canDownload ? '' : ' (no permission to download)'}</li>`;
+          })
+          .join('')}</ul>`;
   const log = d.log
     .map((e) => `<li><span class="t">${Number(e.t).toFixed(3)}s</span> ${'ch' in e ? `<span class="ch">ch ${esc(e.ch)}</span> ` : ''}${logSummary(e)}</li>`)
     .join('');
@@ -231,6 +249,7 @@ export function sessionPage(who: Identity, d: SessionPageData): string {
 <section><h2>Playback</h2><p class="tabs">${tabs}</p>${player}</section>
 <section><h2>Integrity</h2>${integrity}</section>
 <section><h2>Transferred files</h2>${transfers}</section>
+<section><h2>Exact bytes</h2><p class="hint">What crossed each channel without a terminal, byte for byte (the playback shows it as text).</p>${raw}</section>
 <section><h2>Channel log</h2>${d.logProblem ? `<p class="error">${esc(d.logProblem)}</p>` : ''}<ol class="timeline">${log}</ol></section>
 <section><h2>Viewed by</h2>${views}</section>`,
     { scripts: ['/assets/asciinema-player.min.js', '/assets/console.js'], styles: ['/assets/asciinema-player.css'] },

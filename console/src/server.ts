@@ -12,12 +12,12 @@ import { searchSessions, SearchUsageError, type SearchHit } from '../../recorder
 import { TermFilters } from '../../recorder/src/search/term-filter.js';
 import { verifySession } from '../../recorder/src/search/verify.js';
 import type { ChannelLogEntry } from '../../recorder/src/trail/channel-log.js';
-import { readGzipLines } from '../../recorder/src/trail/gzip-lines.js';
+import { readGzipBytes, readGzipLines } from '../../recorder/src/trail/gzip-lines.js';
 import { readChannelLog } from '../../recorder/src/trail/reader.js';
 import { fileChunks, openSessionFile } from '../../recorder/src/trail/session-file.js';
 import type { TrailKeys } from '../../recorder/src/trail/crypto/keys.js';
 import { openChunks, type OpenState } from '../../recorder/src/trail/crypto/sealed.js';
-import { castFiles, sealOf, type StoredSession } from '../../recorder/src/trail/sessions.js';
+import { castFiles, rawStreamFiles, sealOf, type StoredSession } from '../../recorder/src/trail/sessions.js';
 import { CookieSessions, safeNext, type Authorizer, type Identity, type Permission, type TokenAuthenticator } from './auth.js';
 import { Catalog, type SessionFilter, type SessionStatus } from './catalog.js';
 import { connectionsPage, errorPage, landingPage, loginPage, searchPage, sessionPage, type ListQuery } from './pages.js';
@@ -310,6 +310,7 @@ export function createConsoleServer(opts: ConsoleServerOptions): http.Server & {
           id: s.id,
           manifest: s.manifest,
           casts,
+          raw: rawStreamFiles(s).map((r) => ({ channel: r.channel, lane: r.lane })),
           channel,
           startAt,
           markers,
@@ -350,6 +351,24 @@ export function createConsoleServer(opts: ConsoleServerOptions): http.Server & {
           if (!res.write(line + '\n')) return new Promise<void>((resolve) => res.once('drain', () => resolve()));
         });
         if (read.problem !== undefined) opts.log.warn('cast read with a problem', { session: s.id, channel: cast.channel, problem: read.problem });
+        return void res.end();
+      }
+      if (parts[3] === 'raw' && parts.length === 6) {
+        // The exact bytes of one direction of a channel (pty-less channels, tunnels). They can be file content
+        // (rsync, tar, git streams), so they need the files permission, like a transferred file.
+        await need('files');
+        const raw = rawStreamFiles(s).find((r) => String(r.channel) === parts[4] && r.lane === parts[5]);
+        if (raw === undefined) throw new HttpError(404, `session ${s.id} has no raw stream ${parts[5]} for channel ${parts[4]} (raw streams: ${rawStreamFiles(s).map((r) => `${r.channel}/${r.lane}`).join(', ') || 'none'})`);
+        if (s.stored.sealed !== undefined && (opts.keys === undefined || opts.keys.keks.length === 0)) throw new HttpError(409, `session ${s.id} is encrypted: the console needs the trail's keys (--keys DIR) to hand out its raw streams`);
+        opts.views.rawDownloaded(who, s, raw.channel, raw.lane);
+        const name = `${s.id.slice(0, 8)}-ch${raw.channel}.${raw.lane === 'in' ? 'stdin' : raw.lane === 'out' ? 'stdout' : 'stderr'}`;
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-disposition': contentDisposition(name) });
+        // Chunked: a stream that turns out damaged or cut short ends the download as failed, never as complete.
+        const read = await readGzipBytes(raw.ref, (chunk) => (res.write(chunk) ? undefined : new Promise<void>((resolve) => res.once('drain', () => resolve()))));
+        if (read.problem !== undefined) {
+          opts.log.error('raw stream did not read whole', { session: s.id, channel: raw.channel, stream: raw.lane, problem: read.problem });
+          return void res.destroy();
+        }
         return void res.end();
       }
       if (parts[3] === 'files' && parts.length === 5) {

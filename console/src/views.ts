@@ -34,6 +34,11 @@ export class ViewLog {
     this.record(who, s, 'file_downloaded', file, { transfer, path: file, ...(sha256 !== undefined ? { sha256 } : {}) });
   }
 
+  /** The exact bytes of one direction of a channel (srec play --raw's), handed out. */
+  rawDownloaded(who: Identity, s: StoredSession, channel: number, stream: 'in' | 'out' | 'err'): void {
+    this.record(who, s, 'file_downloaded', `channel ${channel} raw ${stream}`, { channel, stream });
+  }
+
   /** Newest first. */
   of(sessionId: string): readonly View[] {
     return [...(this.views.get(sessionId) ?? [])].reverse();
