@@ -9,7 +9,7 @@ import { gunzipSync } from 'node:zlib';
 import { readChannelLog } from '../src/trail/reader.js';
 import { scanSessions, type StoredSession } from '../src/trail/sessions.js';
 import { startLab, waitFor, type Lab } from './support/index.js';
-import { srec } from './support/run-cli.js';
+import { srecBytes as srec } from './support/run-cli.js';
 
 jest.setTimeout(60000);
 
