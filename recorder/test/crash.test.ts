@@ -2,6 +2,7 @@
 import { jest } from '@jest/globals';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
+import { constants as zlibConstants, gunzipSync } from 'node:zlib';
 import { scanSessions } from '../src/trail/sessions.js';
 import { collect, spawnSsh, startLab, waitFor, type Lab } from './support/index.js';
 import { loadCast } from './support/trail-read.js';
@@ -49,6 +50,31 @@ it('SIGKILL mid-session, then a restart: the recording is on the share up to the
   // AND nothing is left in the spool
   await waitFor(async () => (await spoolOf(lab)).length === 0, 'an empty spool');
   expect(rec.logs()).toContain('recovered session left open by a stopped recorder');
+});
+
+it('SIGKILL mid-session of a command without a pty: recovered with its raw streams and a cast made from them', async () => {
+  // GIVEN a pty-less command whose output the person has seen (its cast is made when the channel closes)
+  const ssh = spawnSsh([...lab.args(), 'echo before-kill-$((6*7)) no-pty; sleep 60']);
+  let seen = '';
+  ssh.stdout.on('data', (c: Buffer) => (seen += c.toString()));
+  const done = collect(ssh);
+  await waitFor(() => seen.includes('before-kill-42 no-pty'), 'the command output');
+  await new Promise((r) => setTimeout(r, 1500));
+  // WHEN the recorder is killed outright, then started again
+  await lab.recorder.kill();
+  await done;
+  const spooled = await spoolOf(lab);
+  expect(spooled).toHaveLength(1);
+  const rec = await lab.restartRecorder();
+  // THEN the recovered session has the raw stdout and a cast made from it at recovery
+  const s = await waitFor(async () => scanSessions(rec.dataFolder).sessions.find((x) => x.id === spooled[0]), 'the recovered session');
+  const ch = s.manifest.channels[0]!;
+  expect(ch).toMatchObject({ kind: 'exec', cast: 'ch-0.cast.gz', closed: false });
+  const raw = gunzipSync(await fsp.readFile(path.join(s.dir, ch.streams!.out)), { finishFlush: zlibConstants.Z_SYNC_FLUSH });
+  expect(raw.toString()).toBe('before-kill-42 no-pty\n');
+  const cast = await loadCast(path.join(s.dir, 'ch-0.cast.gz'));
+  expect(cast.truncated).toBe(false);
+  expect(cast.events.filter((e) => e[1] === 'o').map((e) => e[2]).join('')).toBe('before-kill-42 no-pty\n');
 });
 
 it('SIGTERM: sessions still open after the grace period are told, ended and their recordings moved; exit 0', async () => {

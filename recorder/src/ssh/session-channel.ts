@@ -7,6 +7,7 @@ import type { ClientChannel, ExecOptions, PseudoTtyInfo, ServerChannel, Session,
 import type { DataStream } from '../audit/event.js';
 import type { ChannelClassifier, ChannelTap, ChannelVerdict } from '../channel-tap.js';
 import type { CastWriter } from '../trail/asciicast.js';
+import { CastMarks, deriveCast } from '../trail/derived-cast.js';
 import type { RawStreams } from '../trail/raw-stream.js';
 import { streamTransferOf, type StreamTransfer } from '../transfer/stream-command.js';
 import type { ChannelData } from '../audit/connection.js';
@@ -107,6 +108,8 @@ export class SessionChannel implements ChannelHandle {
   private cast?: CastWriter;
   /** Without a pty: the exact bytes each way, beside the cast (which holds text only). */
   private raw?: RawStreams;
+  /** Without a pty: when how many bytes passed which way; the cast is made from them and the raw streams at close. */
+  private marks?: CastMarks;
   /** The channel's data events, under audit.bulkData. */
   private data?: ChannelData;
   /** rsync, git or tar over ssh: recorded as one transfer of its stream. */
@@ -384,9 +387,13 @@ export class SessionChannel implements ChannelHandle {
     this.tap = tap;
     // Subsystems never get a cast (their program is the server's, not a terminal's).
     const castable = rec !== undefined && this.kind !== 'subsystem';
-    if (castable && !tap) this.openCast();
-    // Without a pty the bytes need not be text (rsync, tar, git, a binary's output): kept exactly as they passed.
-    if (castable && !tap && this.pty === undefined) this.raw = rec.openStreams(this.ch);
+    // Without a pty the bytes need not be text (rsync, tar, git, a binary's output): kept exactly as they passed,
+    // with marks of when; the cast is made from them when the channel closes (derived-cast.ts). A terminal gets
+    // its cast as it goes.
+    if (castable && !tap && this.pty === undefined) {
+      this.raw = rec.openStreams(this.ch);
+      this.marks = new CastMarks();
+    } else if (castable && !tap) this.openCast();
     this.stream = !tap && this.pty === undefined && this.command !== undefined ? streamTransferOf(this.command) : undefined;
     this.data = this.host.audit.channelData(this.ch, { pty: this.pty !== undefined, ...(this.stream ? { bulk: this.stream.protocol } : {}) });
     const raw = (lane: Lane): Sink[] => (this.raw ? [this.raw.sink(lane)] : []);
@@ -396,12 +403,16 @@ export class SessionChannel implements ChannelHandle {
       if (!castable) return Object.assign(streamSink(w), { settled: () => Promise.resolve() });
       // The channel log too: a recording recovered after a crash then knows the channel of every byte relayed.
       const commit = async () => {
-        if (this.cast) await Promise.all([this.cast.commit(), rec.commitLog(), this.raw?.commit()]);
+        if (this.cast || this.raw) await Promise.all([this.cast?.commit(), rec.commitLog(), this.raw?.commit()]);
       };
       return new CommitGate(streamSink(w), commit);
     };
-    const castSink = (write: (cast: CastWriter, b: Buffer) => boolean): Sink => ({
+    const castSink = (lane: Lane, write: (cast: CastWriter, b: Buffer) => boolean): Sink => ({
       write: (b) => {
+        if (this.marks) {
+          this.marks.add(rec!.nowMs(), lane, b.length);
+          return true;
+        }
         const cast = this.castFor(tap);
         return cast ? write(cast, b) : true;
       },
@@ -413,7 +424,7 @@ export class SessionChannel implements ChannelHandle {
         [
           this.counter('in'),
           ...(tap?.fromClient ? [tapSink(tap, tap.fromClient.bind(tap))] : []),
-          castSink((cast, b) => cast.input(b)),
+          castSink('in', (cast, b) => cast.input(b)),
           ...raw('in'),
           ...this.auditSinks('stdin', tap),
         ],
@@ -424,7 +435,7 @@ export class SessionChannel implements ChannelHandle {
         [
           this.counter('out'),
           ...(tap?.fromServer ? [tapSink(tap, tap.fromServer.bind(tap))] : []),
-          castSink((cast, b) => cast.output(b)),
+          castSink('out', (cast, b) => cast.output(b)),
           ...raw('out'),
           ...this.auditSinks('stdout', tap),
         ],
@@ -435,7 +446,7 @@ export class SessionChannel implements ChannelHandle {
           this.counter('out'),
           { write: (b) => this.host.record({ ch: this.ch, type: 'stderr', bytes: b.length }) },
           ...(tap?.fromServerStderr ? [tapSink(tap, tap.fromServerStderr.bind(tap))] : []),
-          castSink((cast, b) => cast.stderr(b)),
+          castSink('err', (cast, b) => cast.stderr(b)),
           ...raw('err'),
           ...this.auditSinks('stderr', undefined),
         ],
@@ -449,6 +460,26 @@ export class SessionChannel implements ChannelHandle {
     if (this.cast || !tap?.stopped?.() || !this.host.recording || this.kind === 'subsystem') return this.cast;
     this.host.log.warn('transfer channel left its protocol; recording the rest as a terminal', { channel: this.ch });
     return this.openCast();
+  }
+
+  /** The cast of a pty-less channel, from its raw streams and marks, once they are closed. */
+  private async deriveCast(): Promise<void> {
+    const rec = this.host.recording;
+    const raw = this.raw;
+    if (!rec || !raw) return;
+    const { cast, setNow, error } = rec.openDerivedCast(this.ch, {
+      cols: 80,
+      rows: 24,
+      ...(this.env.TERM ? { term: this.env.TERM } : {}),
+      ...(this.command !== undefined ? { command: this.command } : {}),
+      startMs: this.startedMs ?? rec.nowMs(),
+    });
+    const streams = { in: rec.fileRef(raw.names.in), out: rec.fileRef(raw.names.out), ...(raw.names.err ? { err: rec.fileRef(raw.names.err) } : {}) };
+    const problem = await deriveCast({ cast, setNow, streams, ...(this.marks ? { marks: this.marks } : {}), endMs: rec.nowMs() }).catch((err: Error) => err.message);
+    this.marks = undefined;
+    await rec.closeCast(this.ch);
+    const cut = error()?.message ?? problem;
+    if (cut !== undefined) this.host.log.error('cast of a channel without a pty cut short; its raw streams hold every byte', { channel: this.ch, problem: cut });
   }
 
   private openCast(): CastWriter | undefined {
@@ -564,6 +595,7 @@ export class SessionChannel implements ChannelHandle {
     try {
       if (this.cast) await this.host.recording?.closeCast(this.ch);
       await this.raw?.close();
+      if (this.marks) await this.deriveCast();
       this.data?.close();
       this.recordStreamTransfer();
       await this.tap?.close?.().catch((err: Error) => this.host.log.warn('channel tap failed', { channel: this.ch, error: err.message }));

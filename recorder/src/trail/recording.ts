@@ -16,6 +16,7 @@ import { buildManifest, type Manifest, type ManifestTransfer, type SessionIdenti
 import { writeManifest } from './manifest-file.js';
 import { CHANNEL_LOG, SESSION_INFO, castFileName, spoolRoot, spoolSessionDir } from './paths.js';
 import { RawStreams } from './raw-stream.js';
+import type { SessionFileRef } from './session-file.js';
 
 /** A spool directory's reserve file (a dot file: never listed in the manifest, never copied to the share). */
 export const SPOOL_RESERVE = '.reserve';
@@ -67,6 +68,8 @@ export class SessionQuota {
 export class SessionRecording {
   private readonly table = new ChannelTable();
   private readonly casts = new Map<number, CastWriter>();
+  /** Casts made from raw streams (openDerivedCast): one that cannot be written whole does not fail the recording. */
+  private readonly derived = new Set<number>();
   private readonly transfers: ManifestTransfer[] = [];
   private readonly log: GzipFile;
   private readonly now: () => number;
@@ -147,11 +150,41 @@ export class SessionRecording {
     return cast;
   }
 
+  /**
+   * The cast of a pty-less channel, made after the channel (derived-cast.ts): its events carry the times given
+   * with setNow(), and it is deflated at the interactive level as it is written (it is written once, fast).
+   */
+  openDerivedCast(ch: number, start: { cols: number; rows: number; term?: string; command?: string; startMs: number }): { cast: CastWriter; setNow: (ms: number) => void; error: () => Error | undefined } {
+    const name = castFileName(ch);
+    let at = start.startMs;
+    // A cast that cannot be written whole (a full spool, the session's quota) is cut, not the recording's
+    // failure: the raw streams it is made from hold every byte, and they are complete.
+    let failed: Error | undefined;
+    const file = new GzipFile(path.join(this.dir, name), {
+      bulkBytesPerInterval: Number.POSITIVE_INFINITY,
+      ...(this.quota ? { quota: this.quota.view() } : {}),
+      ...(this.gzipSeal(name) !== undefined ? { seal: this.gzipSeal(name)! } : {}),
+      onError: (err) => (failed ??= err),
+    });
+    const cast = new CastWriter(file, start, () => at);
+    this.casts.set(ch, cast);
+    this.derived.add(ch);
+    this.table.setCast(ch, name);
+    return { cast, setNow: (ms) => (at = ms), error: () => failed };
+  }
+
+  /** A session file of this recording as the trail readers take it (with the seal they open it with). */
+  fileRef(name: string): SessionFileRef {
+    const keys = this.opts.keys;
+    return { dir: this.dir, rel: name, field: name, ...(keys !== undefined && keys.keks.length > 0 ? { seal: { keys, session: this.sessionId } } : {}) };
+  }
+
   async closeCast(ch: number): Promise<void> {
     const cast = this.casts.get(ch);
     if (cast === undefined) return;
     this.casts.delete(ch);
-    await cast.close().catch((err: Error) => this.fail(err));
+    const derived = this.derived.delete(ch);
+    await cast.close().catch((err: Error) => (derived ? undefined : this.fail(err)));
   }
 
   /**

@@ -3,18 +3,21 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { decodeEvent } from './asciicast.js';
-import { ChannelTable, decodeLogEntry, encodeLogEntry } from './channel-log.js';
+import { CastWriter, decodeEvent } from './asciicast.js';
+import { ChannelTable, decodeLogEntry, encodeLogEntry, type ChannelStreams } from './channel-log.js';
+import { deriveCast } from './derived-cast.js';
 import type { TrailKeys } from './crypto/keys.js';
 import { finishManifest } from './crypto/manifest-seal.js';
 import { sealTransferCopies } from './crypto/seal-files.js';
 import { sealBuffer } from './crypto/sealed.js';
 import { describeFiles } from './digest.js';
 import { FILE_MODE, exists, fsyncDir, listFiles } from './fsutil.js';
+import { GzipFile } from './gzip-file.js';
 import { readGzipLines } from './gzip-lines.js';
 import { buildManifest, type Manifest, type SessionIdentity } from './manifest.js';
 import { readManifest, writeManifest } from './manifest-file.js';
-import { CHANNEL_LOG, MANIFEST, SESSION_INFO, spoolRoot } from './paths.js';
+import { CHANNEL_LOG, MANIFEST, SESSION_INFO, castFileName, spoolRoot } from './paths.js';
+import type { SessionFileRef } from './session-file.js';
 
 /** Bytes used by every file in the spool. Directories the mover removes meanwhile are skipped. */
 export async function spoolUsage(tempFolder: string): Promise<number> {
@@ -124,6 +127,16 @@ export async function recoverSpooledSession(dir: string, recorder: string, keys?
   }
   for (const [ch, b] of castBytes) table.estimateBytes(ch, b.bytesIn, b.bytesOut);
   const endT = Math.max(lastT, (lastMtime - startMs) / 1000);
+  // A channel without a pty gets its cast when it closes (derived-cast.ts); one the stop cut off gets it now,
+  // from its raw streams, without the timing its marks had: every event at the last time the log knows.
+  for (const c of table.channels()) {
+    if (c.type !== 'session' || c.streams === undefined || c.cast !== undefined) continue;
+    const name = castFileName(c.id);
+    if (await deriveRecoveredCast(dir, name, c, { startMs, endMs: startMs + endT * 1000, session: identity.sessionId, ...(keys !== undefined ? { keys } : {}) })) {
+      table.setCast(c.id, name);
+      repaired.push(name);
+    }
+  }
   const end = encodeLogEntry({ t: endT, type: 'session_end', complete: false, recovered: true, reason: 'the recorder stopped during the session' });
   await rewriteGzip(logPath, [...logLines, end.trimEnd()], keys, identity.sessionId, CHANNEL_LOG);
   if (keys !== undefined && keys.keks.length > 0) await sealTransferCopies(dir, identity.sessionId, keys);
@@ -138,6 +151,32 @@ export async function recoverSpooledSession(dir: string, recorder: string, keys?
   });
   await writeManifest(dir, finishManifest(manifest, keys));
   return { manifest, repaired: [...new Set(repaired)] };
+}
+
+/** The cast of a recovered pty-less channel from its raw streams; false when it could not be written. */
+async function deriveRecoveredCast(
+  dir: string,
+  name: string,
+  c: { readonly id: number; readonly command?: string; readonly streams?: ChannelStreams },
+  at: { readonly startMs: number; readonly endMs: number; readonly session: string; readonly keys?: TrailKeys },
+): Promise<boolean> {
+  const sealed = at.keys !== undefined && at.keys.keks.length > 0;
+  let failed: Error | undefined;
+  const file = new GzipFile(path.join(dir, name), {
+    bulkBytesPerInterval: Number.POSITIVE_INFINITY,
+    ...(sealed ? { seal: { keys: at.keys!, binding: { session: at.session, file: name } } } : {}),
+    onError: (err) => (failed ??= err),
+  });
+  let now = at.endMs;
+  const cast = new CastWriter(file, { cols: 80, rows: 24, ...(c.command !== undefined ? { command: c.command } : {}), startMs: at.startMs }, () => now);
+  const ref = (rel: string, lane: string): SessionFileRef => ({ dir, rel, field: `channels[${c.id}].streams.${lane}`, ...(sealed ? { seal: { keys: at.keys!, session: at.session } } : {}) });
+  const st = c.streams!;
+  await deriveCast({ cast, setNow: (ms) => (now = ms), streams: { in: ref(st.in, 'in'), out: ref(st.out, 'out'), ...(st.err !== undefined ? { err: ref(st.err, 'err') } : {}) }, endMs: at.endMs }).catch(
+    (err: Error) => (failed ??= err),
+  );
+  await cast.close().catch((err: Error) => (failed ??= err));
+  if (failed !== undefined) await fsp.rm(path.join(dir, name), { force: true });
+  return failed === undefined;
 }
 
 async function readIdentity(dir: string, recorder: string): Promise<SessionIdentity> {
