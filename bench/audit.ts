@@ -184,5 +184,36 @@ export async function run(): Promise<void> {
   progress(B, `after the SIEM came back: ${after.mibps.toFixed(1)} MiB/s (${after.cpu}); the SIEM got ${sd1 - sd0} events over the outage and after; marker in ${hits.length} files`);
   emit({ bench: B, metric: 'throughput_siem_down_vs_up', value: down.mibps, unit: 'MiB/s', baseline: up.mibps, ratio: down.mibps / up.mibps, target: '>= 0.95x with the SIEM up', met: down.mibps / up.mibps >= 0.95, note: `busy session (cat of a 16 MiB log in a loop): ${before} s with the SIEM up (${up.cpu}), ${outage} s down (${down.cpu}; BENCH_AUDIT_OUTAGE_SECONDS), then ${after.mibps.toFixed(1)} MiB/s back up; the recorder dropped ${d1.dropped - d0.dropped} events, rsyslogd discarded ${discarded(rsyslogd) - r0} (in-memory queue full, docs/audit.md)` });
   emit({ bench: B, metric: 'marker_bytes_on_disk', value: onDisk, unit: 'bytes', baseline: null, ratio: null, target: '0 bytes while down', met: onDisk === 0, note: `"${MARKER}" searched after the outage in ${roots.join(', ')} (rsyslog.conf, whose rule names it, left out)${hits.length ? ': ' + hits.map((h) => h.file).join(', ') : ''}` });
+
+  // ---- 3. bulk output with sensitive audit on (stdout selected) vs a recorder without audit ----
+  // audit.bulkData (default summary): a pty-less channel's chunks that are not text go to the SIEM as one
+  // data_summary per stream; text goes as stdout events. Measured for log text and for random bytes.
+  const quiet = await startLab(path.join(dir, 'no-audit'));
+  const bulk = [
+    { kind: 'text', file: path.join(dir, 'bulk.log'), mib: scaled(64, 8) },
+    { kind: 'binary', file: path.join(dir, 'bulk.bin'), mib: scaled(16, 4) },
+  ];
+  await writeLogFile(bulk[0]!.file, bulk[0]!.mib * MiB);
+  await sh(`head -c ${bulk[1]!.mib * MiB} /dev/urandom > ${bulk[1]!.file}`);
+  for (const { kind, file, mib } of bulk) {
+    const rates: Record<'on' | 'off', number> = { on: 0, off: 0 };
+    let events = 0;
+    for (const [mode, t] of [['off', quiet.via('rec')], ['on', target]] as const) {
+      const ssh = cmdline(['ssh', ...sshArgs(t, ['-c', 'aes128-gcm@openssh.com'])]);
+      const login = (await sh(`${ssh} true`)).seconds;
+      const e0 = (await siem.counts()).sensitive;
+      const r = await sh(`${ssh} 'cat ${file}' | wc -c`);
+      if (Number(r.stdout.trim()) !== mib * MiB) throw new Error(`audit ${mode}: got ${r.stdout.trim()} bytes, not ${mib * MiB}`);
+      rates[mode] = mib / Math.max(0.01, r.seconds - login);
+      if (mode === 'on') {
+        await drained(siem, 3000, 60_000);
+        events = (await siem.counts()).sensitive - e0;
+      }
+      progress(B, `bulk ${kind} with sensitive audit ${mode}: ${rates[mode].toFixed(1)} MiB/s`);
+    }
+    emit({ bench: B, metric: `sensitive_on_vs_off.${kind}`, value: rates.on, unit: 'MiB/s', baseline: rates.off, ratio: rates.on / rates.off, target: '>= 0.8x audit off', met: rates.on / rates.off >= 0.8, note: `ssh cat of ${mib} MiB ${kind}, recording on both ways, stdout among audit.events (bulkData summary) vs a recorder without audit` });
+    emit({ bench: B, metric: `siem_events_per_mib.${kind}`, value: events / mib, unit: 'events/MiB', baseline: null, ratio: null, note: `${events} sensitive events at the SIEM for ${mib} MiB of output` });
+  }
+  await quiet.recorder.stop();
   await lab.recorder.stop();
 }

@@ -4,6 +4,7 @@ import { runCleanups } from './support/common.js';
 
 const BENCHES: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   throughput: () => import('./throughput.js'),
+  parallel: () => import('./parallel.js'),
   latency: () => import('./latency.js'),
   sessions: () => import('./sessions.js'),
   size: () => import('./size.js'),

@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ALL=(throughput latency sessions size sftp search console operator audit)
+ALL=(throughput parallel latency sessions size sftp search console operator audit)
 if [ "$#" -gt 0 ]; then names=("$@"); else names=("${ALL[@]}"); fi
 for n in "${names[@]}"; do
   case " ${ALL[*]} " in *" $n "*) ;; *) echo "unknown benchmark '$n' (one of: ${ALL[*]})" >&2; exit 2 ;; esac
