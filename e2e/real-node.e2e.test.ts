@@ -134,14 +134,27 @@ async function sshThroughRecorder(command: string, timeoutMs = 60_000): Promise<
 }
 
 /**
- * Until the recorder's Service answers with an SSH banner from the node. A pod is Ready before its
- * EndpointSlice and kube-proxy's rules say so; until then kube-proxy rejects connections to the Service.
+ * Until the recorder's Service leads to the Ready recorder pod, and only to it, from the node. A pod is
+ * Ready before its EndpointSlice and kube-proxy's rules say so; until then kube-proxy rejects connections
+ * to the Service, and after a rollout its rules may still lead to the old pod's address, where a
+ * connection times out. So: kube-proxy's DNAT rules for the Service name exactly the pod's address, then
+ * the SSH banner comes back three times in a row.
  */
 async function serviceAnswers(): Promise<void> {
-  await waitFor(`the SSH banner from Service ${serviceIP}:2222`, async () => {
-    const r = await inNode('timeout', ['3', 'bash', '-c', `exec 3<>/dev/tcp/${serviceIP}/2222 && head -c 7 <&3`], 10_000).catch(() => undefined);
-    return r?.stdout === 'SSH-2.0';
+  const podIP = (await waitFor('a Ready recorder pod', () => readyPod('recorder'), { timeoutMs: 60_000, intervalMs: 500 })).status?.podIP;
+  await waitFor(`kube-proxy's rules for Service ${serviceIP}:2222 to lead only to the pod at ${podIP}`, async () => {
+    const nat = await inNode('iptables-save', ['-t', 'nat'], 10_000).catch(() => undefined);
+    const to = (nat?.stdout ?? '').split('\n')
+      .filter((l) => l.includes(`${ns}/${CR}-recorder:ssh`) && l.includes('-j DNAT'))
+      .map((l) => /--to-destination (\S+)/.exec(l)?.[1]);
+    return to.length === 1 && to[0] === `${podIP}:2222`;
   }, { timeoutMs: 90_000, intervalMs: 500 });
+  let inARow = 0;
+  await waitFor(`the SSH banner from Service ${serviceIP}:2222 three times in a row`, async () => {
+    const r = await inNode('timeout', ['3', 'bash', '-c', `exec 3<>/dev/tcp/${serviceIP}/2222 && head -c 7 <&3`], 10_000).catch(() => undefined);
+    inARow = r?.stdout === 'SSH-2.0' ? inARow + 1 : 0;
+    return inARow >= 3;
+  }, { timeoutMs: 90_000, intervalMs: 300 });
 }
 
 async function sessionsOnShare(): Promise<Array<{ id: string; status: string; targetUser?: string }>> {
