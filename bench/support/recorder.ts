@@ -1,7 +1,7 @@
 // The recorder as it runs in production: `srec recorder --config F` in its own process (so its RSS and CPU
 // are its own), with a config file written here. BENCH_CPU_PROF=DIR runs it under `node --cpu-prof`.
 import { type ChildProcess } from 'node:child_process';
-import { promises as fsp } from 'node:fs';
+import { mkdirSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import yaml from 'js-yaml';
 import type { HostConfig, RecorderConfig } from '../../common/recorder-config/types.js';
@@ -128,6 +128,7 @@ export interface LabOptions {
 const BENCH_SSHD_CONFIG = ['UseDNS no', 'PrintMotd no', 'PrintLastLog no', 'MaxStartups 1000:30:2000', 'MaxSessions 1000'];
 
 export async function startLab(dir: string, opts: LabOptions = {}): Promise<Lab> {
+  mkdirSync(dir, { recursive: true });
   const alice = await makeKey(dir, 'alice');
   const credentials = await makeKey(dir, 'target-credentials');
   const sshd = await startSshd({ dir: path.join(dir, 'sshd'), authorizedKeys: [credentials.publicLine], config: BENCH_SSHD_CONFIG });
