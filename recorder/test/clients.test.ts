@@ -1,7 +1,7 @@
 // Clients other than OpenSSH's, driven through the recorder as administrators use them: PuTTY's plink, pscp
 // and psftp; paramiko (Python); sshfs (FUSE over sftp). Each works as it does direct, and the recording is
 // checked: exit status and output, each transfer with the real file's sha256 (or marked partial where only
-// part of the file crossed), forwarded channels.
+// part of the file crossed), forwarded channels, and the audit events the SIEM gets for each.
 import { jest } from '@jest/globals';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -32,7 +32,12 @@ function run(cmd: string, args: readonly string[], opts: { input?: string | Buff
 
 beforeAll(async () => {
   echo = await startEchoServer();
-  lab = await startLab({ db1: { fileTransfers: true }, hosts: (host) => [host('db-rev', { forwarding: { remote: true }, fileTransfers: true })] });
+  lab = await startLab({
+    db1: { fileTransfers: true },
+    hosts: (host) => [host('db-rev', { forwarding: { remote: true }, fileTransfers: true })],
+    // The requests (commands, subsystems, forwards) go to the SIEM as sensitive events, as a team would select them.
+    recorder: { extra: { audit: { enabled: true, events: ['channel_request', 'global_request'], syslog: { address: '127.0.0.1:5514' } } } },
+  });
   ppk = path.join(lab.dir, 'alice.ppk');
   const conv = spawnSync('puttygen', [lab.alice.privatePath, '-O', 'private', '-o', ppk], { encoding: 'utf8' });
   if (conv.status !== 0) throw new Error(`puttygen failed: ${conv.stderr}`);
@@ -56,6 +61,24 @@ async function newSession(before: ReadonlySet<string>, pred: (s: StoredSession) 
   return waitFor(() => scanSessions(lab.recorder.dataFolder).sessions.find((s) => !before.has(s.id) && pred(s)), 'the recording on the share');
 }
 
+/** The audit events of the sessions recorded since `before`, once the last of them has ended. */
+async function auditSince(before: ReadonlySet<string>, n = 1): Promise<Lab['recorder']['audit']> {
+  return waitFor(() => {
+    const fresh = new Set(scanSessions(lab.recorder.dataFolder).sessions.filter((s) => !before.has(s.id)).map((s) => s.id));
+    const events = lab.recorder.audit.filter((e) => e.sessionId !== undefined && fresh.has(e.sessionId));
+    return fresh.size >= n && events.filter((e) => e.event === 'session_end').length >= n ? events : undefined;
+  }, `the audit events of ${n} session(s)`);
+}
+
+/** session_start first and session_end last in each session, with no events of the session after its end. */
+function framed(events: Lab['recorder']['audit']): void {
+  for (const id of new Set(events.map((e) => e.sessionId))) {
+    const own = events.filter((e) => e.sessionId === id).map((e) => e.event);
+    expect(own[0]).toBe('session_start');
+    expect(own.at(-1)).toBe('session_end');
+  }
+}
+
 async function transfersOf(before: ReadonlySet<string>, n: number): Promise<ManifestTransfer[]> {
   return waitFor(() => {
     const t = scanSessions(lab.recorder.dataFolder).sessions.filter((s) => !before.has(s.id)).flatMap((s) => s.manifest.transfers);
@@ -71,17 +94,23 @@ describe('PuTTY', () => {
     expect(r).toMatchObject({ code: 7, stdout: 'plink-42\n' });
     const s = await newSession(before);
     expect(s.manifest.channels[0]).toMatchObject({ kind: 'exec', command: 'echo plink-$((6*7)); exit 7', exitStatus: 7 });
+    // AND the SIEM hears the command, its exit status and the session's end
+    const events = await auditSince(before);
+    framed(events);
+    expect(events.find((e) => e.event === 'channel_request')).toMatchObject({ request: { name: 'exec', command: 'echo plink-$((6*7)); exit 7' } });
+    expect(events.find((e) => e.event === 'channel_exit')).toMatchObject({ exitStatus: 7 });
   });
 
   it('plink -R where forwarding.remote is true: the target listens, connections reach the person', async () => {
     const port = await freePort();
+    const sentBytes = 32 * 1024;
     const before = ids();
     const child = spawn('plink', ['-ssh', ...putty('db-rev'), '-N', '-R', `127.0.0.1:${port}:127.0.0.1:${echo.port}`, '127.0.0.1'], { stdio: ['pipe', 'pipe', 'pipe'] });
     const done = collect(child, Date.now(), 60000);
     try {
       // (plink says nothing when the forward is set up: wait until the target's side accepts)
       const net = await import('node:net');
-      const sent = randomBytes(32 * 1024);
+      const sent = randomBytes(sentBytes);
       const received = await waitFor(async () => {
         const got = await new Promise<Buffer | undefined>((resolve) => {
           const s = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
@@ -100,6 +129,11 @@ describe('PuTTY', () => {
     }
     const s = await newSession(before, (x) => x.manifest.channels.some((c) => c.type === 'forwarded-tcpip'));
     expect(s.manifest.channels.find((c) => c.type === 'forwarded-tcpip')).toMatchObject({ destination: `127.0.0.1:${port}`, closed: true });
+    const events = await auditSince(before);
+    framed(events);
+    expect(events.find((e) => e.event === 'global_request')).toMatchObject({ request: { name: 'tcpip-forward' } });
+    expect(events.find((e) => e.event === 'forward_open')).toMatchObject({ kind: 'remote', type: 'forwarded-tcpip', destination: `127.0.0.1:${port}` });
+    expect(events.find((e) => e.event === 'forward_close')).toMatchObject({ kind: 'remote', bytesIn: sentBytes, bytesOut: sentBytes });
   });
 
   it('pscp copies up (SFTP and SCP protocols) and down, each transfer recorded with the file’s sha256', async () => {
@@ -126,6 +160,11 @@ describe('PuTTY', () => {
         ['sftp', 'upload', sha256(content), true],
       ].sort(),
     );
+    const events = await auditSince(before, 3);
+    framed(events);
+    expect(events.filter((e) => e.event === 'file_transfer').map((e) => [e.protocol, e.direction, e.sha256, e.complete, e.size]).sort()).toEqual(
+      transfers.map((t) => [t.protocol, t.direction, sha256(content), true, content.length]).sort(),
+    );
   });
 
   it('psftp put, get and reput: whole files with their sha256, the resumed one marked partial', async () => {
@@ -150,6 +189,12 @@ describe('PuTTY', () => {
     const partial = byPath(resumed, 'upload');
     expect(partial).toMatchObject({ complete: false, seen: [[100 * 1024, content.length]] });
     expect(partial.sha256).toBeUndefined();
+    // AND the SIEM gets the same three: no sha256 claimed for the resumed write
+    const events = (await auditSince(before)).filter((e) => e.event === 'file_transfer');
+    expect(events).toHaveLength(3);
+    expect(events.find((e) => e.path === resumed)).toMatchObject({ direction: 'upload', complete: false });
+    expect(events.find((e) => e.path === resumed)?.sha256).toBeUndefined();
+    expect(events.filter((e) => e.path === remote).map((e) => [e.direction, e.sha256, e.complete]).sort()).toEqual([['download', sha256(content), true], ['upload', sha256(content), true]]);
   });
 });
 
@@ -181,6 +226,11 @@ c.close()
     expect(sha256(await fsp.readFile(path.join(dir, 'down.bin')))).toBe(sha256(content));
     const transfers = await transfersOf(before, 2);
     expect(transfers.map((t) => [t.direction, t.sha256, t.complete]).sort()).toEqual([['download', sha256(content), true], ['upload', sha256(content), true]].sort());
+    const events = await auditSince(before);
+    framed(events);
+    expect(events.find((e) => e.event === 'channel_exit')).toMatchObject({ exitStatus: 4 });
+    expect(events.find((e) => e.event === 'channel_request' && e.request?.name === 'subsystem')).toMatchObject({ request: { name: 'subsystem', subsystem: 'sftp' } });
+    expect(events.filter((e) => e.event === 'file_transfer').map((e) => [e.direction, e.sha256]).sort()).toEqual([['download', sha256(content)], ['upload', sha256(content)]]);
   });
 
   it('a host key other than the pinned one is refused by paramiko (the recorder is not trusted blindly)', async () => {
@@ -233,5 +283,12 @@ describe('sshfs', () => {
     const append = transfers.find((t) => t.complete === false);
     expect(append).toMatchObject({ seen: [[content.length, content.length + tail.length]] });
     expect(append?.sha256).toBeUndefined();
+    // AND the SIEM gets both writes the same way, and the read back as a whole download of what was read
+    const events = (await auditSince(before)).filter((e) => e.event === 'file_transfer' && e.path === remote);
+    expect(events.map((e) => [e.direction, e.complete, e.sha256 ?? null])).toEqual([
+      ['upload', true, sha256(content)],
+      ['upload', false, null],
+      ['download', true, sha256(Buffer.concat([content, tail]))],
+    ]);
   });
 });
