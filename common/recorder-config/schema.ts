@@ -117,7 +117,7 @@ export const recorderConfigSchema = {
       properties: {
         enabled: { type: 'boolean', default: D.auditEnabled },
         events: { type: 'array', items: { enum: [...SSH_EVENT_KINDS] }, default: [...D.auditEvents] },
-        bulkData: { enum: ['summary', 'events'], default: D.bulkData, description: 'summary: bulk transfers and binary data of channels without a pty go to the SIEM as one data_summary event per stream' },
+        bulkData: { enum: ['summary', 'events'], default: D.bulkData, description: 'summary: bulk transfers, binary data and text beyond 1 MiB at once then 256 KiB/s per stream of channels without a pty go to the SIEM as one data_summary event per stream' },
         syslog: {
           type: 'object',
           required: ['address'],

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createLogger } from '../../common/log.js';
 import { Registry } from '../../common/metrics.js';
 import { createAudit, selectSensitiveEvents, type Audit } from '../src/audit/connection.js';
@@ -379,5 +380,61 @@ describe('the data-event fast path', () => {
       await sink.close();
       await siem.stop();
     }
+  });
+});
+
+describe('the text budget of a channel without a pty (audit.bulkData: summary)', () => {
+  const KiB = 1024;
+  const text = (n: number) => Buffer.alloc(n, 'log line of text\n');
+  const sent = (sink: ReturnType<typeof collector>) =>
+    sink.events.filter((e) => e.event === 'stdout').reduce((n, e) => n + Buffer.from(String(e.details.data), e.details.encoding === 'base64' ? 'base64' : 'utf8').length, 0);
+
+  it('sends 1 MiB at once, then 256 KiB a second; the rest is counted in a text_rate summary with the whole stream’s sha256', () => {
+    const sink = collector();
+    const time = { ms: at };
+    const a = createAudit(sink, { sensitiveEvents: ALL, now: () => time.ms }).open(who);
+    const ch = a.channelData(0, { pty: false });
+    const all: Buffer[] = [];
+    const put = (b: Buffer) => {
+      all.push(b);
+      ch.data('stdout', b);
+    };
+    // WHEN 2 MiB of text come at once
+    for (let i = 0; i < 64; i++) put(text(32 * KiB));
+    // THEN the first MiB goes out, the second does not
+    expect(sent(sink)).toBe(1024 * KiB);
+    // WHEN a second passes and 512 KiB more come
+    time.ms += 1000;
+    for (let i = 0; i < 16; i++) put(text(32 * KiB));
+    // THEN 256 KiB of it go out
+    expect(sent(sink)).toBe(1280 * KiB);
+    // AND the summary counts what was left out, with the sha256 of everything
+    ch.close();
+    const summary = sink.events.find((e) => e.event === 'data_summary');
+    expect(summary?.details).toMatchObject({
+      stream: 'stdout',
+      bytes: 2560 * KiB,
+      omittedBytes: 1280 * KiB,
+      omittedChunks: 40,
+      reason: 'text_rate',
+      sha256: createHash('sha256').update(Buffer.concat(all)).digest('hex'),
+    });
+  });
+
+  it('never goes over the burst, however long the stream was quiet; a pty channel and bulkData: events send everything', () => {
+    const sink = collector();
+    const time = { ms: at };
+    const audit = createAudit(sink, { sensitiveEvents: ALL, now: () => time.ms });
+    const ch = audit.open(who).channelData(0, { pty: false });
+    time.ms += 3_600_000;
+    for (let i = 0; i < 48; i++) ch.data('stdout', text(32 * KiB));
+    expect(sent(sink)).toBe(1024 * KiB);
+    const pty = audit.open(who).channelData(1, { pty: true });
+    for (let i = 0; i < 48; i++) pty.data('stdout', text(32 * KiB));
+    expect(sent(sink)).toBe(1024 * KiB + 1536 * KiB);
+    const every = collector();
+    const all = createAudit(every, { sensitiveEvents: ALL, now: () => time.ms, bulkData: 'events' }).open(who).channelData(0, { pty: false });
+    for (let i = 0; i < 48; i++) all.data('stdout', text(32 * KiB));
+    expect(sent(every)).toBe(1536 * KiB);
   });
 });

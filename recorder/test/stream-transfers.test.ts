@@ -167,6 +167,29 @@ describe('binary output of other commands', () => {
     const sent = Buffer.concat(events.filter((e) => e.event === 'stdout').map((e) => e.data!)).toString();
     expect(sent).toContain('text-after-binary');
   });
+
+  it('sends bulk text up to the stream’s budget (1 MiB, then 256 KiB/s) and summarises the rest as text_rate', async () => {
+    // WHEN alice cats 8 MiB of log text without a pty
+    const log = path.join(lab.dir, 'big.log');
+    const lines = Array.from({ length: 8 * 1024 * 1024 / 64 }, (_, i) => `${String(i).padStart(12, '0')} GET /index.html 200 log line of text`.padEnd(63, '.') + '\n');
+    await fsp.writeFile(log, lines.join(''));
+    const before = ids(lab);
+    const started = Date.now();
+    const r = await sshBytes(lab, `cat ${log}`);
+    const seconds = (Date.now() - started) / 1000;
+    expect(r.code).toBe(0);
+    expect(r.stdout.length).toBe(8 * 1024 * 1024);
+    const s = await waitFor(() => scanSessions(lab.recorder.dataFolder).sessions.find((x) => !before.has(x.id)), 'the session');
+    const events = await eventsOf(lab, s.id);
+    // THEN the SIEM got at most the burst plus the rate for the session's time, the start of the log among it
+    const out = Buffer.concat(events.filter((e) => e.event === 'stdout').map((e) => e.data!));
+    expect(out.length).toBeGreaterThanOrEqual(1024 * 1024 - 64 * 1024);
+    expect(out.length).toBeLessThanOrEqual(1024 * 1024 + 256 * 1024 * (seconds + 1));
+    expect(out.subarray(0, 64).toString()).toBe(lines[0]);
+    // AND one summary says what was left out, with the sha256 of all 8 MiB the person got
+    const summary = events.find((e) => e.event === 'data_summary');
+    expect(summary).toMatchObject({ stream: 'stdout', bytes: r.stdout.length, sha256: sha256(r.stdout), reason: 'text_rate', omittedBytes: r.stdout.length - out.length });
+  });
 });
 
 describe('audit.bulkData: events', () => {

@@ -258,11 +258,12 @@ export class ConnectionAudit {
   /**
    * The data events of one session channel under audit.bulkData. With `summary`, on a channel without a pty,
    * a bulk transfer's streams (`bulk`: rsync, git, tar) send no data events at all and other streams leave out
-   * chunks that are not UTF-8 text; what was left out is one `data_summary` event per stream at close().
+   * chunks that are not UTF-8 text and text beyond the stream's budget (TEXT_BURST_BYTES, then
+   * TEXT_BYTES_PER_SECOND); what was left out is one `data_summary` event per stream at close().
    */
   channelData(channel: number, opts: { readonly pty: boolean; readonly bulk?: string }): ChannelData {
     const summarise = this.to.bulkData === 'summary' && !opts.pty;
-    return new ChannelData(this, channel, summarise, opts.bulk);
+    return new ChannelData(this, channel, summarise, opts.bulk, this.to.now);
   }
 
   /** A data_summary event (ChannelData#close). */
@@ -337,11 +338,26 @@ export class ConnectionAudit {
 }
 
 /** One stream's summary state: every byte hashed, what was left out counted. */
+/**
+ * Text of a channel without a pty goes out as data events up to a budget per stream: a burst of
+ * TEXT_BURST_BYTES, refilled at TEXT_BYTES_PER_SECOND. What a person reads (`ssh host tail -f log`, a
+ * command's output) stays within it; a `cat` of a 64 MiB log does not, and the rest of it is left out of
+ * the events and counted in the stream's data_summary (reason `text_rate`). The recording keeps every byte.
+ */
+export const TEXT_BURST_BYTES = 1 << 20;
+export const TEXT_BYTES_PER_SECOND = 256 * 1024;
+
 interface StreamSummary {
   readonly hash: Hash;
   bytes: number;
   omittedBytes: number;
   omittedChunks: number;
+  /** What was left out for not being UTF-8, and for going over the text budget. */
+  binaryBytes: number;
+  overRateBytes: number;
+  /** The text budget: bytes that may still go out as events, as of `budgetAt` (ms). */
+  budget: number;
+  budgetAt: number;
   /** Streaming, so a character split across chunks is still text. */
   decoder: TextDecoder;
 }
@@ -356,6 +372,7 @@ export class ChannelData {
     private readonly summarise: boolean,
     /** The bulk transfer's protocol: every chunk is left out. */
     private readonly bulk: string | undefined,
+    private readonly now: () => number = Date.now,
   ) {}
 
   /** Whether any data event of `stream` is wanted at all. */
@@ -368,12 +385,26 @@ export class ChannelData {
     if (!this.summarise) return this.audit.data(this.channel, stream, bytes);
     let s = this.streams.get(stream);
     if (s === undefined) {
-      s = { hash: createHash('sha256'), bytes: 0, omittedBytes: 0, omittedChunks: 0, decoder: new TextDecoder('utf-8', { fatal: true }) };
+      s = {
+        hash: createHash('sha256'),
+        bytes: 0,
+        omittedBytes: 0,
+        omittedChunks: 0,
+        binaryBytes: 0,
+        overRateBytes: 0,
+        budget: TEXT_BURST_BYTES,
+        budgetAt: this.now(),
+        decoder: new TextDecoder('utf-8', { fatal: true }),
+      };
       this.streams.set(stream, s);
     }
     s.hash.update(bytes);
     s.bytes += bytes.length;
-    if (this.bulk === undefined && isText(s, bytes)) return this.audit.data(this.channel, stream, bytes);
+    if (this.bulk === undefined) {
+      if (!isText(s, bytes)) s.binaryBytes += bytes.length;
+      else if (withinBudget(s, bytes.length, this.now())) return this.audit.data(this.channel, stream, bytes);
+      else s.overRateBytes += bytes.length;
+    }
     s.omittedBytes += bytes.length;
     s.omittedChunks += 1;
   }
@@ -387,11 +418,22 @@ export class ChannelData {
         sha256: s.hash.digest('hex'),
         omittedBytes: s.omittedBytes,
         omittedChunks: s.omittedChunks,
-        reason: this.bulk !== undefined ? `bulk_transfer:${this.bulk}` : 'binary',
+        reason: this.bulk !== undefined ? `bulk_transfer:${this.bulk}` : [s.binaryBytes > 0 ? 'binary' : '', s.overRateBytes > 0 ? 'text_rate' : ''].filter(Boolean).join('+'),
       });
     }
     this.streams.clear();
   }
+}
+
+/** Takes `n` bytes from the stream's text budget if it has them (refilled for the time since it was last looked at). */
+function withinBudget(s: StreamSummary, n: number, nowMs: number): boolean {
+  if (nowMs > s.budgetAt) {
+    s.budget = Math.min(TEXT_BURST_BYTES, s.budget + ((nowMs - s.budgetAt) / 1000) * TEXT_BYTES_PER_SECOND);
+    s.budgetAt = nowMs;
+  }
+  if (s.budget < n) return false;
+  s.budget -= n;
+  return true;
 }
 
 function isText(s: StreamSummary, bytes: Buffer): boolean {
