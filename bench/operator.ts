@@ -150,6 +150,9 @@ export async function run(): Promise<void> {
     Deployment: '/apis/apps/v1/deployments',
     Service: '/api/v1/services',
     Secret: '/api/v1/secrets',
+    PodDisruptionBudget: '/apis/policy/v1/poddisruptionbudgets',
+    NetworkPolicy: '/apis/networking.k8s.io/v1/networkpolicies',
+    ServiceAccount: '/api/v1/serviceaccounts',
   };
   const converged = async (): Promise<{ done: number; children: number; statuses: number }> => {
     const have = new Set<string>();
