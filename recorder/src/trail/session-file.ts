@@ -67,7 +67,7 @@ export function lstatSessionFile(ref: SessionFileRef): Stats {
   if (bad !== undefined) throw refuse(ref, bad);
   const parts = ref.rel.split('/');
   let at = ref.dir;
-  for (let i = 0; i < parts.length; i++) {
+  for (let i = 0; ; i++) {
     at = path.join(at, parts[i]!);
     const st = lstatSync(at);
     const last = i === parts.length - 1;
@@ -75,8 +75,8 @@ export function lstatSessionFile(ref: SessionFileRef): Stats {
       const part = last ? '' : ` (its part "${parts.slice(0, i + 1).join('/')}")`;
       throw refuse(ref, `is${part} ${what(st)}${last ? ', not a regular file' : ''}`);
     }
+    if (last) return st;
   }
-  return lstatSync(at);
 }
 
 /** What is wrong with the file `ref` names (missing, unsafe), or undefined with its Stats. */
@@ -100,7 +100,9 @@ function checkOpened(ref: SessionFileRef, fd: number): void {
   } catch {
     return; // no /proc: the lstat walk and O_NOFOLLOW are what we have
   }
-  const expected = path.join(realpathSync(ref.dir), ref.rel);
+  // realpath(3) in one call: Node's own realpathSync lstat()s every part of the path from JavaScript, which
+  // was most of a repeated search's time (a few files opened per session).
+  const expected = path.join(realpathSync.native(ref.dir), ref.rel);
   if (actual !== expected) throw refuse(ref, `resolves to ${actual}, outside the session directory`);
 }
 
