@@ -21,7 +21,7 @@ import { createAuditSink } from '../recorder/src/audit/emitter.js';
 import { MiB, atEnd, cpuSeconds, emit, progress, scaled, sleep, tempDir } from './support/common.js';
 import { writeLogFile } from './support/data.js';
 import { freePort, sshArgs } from '../testing/openssh.js';
-import { startLab, type BenchRecorder } from './support/recorder.js';
+import { startLab, waitMoved, type BenchRecorder } from './support/recorder.js';
 import { occurrencesIn, startRsyslogd, type Rsyslogd } from '../testing/rsyslog.js';
 import { cmdline, sh } from './support/shell.js';
 import { MARKER, startSiem, type Siem } from './support/siem.js';
@@ -197,27 +197,32 @@ export async function run(): Promise<void> {
   const quiet = await startLab(path.join(dir, 'no-audit'));
   const bulk = [
     { kind: 'text', file: path.join(dir, 'bulk.log'), mib: scaled(64, 8) },
-    { kind: 'binary', file: path.join(dir, 'bulk.bin'), mib: scaled(16, 4) },
+    { kind: 'binary', file: path.join(dir, 'bulk.bin'), mib: scaled(64, 8) },
   ];
   await writeLogFile(bulk[0]!.file, bulk[0]!.mib * MiB);
   await sh(`head -c ${bulk[1]!.mib * MiB} /dev/urandom > ${bulk[1]!.file}`);
   for (const { kind, file, mib } of bulk) {
+    // Each way twice, alternated, the faster of each kept; each recorder's afterwork (the repack) done first.
     const rates: Record<'on' | 'off', number> = { on: 0, off: 0 };
     let events = 0;
-    for (const [mode, t] of [['off', quiet.via('rec')], ['on', target]] as const) {
+    const runs = [['off', quiet], ['on', lab], ['off', quiet], ['on', lab]] as const;
+    for (const [mode, l] of runs) {
+      const t = l.via('rec');
+      await waitMoved(l.recorder);
       const ssh = cmdline(['ssh', ...sshArgs(t, ['-c', 'aes128-gcm@openssh.com'])]);
       const login = (await sh(`${ssh} true`)).seconds;
       const e0 = (await siem.counts()).sensitive;
       const r = await sh(`${ssh} 'cat ${file}' | wc -c`);
       if (Number(r.stdout.trim()) !== mib * MiB) throw new Error(`audit ${mode}: got ${r.stdout.trim()} bytes, not ${mib * MiB}`);
-      rates[mode] = mib / Math.max(0.01, r.seconds - login);
+      const rate = mib / Math.max(0.01, r.seconds - login);
+      rates[mode] = Math.max(rates[mode], rate);
       if (mode === 'on') {
         await drained(siem, 3000, 60_000);
         events = (await siem.counts()).sensitive - e0;
       }
-      progress(B, `bulk ${kind} with sensitive audit ${mode}: ${rates[mode].toFixed(1)} MiB/s`);
+      progress(B, `bulk ${kind} with sensitive audit ${mode}: ${rate.toFixed(1)} MiB/s`);
     }
-    emit({ bench: B, metric: `sensitive_on_vs_off.${kind}`, value: rates.on, unit: 'MiB/s', baseline: rates.off, ratio: rates.on / rates.off, target: '>= 0.8x audit off', met: rates.on / rates.off >= 0.8, note: `ssh cat of ${mib} MiB ${kind}, recording on both ways, stdout among audit.events (bulkData summary: binary and text beyond 1 MiB + 256 KiB/s summarised) vs a recorder without audit` });
+    emit({ bench: B, metric: `sensitive_on_vs_off.${kind}`, value: rates.on, unit: 'MiB/s', baseline: rates.off, ratio: rates.on / rates.off, target: '>= 0.8x audit off', met: rates.on / rates.off >= 0.8, note: `ssh cat of ${mib} MiB ${kind}, the faster of two runs each way, recording on both ways, stdout among audit.events (bulkData summary: binary and text beyond 1 MiB + 256 KiB/s summarised) vs a recorder without audit` });
     emit({ bench: B, metric: `siem_events_per_mib.${kind}`, value: events / mib, unit: 'events/MiB', baseline: null, ratio: null, note: `${events} sensitive events at the SIEM for ${mib} MiB of output` });
   }
   await quiet.recorder.stop();

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { MiB, emit, progress, scaled, tempDir, threadCpuSeconds } from './support/common.js';
 import { writeLogFile } from './support/data.js';
 import { sshArgs, type SshTarget } from '../testing/openssh.js';
-import { startLab } from './support/recorder.js';
+import { startLab, waitMoved } from './support/recorder.js';
 import { cmdline, q, shOk } from './support/shell.js';
 
 const B = 'parallel';
@@ -35,7 +35,7 @@ export async function run(): Promise<void> {
       const bytes = n * mib * MiB;
       rate[mode] = bytes / MiB / Math.max(0.01, r.seconds);
       // The main thread's work on these sessions includes what it does after them (a pty-less channel's cast).
-      if (mode === 'recording_on') await waitMoved(lab.recorder.metric.bind(lab.recorder));
+      if (mode === 'recording_on') await waitMoved(lab.recorder);
       const th2 = threadCpuSeconds(lab.recorder.pid);
       mainPerGiB[mode] = (th2.main - th0.main) / (bytes / MiB / 1024);
       progress(B, `${n} x ${mode}: ${rate[mode]!.toFixed(1)} MiB/s together (${r.seconds.toFixed(2)} s; recorder main thread ${(th1.main - th0.main).toFixed(2)} s, other threads ${(th1.others - th0.others).toFixed(2)} s; until on the share: main thread ${(th2.main - th0.main).toFixed(2)} s, other threads ${(th2.others - th0.others).toFixed(2)} s)`);
@@ -58,11 +58,3 @@ export async function run(): Promise<void> {
   await lab.recorder.stop();
 }
 
-async function waitMoved(metric: (name: string) => Promise<number>): Promise<void> {
-  const until = Date.now() + 300_000;
-  while (Date.now() < until) {
-    if ((await metric('srec_sessions_open')) === 0 && (await metric('srec_recordings_pending')) === 0) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('the recordings did not reach the share within 5 minutes');
-}

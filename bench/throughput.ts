@@ -9,7 +9,7 @@ import path from 'node:path';
 import { MiB, cpuSeconds, emit, median, progress, scaled, tempDir, threadCpuSeconds } from './support/common.js';
 import { writeLogFile } from './support/data.js';
 import { sshArgs, type SshTarget } from '../testing/openssh.js';
-import { startLab } from './support/recorder.js';
+import { startLab, waitMoved } from './support/recorder.js';
 import { cmdline, q, shOk } from './support/shell.js';
 
 const B = 'throughput';
@@ -58,7 +58,7 @@ export async function run(): Promise<void> {
           // Let the recording move to the share before the next run, so it does not compete; what the recorder
           // spends after the transfer (a pty-less channel's cast, the repack at level 6) is counted apart.
           if (mode === 'recording_on') {
-            await waitMoved(lab.recorder.metric.bind(lab.recorder));
+            await waitMoved(lab.recorder);
             const th2 = threadCpuSeconds(lab.recorder.pid);
             after[mode] = th2.main + th2.others - (th1.main + th1.others);
             progress(B, `${kind} ${direction} ${cipher} ${mode}: after the transfer until on the share, recorder CPU ${after[mode]!.toFixed(2)} s (main thread ${(th2.main - th1.main).toFixed(2)} s)`);
@@ -80,10 +80,3 @@ export async function run(): Promise<void> {
   await lab.recorder.stop();
 }
 
-async function waitMoved(metric: (name: string) => Promise<number>): Promise<void> {
-  const until = Date.now() + 300_000; // a bulk cast is repacked at level 6 after the session: ~30 s per GiB here
-  while (Date.now() < until) {
-    if ((await metric('srec_sessions_open')) === 0 && (await metric('srec_recordings_pending')) === 0) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}

@@ -160,3 +160,16 @@ export async function startLab(dir: string, opts: LabOptions = {}): Promise<Lab>
     via: (h) => ({ port: recorder.port, identity: alice.privatePath, destination: `root@${h}@127.0.0.1`, connectTimeoutSeconds: 30 }),
   };
 }
+
+/**
+ * Until the recorder has no session open and no recording waiting to move (a bulk cast is repacked at level 6
+ * after its session: ~30 s per GiB here), so that one measurement's afterwork does not run into the next.
+ */
+export async function waitMoved(r: BenchRecorder, timeoutMs = 300_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    if ((await r.metric('srec_sessions_open')) === 0 && (await r.metric('srec_recordings_pending')) === 0) return;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  throw new Error(`the recordings did not reach the share within ${timeoutMs / 1000} s`);
+}
