@@ -8,7 +8,7 @@ import type { HostConfig, RecorderConfig } from '../../common/recorder-config/ty
 import { initKeySet } from '../../recorder/src/trail/crypto/keys.js';
 import { TRAIL_KEYS } from './common.js';
 import { freePort, makeKey, startSshd, waitForPort, type KeyPair, type Sshd, type SshTarget } from '../../testing/openssh.js';
-import { REPO, atEnd, child, exited, stopChild } from './common.js';
+import { REPO, atEnd, child, exited, stopChild, threadCpuSeconds } from './common.js';
 
 export interface BenchRecorder {
   readonly pid: number;
@@ -172,4 +172,23 @@ export async function waitMoved(r: BenchRecorder, timeoutMs = 300_000): Promise<
     await new Promise((res) => setTimeout(res, 100));
   }
   throw new Error(`the recordings did not reach the share within ${timeoutMs / 1000} s`);
+}
+
+/**
+ * waitMoved, then until the recorder has used under 2% of a core for a whole second: its seal indexer and
+ * zlib's pool threads go on after the move, and would be measured with whatever runs next.
+ */
+export async function waitIdle(r: BenchRecorder, timeoutMs = 300_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  await waitMoved(r, timeoutMs);
+  const total = () => {
+    const t = threadCpuSeconds(r.pid);
+    return t.main + t.others;
+  };
+  while (Date.now() < until) {
+    const c0 = total();
+    await new Promise((res) => setTimeout(res, 1000));
+    if (total() - c0 < 0.02) return;
+  }
+  throw new Error(`the recorder was still busy after ${timeoutMs / 1000} s`);
 }
