@@ -438,3 +438,19 @@ describe('the text budget of a channel without a pty (audit.bulkData: summary)',
     expect(sent(every)).toBe(1536 * KiB);
   });
 });
+
+describe('text after binary data (audit.bulkData: summary)', () => {
+  it('sends a text chunk even when the binary chunk before it ended like the start of a character', () => {
+    const sink = collector();
+    const ch = createAudit(sink, { sensitiveEvents: ALL, now: clock }).open(who).channelData(0, { pty: false });
+    // GIVEN binary data whose last bytes are valid UTF-8 up to a lead byte (0xe2 begins a 3-byte character)
+    ch.data('stdout', Buffer.from([0xff, 0xfe, 0x00]));
+    ch.data('stdout', Buffer.from([0x41, 0xe2]));
+    // WHEN a line of text follows
+    ch.data('stdout', Buffer.from('text-after-binary\n'));
+    ch.close();
+    // THEN the line goes out; the summary counts only the binary chunk
+    expect(sink.events.filter((e) => e.event === 'stdout').map((e) => e.details.data).join('')).toContain('text-after-binary');
+    expect(sink.events.find((e) => e.event === 'data_summary')?.details).toMatchObject({ omittedBytes: 3, omittedChunks: 1, reason: 'binary' });
+  });
+});

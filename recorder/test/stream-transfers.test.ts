@@ -155,7 +155,8 @@ describe('binary output of other commands', () => {
   it('leaves non-UTF-8 chunks out of the data events and summarises them; text still goes out', async () => {
     // WHEN alice cats a binary file, then a text line, without a pty
     const before = ids(lab);
-    const r = await sshBytes(lab, `cat ${path.join(tree, 'a.bin')}; echo text-after-binary`);
+    // (apart in time: sshd would otherwise read the binary's last bytes and the line as one chunk, not text)
+    const r = await sshBytes(lab, `cat ${path.join(tree, 'a.bin')}; sleep 0.3; echo text-after-binary`);
     expect(r.code).toBe(0);
     const s = await waitFor(() => scanSessions(lab.recorder.dataFolder).sessions.find((x) => !before.has(x.id)), 'the session');
     const events = await eventsOf(lab, s.id);

@@ -436,13 +436,24 @@ function withinBudget(s: StreamSummary, n: number, nowMs: number): boolean {
   return true;
 }
 
+/**
+ * Whether the chunk is UTF-8 text, continuing the characters of the chunks before it. A chunk that fails only
+ * because the chunk before it ended inside a character (binary data that happened to end like a lead byte) is
+ * tried again on its own: its text is not left out for its neighbour's last bytes.
+ */
 function isText(s: StreamSummary, bytes: Buffer): boolean {
   try {
     s.decoder.decode(bytes, { stream: true });
     return true;
   } catch {
     s.decoder = new TextDecoder('utf-8', { fatal: true });
-    return false;
+    try {
+      s.decoder.decode(bytes, { stream: true });
+      return true;
+    } catch {
+      s.decoder = new TextDecoder('utf-8', { fatal: true });
+      return false;
+    }
   }
 }
 
