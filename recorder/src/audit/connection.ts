@@ -337,7 +337,6 @@ export class ConnectionAudit {
   }
 }
 
-/** One stream's summary state: every byte hashed, what was left out counted. */
 /**
  * Text of a channel without a pty goes out as data events up to a budget per stream: a burst of
  * TEXT_BURST_BYTES, refilled at TEXT_BYTES_PER_SECOND. What a person reads (`ssh host tail -f log`, a
@@ -347,6 +346,7 @@ export class ConnectionAudit {
 export const TEXT_BURST_BYTES = 1 << 20;
 export const TEXT_BYTES_PER_SECOND = 256 * 1024;
 
+/** One stream's summary state: every byte hashed, what was left out counted. */
 interface StreamSummary {
   readonly hash: Hash;
   bytes: number;
