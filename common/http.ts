@@ -9,6 +9,8 @@ export interface ProbeServerOptions {
   /** `host:port`; port 0 picks a free one. */
   readonly listen: string;
   readonly registry: Registry;
+  /** What /metrics shows, if not `registry` as it is (e.g. summed with other processes'). */
+  readonly collect?: () => Promise<Registry>;
   /** Liveness: the process can make progress. @default always ok */
   readonly healthy?: () => { ok: boolean; reason?: string };
   /** Readiness: the process can do its job now (e.g. the share is writable). @default always ok */
@@ -33,7 +35,7 @@ export async function startProbeServer(opts: ProbeServerOptions): Promise<ProbeS
     if (path === '/healthz') return answer(opts.healthy ?? ok);
     if (path === '/readyz') return answer(opts.ready ?? ok);
     if (path === '/metrics') {
-      render(opts.registry).then(
+      (opts.collect ? opts.collect() : Promise.resolve(opts.registry)).then(render).then(
         (text) => res.writeHead(200, { 'content-type': opts.registry.contentType }).end(text),
         (err: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`cannot collect metrics: ${errorMessage(err)}\n`),
       );

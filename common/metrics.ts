@@ -1,9 +1,14 @@
 // Prometheus metrics for every srec process: prom-client, with one Registry per process (never
 // prom-client's global one, so that each test and each in-process operator counts only its own).
 // srec code takes the metric classes from here, so this file is the one owner of the dependency.
-import type { Counter, Gauge, Metric, Registry } from 'prom-client';
+import { AggregatorRegistry, type Counter, type Gauge, type Metric, type Registry } from 'prom-client';
 
 export { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/** One registry from several processes' `getMetricsAsJSON()`: each series summed (prom-client's cluster aggregation). */
+export function aggregate(parts: readonly unknown[][]): Registry {
+  return AggregatorRegistry.aggregate(parts as object[][]) as unknown as Registry;
+}
 
 /**
  * The exposition text served on /metrics. A counter or gauge with labels that has nothing counted yet

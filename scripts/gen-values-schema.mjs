@@ -87,6 +87,7 @@ const VALUES_TO_CRD = [
   ['recorder.replicas', 'spec.recorder.replicas'],
   ['recorder.image', 'spec.recorder.image', { emptyUnset: true }],
   ['recorder.port', 'spec.recorder.port'],
+  ['recorder.workers', 'spec.recorder.workers', { emptyUnset: true, note: () => '0: left out (sized from the pod).' }],
   ['recorder.tempSizeLimit', 'spec.recorder.tempSizeLimit'],
   ['recorder.usersSecret', 'spec.recorder.usersSecret', { emptyUnset: true }],
   ['recorder.hosts', 'spec.recorder.hosts'],
@@ -206,6 +207,11 @@ function valueSchema(root, crdPath, opts, helpers) {
       delete s.minLength;
     } else if (s.type === 'array') {
       delete s.minItems;
+    } else if (s.type === 'integer' && s.minimum === 1) {
+      // 0 stands for "not set" (the chart leaves the field out).
+      s.minimum = 0;
+    } else {
+      problems.push(`${crdPath}: emptyUnset needs a string, a list or an integer from 1`);
     }
   }
   return s;

@@ -137,6 +137,7 @@ export const recorderConfigSchema = {
       },
     },
     limits: limitsSchema,
+    workers: { type: 'integer', minimum: 1, maximum: 256, description: 'processes serving sessions; default the container CPU quota rounded up, at most its cores and one per 256 MiB of its memory limit' },
     trail: {
       type: 'object',
       additionalProperties: false,

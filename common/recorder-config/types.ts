@@ -197,4 +197,9 @@ export interface RecorderConfig {
   readonly trail?: TrailConfig;
   /** Not rendered by the operator (its defaults apply in a cluster). */
   readonly limits?: LimitsConfig;
+  /**
+   * Processes that serve sessions (recorder/src/ssh/workers.ts); 1: everything in one process.
+   * @default the container's cgroup CPU quota rounded up, at most its cores and one per 256 MiB of its memory limit
+   */
+  readonly workers?: number;
 }

@@ -40,12 +40,14 @@ describe('validateRecorderConfig', () => {
   });
 
   it.each<[string, (d: Record<string, any>) => void, string]>([
-    ['an unknown top-level field', (d) => (d.colour = 'blue'), 'colour: unknown field; expected one of listen, probes, hostKeyFile, dataFolder, tempFolder, tempSizeLimit, users, usersFile, hosts, audit, retention, limits, trail'],
+    ['an unknown top-level field', (d) => (d.colour = 'blue'), 'colour: unknown field; expected one of listen, probes, hostKeyFile, dataFolder, tempFolder, tempSizeLimit, users, usersFile, hosts, audit, retention, limits, workers, trail'],
     ['a listen address out of range', (d) => (d.listen = 'nope:99999'), 'listen: "nope:99999" is not host:port with a port from 0 to 65535'],
     ['an empty probes address', (d) => (d.probes = ''), 'probes: must be a non-empty string'],
     ['no host key file', (d) => delete d.hostKeyFile, "hostKeyFile: required; the recorder's own SSH host key, e.g. from `ssh-keygen -t ed25519 -N '' -f host_key`"],
     ['a number as dataFolder', (d) => (d.dataFolder = 5), 'dataFolder: must be a non-empty string'],
     ['a size that is not one', (d) => (d.tempSizeLimit = 'lots'), 'tempSizeLimit: "lots" is not a size; write e.g. 10Gi, 500Mi or a number of bytes'],
+    ['no worker at all', (d) => (d.workers = 0), 'workers: must be a whole number of worker processes from 1 to 256 (leave it out to size it from the CPU the container may use)'],
+    ['half a worker', (d) => (d.workers = 1.5), 'workers: must be a whole number of worker processes from 1 to 256 (leave it out to size it from the CPU the container may use)'],
     ['a negative size', (d) => (d.tempSizeLimit = -1), 'tempSizeLimit: "-1" is not a size; write e.g. 10Gi, 500Mi or a number of bytes'],
     ['neither users nor usersFile', (d) => delete d.usersFile, 'users: no one could connect; set users (a list of {name, authorizedKeys}) or usersFile'],
     ['users that are not a list', (d) => (d.users = 'alice'), 'users: must be a list of {name, authorizedKeys}'],

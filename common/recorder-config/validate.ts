@@ -45,6 +45,7 @@ const MESSAGES: Readonly<Record<string, Message>> = {
   hostKeyFile: (f) => (f.missing || f.value === null ? "required; the recorder's own SSH host key, e.g. from `ssh-keygen -t ed25519 -N '' -f host_key`" : NON_EMPTY),
   dataFolder: () => NON_EMPTY,
   tempFolder: () => NON_EMPTY,
+  workers: () => 'must be a whole number of worker processes from 1 to 256 (leave it out to size it from the CPU the container may use)',
   tempSizeLimit: (f) => `"${String(f.value)}" is not a size; write e.g. 10Gi, 500Mi or a number of bytes`,
   users: (f) => (f.missing ? 'no one could connect; set users (a list of {name, authorizedKeys}) or usersFile' : 'must be a list of {name, authorizedKeys}'),
   'users[]': () => 'must be a mapping {name, authorizedKeys}',

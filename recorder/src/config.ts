@@ -77,6 +77,8 @@ export interface ResolvedRecorderConfig {
   readonly limits: ResolvedLimits;
   /** Present with `trail.keysDir`: the key set read from it. */
   readonly trail?: { readonly keysDir: string; readonly keys: TrailKeys };
+  /** Worker processes asked for; undefined: sized from the CPU quota (workers.ts autoWorkers). */
+  readonly workers?: number;
 }
 
 export class ConfigError extends Error {
@@ -228,6 +230,7 @@ export function resolveRecorderConfig(doc: unknown, opts: ResolveOptions): Resol
     retention,
     limits,
     ...(trail !== undefined ? { trail } : {}),
+    ...(typeof doc.workers === 'number' ? { workers: doc.workers } : {}),
   };
 }
 

@@ -52,6 +52,8 @@ export interface RecorderSpec {
   readonly port: number;
   /** @default '10Gi' */
   readonly tempSizeLimit: string;
+  /** Session worker processes per pod. @default sized from the pod's CPU and memory limits (recorder/src/ssh/workers.ts) */
+  readonly workers?: number;
   readonly usersSecret: string;
   /** @default [] */
   readonly hosts: readonly HostSpec[];

@@ -61,6 +61,15 @@ describe('buildRecorderConfig', () => {
     expect(buildRecorderConfig(cr).audit).toEqual({ enabled: false, events: ['stdout', 'stderr', 'channel_request', 'global_request'], bulkData: 'summary' });
   });
 
+  it('passes spec.recorder.workers on, and leaves workers out (sized in the pod) when the CR does', () => {
+    // GIVEN the example, which does not set workers THEN recorder.yaml has none
+    expect(buildRecorderConfig(example('nfs'))).not.toHaveProperty('workers');
+    // GIVEN 3 workers THEN recorder.yaml asks for 3, and the recorder's contract accepts it
+    const cfg = buildRecorderConfig(withSpec(example('nfs'), (s) => ((s.recorder as { workers?: number }).workers = 3)));
+    expect(cfg.workers).toBe(3);
+    expect(validateRecorderConfig(JSON.parse(JSON.stringify(cfg)))).toEqual([]);
+  });
+
   it('leaves the spool 10% headroom below the emptyDir limit', () => {
     expect(spoolLimit('10Gi')).toBe('9216Mi');
     expect(spoolLimit('100Mi')).toBe('90Mi');

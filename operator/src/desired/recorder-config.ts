@@ -54,6 +54,7 @@ export function buildRecorderConfig(cr: SessionRecording, opts: RecorderConfigOp
     dataFolder: spec.dataFolder,
     tempFolder: RECORDER_PATHS.tempFolder,
     tempSizeLimit: spoolLimit(spec.recorder.tempSizeLimit),
+    ...(spec.recorder.workers !== undefined ? { workers: spec.recorder.workers } : {}),
     usersFile: RECORDER_PATHS.usersFile,
     hosts: spec.recorder.hosts.map((h) => {
       const keys = opts.credentialKeys?.get(h.credentialsSecret);

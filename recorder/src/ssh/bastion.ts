@@ -1,7 +1,8 @@
-// The SSH listener. Sockets are accepted here and injected into ssh2, so that what has not logged in yet is
-// bounded before ssh2 spends anything on it: per source and in all (startups.ts), sources that keep failing
-// are refused for a while (penalties.ts), and a client that never finishes logging in is cut off after the
-// login grace time.
+// The SSH listener. Sockets are accepted by the Front and injected into ssh2, so that what has not logged in
+// yet is bounded before ssh2 spends anything on it: per source and in all (startups.ts), sources that keep
+// failing are refused for a while (penalties.ts), and a client that never finishes logging in is cut off
+// after the login grace time. The sessions themselves (createSessions) run in the same process or, with
+// several workers, in worker processes the front hands the sockets to (workers.ts).
 import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import ssh2 from 'ssh2';
@@ -31,6 +32,8 @@ export interface BastionOptions {
   readonly recorderId: string;
   /** A recording closed in the spool (e.g. TrailMover#enqueue). */
   readonly recordingClosed: (sessionId: string) => void;
+  /** A recording was created in the spool (a worker's primary recovers it if the worker dies). */
+  readonly recordingOpened?: (sessionId: string) => void;
   /** Where each connection's audit events go: createAudit(sink, { sensitiveEvents: selectSensitiveEvents(config.audit) }). */
   readonly audit: Audit;
   /**
@@ -66,101 +69,205 @@ export interface Bastion {
   close(graceMs: number): Promise<void>;
 }
 
+/** The listener and the sessions in one process: `srec recorder` with one worker, and the tests' recorder. */
 export async function startBastion(opts: BastionOptions): Promise<Bastion> {
-  const { config, log } = opts;
+  const front = new Front(opts);
+  const sessions = createSessions(opts, front.events);
+  const port = await front.listen(sessions);
+  return {
+    port,
+    get connections() {
+      return sessions.connections;
+    },
+    async close(graceMs: number): Promise<void> {
+      front.stop();
+      await sessions.close(graceMs);
+    },
+  };
+}
+
+/** What the sessions side reports to the front of a connection the front admitted (by the front's id). */
+export interface AdmittedEvents {
+  /** It logged in: its startup slot is free. */
+  loggedIn(id: number): void;
+  /** Its socket closed, logged in or not. */
+  gone(id: number): void;
+  /** A connection from `ip` ended without logging in, after at least one failed attempt. */
+  failedLogin(ip: string): void;
+}
+
+/** Where admitted sockets are served: in this process (createSessions) or in worker processes (workers.ts). */
+export interface SessionHost {
+  serve(socket: net.Socket, id: number): void;
+  /** End a connection that has not logged in (login grace, shutdown). */
+  drop(id: number): void;
+  readonly connections: number;
+  close(graceMs: number): Promise<void>;
+}
+
+export type FrontOptions = Pick<BastionOptions, 'config' | 'log' | 'metrics' | 'loginGraceMs' | 'maxStartups' | 'random' | 'now'>;
+
+/**
+ * The listener: accepts sockets and bounds what has not logged in yet (startups, penalties, login grace)
+ * before any SSH is spoken, then hands each admitted socket to a SessionHost. One per recorder, so the
+ * limits hold for the whole recorder however many workers serve its sessions.
+ */
+export class Front {
+  readonly events: AdmittedEvents;
+  private readonly gate: StartupGate;
+  private readonly penalties: PenaltyBox;
+  private readonly preLogin: PreLogin;
+  private readonly dropLog: DropLog;
+  private server?: net.Server;
+  private host?: SessionHost;
+  private stopped = false;
+  private nextId = 0;
+
+  constructor(private readonly opts: FrontOptions) {
+    const limits = opts.config.limits;
+    const now = opts.now ?? Date.now;
+    const maxStartups = typeof opts.maxStartups === 'number' ? parseMaxStartups(opts.maxStartups)! : (opts.maxStartups ?? limits.maxStartups);
+    this.gate = new StartupGate({ ...limits, maxStartups }, opts.random);
+    this.penalties = new PenaltyBox(limits.perSourcePenalties, now);
+    this.preLogin = new PreLogin(this.gate, opts.metrics);
+    this.dropLog = new DropLog(opts.log, now);
+    this.events = {
+      loggedIn: (id) => this.preLogin.release(id),
+      gone: (id) => this.preLogin.release(id),
+      failedLogin: (ip) => this.penalise(this.gate.source(ip), 'auth_failure', limits.perSourcePenalties.authFailureSeconds),
+    };
+  }
+
+  /** Listen on `config.listen`; resolves with the port bound. */
+  async listen(host: SessionHost): Promise<number> {
+    this.host = host;
+    // Paused: the bytes are read by whoever serves the socket (perhaps another process).
+    const server = net.createServer({ pauseOnConnect: true }, (socket) => this.accept(socket));
+    this.server = server;
+    const { host: address, port } = listenAddress(this.opts.config.listen, 'listen');
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, address, () => resolve());
+    });
+    const bound = (server.address() as net.AddressInfo).port;
+    this.opts.log.info('listening', { address: `${address}:${bound}` });
+    return bound;
+  }
+
+  /** Stop accepting and drop every connection not logged in yet. */
+  stop(): void {
+    this.stopped = true;
+    this.server?.close();
+    for (const id of this.preLogin.dropAll()) this.host?.drop(id);
+  }
+
+  private accept(socket: net.Socket): void {
+    const { config, metrics } = this.opts;
+    const limits = config.limits;
+    socket.on('error', () => undefined);
+    const address = socket.remoteAddress ?? 'unknown';
+    const peer = formatPeer(socket.remoteAddress, socket.remotePort);
+    const drop = (reason: DropReason, source: string) => {
+      metrics.connectionsDropped.inc({ reason });
+      this.dropLog.dropped(reason, source, peer);
+      socket.destroy();
+    };
+    if (this.stopped || this.host === undefined) return drop('shutting_down', address);
+    const source = this.gate.source(address);
+    if (this.penalties.refuses(source)) return drop('penalised', source);
+    const admitted = this.gate.admit(address);
+    if (!admitted.ok) return drop(admitted.reason, source);
+    const id = ++this.nextId;
+    const host = this.host;
+    const timer = setTimeout(() => {
+      if (!this.preLogin.release(id)) return;
+      this.penalise(source, 'login_grace', limits.perSourcePenalties.loginGraceExceededSeconds);
+      metrics.connectionsDropped.inc({ reason: 'login_grace' });
+      this.dropLog.dropped('login_grace', source, peer);
+      host.drop(id);
+    }, this.opts.loginGraceMs ?? limits.loginGraceMs);
+    timer.unref();
+    this.preLogin.hold(id, { timer, source });
+    host.serve(socket, id);
+  }
+
+  private penalise(source: string, reason: 'auth_failure' | 'login_grace', seconds: number): void {
+    if (seconds <= 0) return;
+    this.opts.metrics.sourcePenalties.inc({ reason });
+    if (this.penalties.penalise(source, seconds)) this.dropLog.penalised(source, reason);
+  }
+}
+
+/**
+ * The SSH side: ssh2 on the sockets the front admitted, a BastionConnection each. Reports logins, closed
+ * sockets and failed logins to `events`.
+ */
+export function createSessions(opts: BastionOptions, events: AdmittedEvents): SessionHost {
+  const { config } = opts;
   const sshServer = new ssh2.Server({ hostKeys: [config.hostKey], ident: 'srec', algorithms: serverAlgorithms() });
   const live = new Set<BastionConnection>();
+  // Admitted sockets by id until they close, and the id of each by the `ip:port` ssh2 reports.
+  const sockets = new Map<number, net.Socket>();
+  const ids = new Map<string, number>();
   let shuttingDown = false;
   const highWater = opts.spoolHighWater ?? 0.9;
-  const now = opts.now ?? Date.now;
-  const limits = config.limits;
-  const loginGraceMs = opts.loginGraceMs ?? limits.loginGraceMs;
-  const maxStartups = typeof opts.maxStartups === 'number' ? parseMaxStartups(opts.maxStartups)! : (opts.maxStartups ?? limits.maxStartups);
-  const gate = new StartupGate({ ...limits, maxStartups }, opts.random);
-  const penalties = new PenaltyBox(limits.perSourcePenalties, now);
-  const preLogin = new PreLogin(gate, opts.metrics);
-  const dropLog = new DropLog(log, now);
-  const penalise = (source: string, reason: 'auth_failure' | 'login_grace', seconds: number) => {
-    if (seconds <= 0) return;
-    opts.metrics.sourcePenalties.inc({ reason });
-    if (penalties.penalise(source, seconds)) dropLog.penalised(source, reason);
-  };
-
-  const hosts = new Map(config.hosts.map((h) => [h.name, h]));
   const deps = {
     config,
     keys: new KeyDirectory(config.users),
-    hosts,
-    log,
+    hosts: new Map(config.hosts.map((h) => [h.name, h])),
+    log: opts.log,
     metrics: opts.metrics,
     audit: opts.audit,
     recorderId: opts.recorderId,
     newId: opts.newId ?? randomUUID,
-    now,
+    now: opts.now ?? Date.now,
     ...(opts.target ? { target: opts.target } : {}),
     ...(opts.flushIntervalMs !== undefined ? { flushIntervalMs: opts.flushIntervalMs } : {}),
     taps: opts.taps,
     spoolFull: async () => config.tempSizeLimit !== undefined && (await spoolUsage(config.tempFolder)) >= config.tempSizeLimit * highWater,
     shuttingDown: () => shuttingDown,
+    recordingOpened: opts.recordingOpened ?? (() => undefined),
     recordingClosed: opts.recordingClosed,
-    authenticated: (c: BastionConnection) => preLogin.release(c.remoteAddress),
+    authenticated: (c: BastionConnection) => {
+      const id = ids.get(c.remoteAddress);
+      if (id !== undefined) events.loggedIn(id);
+    },
   };
 
   sshServer.on('connection', (client: Connection, info: ClientInfo) => {
     const conn = new BastionConnection(client, info, deps);
-    // The source as it was admitted (the slot may be gone by the time the connection ends).
-    const source = preLogin.sourceOf(conn.remoteAddress) ?? gate.source(info.ip);
     live.add(conn);
     void conn.done.then(() => {
       live.delete(conn);
-      if (!conn.isAuthenticated && conn.failedAuthentications > 0) penalise(source, 'auth_failure', limits.perSourcePenalties.authFailureSeconds);
+      if (!conn.isAuthenticated && conn.failedAuthentications > 0) events.failedLogin(info.ip);
     });
   });
 
-  const server = net.createServer((socket) => {
-    socket.on('error', () => undefined);
-    const address = socket.remoteAddress ?? 'unknown';
-    const key = formatPeer(socket.remoteAddress, socket.remotePort);
-    const drop = (reason: DropReason, source: string) => {
-      opts.metrics.connectionsDropped.inc({ reason });
-      dropLog.dropped(reason, source, key);
-      socket.destroy();
-    };
-    if (shuttingDown) return drop('shutting_down', address);
-    const source = gate.source(address);
-    if (penalties.refuses(source)) return drop('penalised', source);
-    const admitted = gate.admit(address);
-    if (!admitted.ok) return drop(admitted.reason, source);
-    const timer = setTimeout(() => {
-      preLogin.release(key);
-      penalise(source, 'login_grace', limits.perSourcePenalties.loginGraceExceededSeconds);
-      drop('login_grace', source);
-    }, loginGraceMs);
-    timer.unref();
-    preLogin.hold(key, { socket, timer, source });
-    socket.once('close', () => preLogin.release(key, socket));
-    sshServer.injectSocket(socket);
-  });
-  const { host, port } = listenAddress(config.listen, 'listen');
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve());
-  });
-  const bound = (server.address() as net.AddressInfo).port;
-  log.info('listening', { address: `${host}:${bound}` });
-
   return {
-    port: bound,
+    serve(socket: net.Socket, id: number): void {
+      socket.on('error', () => undefined);
+      const peer = formatPeer(socket.remoteAddress, socket.remotePort);
+      sockets.set(id, socket);
+      ids.set(peer, id);
+      socket.once('close', () => {
+        sockets.delete(id);
+        if (ids.get(peer) === id) ids.delete(peer);
+        events.gone(id);
+      });
+      sshServer.injectSocket(socket);
+      socket.resume();
+    },
+    drop(id: number): void {
+      sockets.get(id)?.destroy();
+    },
     get connections() {
       return live.size;
     },
     async close(graceMs: number): Promise<void> {
       shuttingDown = true;
-      server.close();
-      preLogin.dropAll();
       const allDone = () => Promise.all([...live].map((c) => c.done));
       if (!(await settlesWithin(allDone(), graceMs))) {
-        log.info('ending sessions still open at shutdown', { sessions: live.size });
+        opts.log.info('ending sessions still open at shutdown', { sessions: live.size });
         for (const c of live) c.terminate(refusals.shuttingDown().message);
         await settlesWithin(allDone(), 15000);
       }
@@ -172,44 +279,40 @@ export async function startBastion(opts: BastionOptions): Promise<Bastion> {
 type DropReason = 'per_source' | 'max_startups' | 'penalised' | 'login_grace' | 'shutting_down';
 
 interface Slot {
-  readonly socket: net.Socket;
   readonly timer: NodeJS.Timeout;
   readonly source: string;
 }
 
-/** The connections holding a StartupGate slot, by `ip:port` (what ssh2 reports of the same socket). */
+/** The connections holding a StartupGate slot, by the front's id. */
 class PreLogin {
-  private readonly slots = new Map<string, Slot>();
+  private readonly slots = new Map<number, Slot>();
 
   constructor(
     private readonly gate: StartupGate,
     private readonly metrics: RecorderMetrics,
   ) {}
 
-  hold(key: string, slot: Slot): void {
-    this.slots.set(key, slot);
+  hold(id: number, slot: Slot): void {
+    this.slots.set(id, slot);
     this.metrics.loginsPending.set(this.gate.pending);
   }
 
-  sourceOf(key: string): string | undefined {
-    return this.slots.get(key)?.source;
-  }
-
-  /** Logged in or gone: the slot is free. With `socket`, only if the slot is still that socket's. */
-  release(key: string, socket?: net.Socket): void {
-    const slot = this.slots.get(key);
-    if (!slot || (socket && slot.socket !== socket)) return;
+  /** Logged in, gone or dropped: the slot is free. false: it was free already. */
+  release(id: number): boolean {
+    const slot = this.slots.get(id);
+    if (!slot) return false;
     clearTimeout(slot.timer);
-    this.slots.delete(key);
+    this.slots.delete(id);
     this.gate.release(slot.source);
     this.metrics.loginsPending.set(this.gate.pending);
+    return true;
   }
 
-  dropAll(): void {
-    for (const [key, slot] of [...this.slots]) {
-      this.release(key);
-      slot.socket.destroy();
-    }
+  /** Free every slot; the ids that held one. */
+  dropAll(): number[] {
+    const ids = [...this.slots.keys()];
+    for (const id of ids) this.release(id);
+    return ids;
   }
 }
 

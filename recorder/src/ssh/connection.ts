@@ -39,6 +39,8 @@ export interface ConnectionDeps {
   /** true: refuse new recorded sessions (the spool is full). */
   readonly spoolFull: () => Promise<boolean>;
   readonly shuttingDown: () => boolean;
+  /** A recording was created in the spool. */
+  readonly recordingOpened: (sessionId: string) => void;
   /** A recording was closed in the spool and can move to the share. */
   readonly recordingClosed: (sessionId: string) => void;
   readonly authenticated: (conn: BastionConnection) => void;
@@ -285,6 +287,7 @@ export class BastionConnection implements ChannelHost {
           ...(this.deps.config.tempSizeLimit !== undefined ? { spoolLimit: this.deps.config.tempSizeLimit } : {}),
           ...(this.deps.config.trail !== undefined ? { keys: this.deps.config.trail.keys } : {}),
         });
+        this.deps.recordingOpened(this.sessionId);
       } catch (err) {
         target.end();
         this.target = undefined;

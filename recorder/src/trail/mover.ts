@@ -132,6 +132,15 @@ export class TrailMover {
     p.timer.unref();
   }
 
+  /** Sessions a worker that died left in the spool: finalized (recovered) and moved, as at start-up. */
+  async recoverSessions(ids: readonly string[]): Promise<void> {
+    const work = this.chain.then(async () => {
+      for (const id of ids) if ((await this.recoverOne(id)) === 'failed') this.retryRecovery(id);
+    });
+    this.chain = work.catch(() => undefined);
+    await work;
+  }
+
   /** A closed session (its spool directory has a manifest) to move now. */
   enqueue(sessionId: string): void {
     if (this.closed) return;

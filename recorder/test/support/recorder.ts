@@ -66,6 +66,8 @@ export interface TestRecorder {
   readyz(): Promise<{ status: number; body: string }>;
   /** Graceful: SIGTERM (process) or the same shutdown in-process. Resolves with the exit code (process). */
   stop(): Promise<number | null>;
+  /** The recorder's process (process mode only). */
+  readonly pid?: number;
   /** SIGKILL (process mode only). */
   kill(): Promise<void>;
 }
@@ -210,6 +212,7 @@ export async function startRecorder(opts: TestRecorderOptions): Promise<TestReco
     return {
       ...common,
       audit: [],
+      ...(child.pid !== undefined ? { pid: child.pid } : {}),
       logs: () => out,
       metric,
       stop: async () => {
