@@ -145,36 +145,80 @@ export function exited(c: ChildProcess): Promise<number | string> {
 
 // ---- /proc ----
 
-/** Resident set size of `pid` in bytes (VmRSS). */
+/**
+ * `pid` and its child processes (a recorder's node:cluster workers): every measurement below counts the
+ * whole tree, so that a recorder is measured the same with one worker or several.
+ */
+export function processTree(pid: number): number[] {
+  let children: number[] = [];
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    // gone, or a kernel without the children file: the process alone
+  }
+  return [pid, ...children.flatMap((c) => processTree(c))];
+}
+
+/** Resident set size of `pid` and its child processes in bytes (VmRSS, summed). */
 export function rssBytes(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) * 1024 : NaN;
-}
-
-/** User + system CPU seconds used so far by `pid`. */
-export function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // utime and stime are fields 14 and 15 of stat(5), in clock ticks (USER_HZ, 100 on Linux).
-  return (Number(f[11]) + Number(f[12])) / 100;
-}
-
-/** CPU seconds of `pid`'s main thread (JavaScript) and of all its other threads (libuv pool: zlib, fs, crypto). */
-export function threadCpuSeconds(pid: number): { main: number; others: number } {
-  let main = 0;
-  let others = 0;
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+  let sum = 0;
+  for (const p of processTree(pid)) {
     try {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const s = (Number(f[11]) + Number(f[12])) / 100;
-      if (Number(tid) === pid) main += s;
-      else others += s;
+      const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
+      sum += m ? Number(m[1]) * 1024 : 0;
     } catch {
-      // the thread ended meanwhile
+      if (p === pid) return NaN;
     }
   }
-  return { main, others };
+  return sum;
+}
+
+/** User + system CPU seconds used so far by `pid` and its live child processes. */
+export function cpuSeconds(pid: number): number {
+  let sum = 0;
+  for (const p of processTree(pid)) {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // utime and stime are fields 14 and 15 of stat(5), in clock ticks (USER_HZ, 100 on Linux).
+      sum += (Number(f[11]) + Number(f[12])) / 100;
+    } catch {
+      // a child that ended meanwhile
+    }
+  }
+  return sum;
+}
+
+/**
+ * CPU seconds of the main threads (JavaScript) of `pid` and its child processes, and of all their other
+ * threads (libuv pool: zlib, fs, crypto); `workers` is the main threads of the children alone.
+ */
+export function threadCpuSeconds(pid: number): { main: number; others: number; workers: number } {
+  let main = 0;
+  let others = 0;
+  let workers = 0;
+  for (const p of processTree(pid)) {
+    let tids: string[] = [];
+    try {
+      tids = readdirSync(`/proc/${p}/task`);
+    } catch {
+      continue;
+    }
+    for (const tid of tids) {
+      try {
+        const stat = readFileSync(`/proc/${p}/task/${tid}/stat`, 'utf8');
+        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        const s = (Number(f[11]) + Number(f[12])) / 100;
+        if (Number(tid) === p) {
+          main += s;
+          if (p !== pid) workers += s;
+        } else others += s;
+      } catch {
+        // the thread ended meanwhile
+      }
+    }
+  }
+  return { main, others, workers };
 }
 
 export const MiB = 1024 * 1024;

@@ -35,6 +35,8 @@ export interface RecorderOptions {
    * every benchmark: e.g. a patched copy of dist/ for an experiment.
    */
   readonly entry?: string;
+  /** recorder.yaml `workers`. @default BENCH_RECORDER_WORKERS, else the recorder's own sizing (the CPU) */
+  readonly workers?: number;
 }
 
 export async function startRecorder(opts: RecorderOptions): Promise<BenchRecorder> {
@@ -51,6 +53,7 @@ export async function startRecorder(opts: RecorderOptions): Promise<BenchRecorde
     users: opts.users,
     hosts: opts.hosts,
     ...(opts.audit ? { audit: opts.audit } : {}),
+    ...((opts.workers ?? process.env.BENCH_RECORDER_WORKERS) !== undefined ? { workers: Number(opts.workers ?? process.env.BENCH_RECORDER_WORKERS) } : {}),
     // Every benchmark session comes from 127.0.0.1, many at once: as BENCH_SSHD_CONFIG does for sshd.
     limits: { maxStartups: '1000:30:2000', perSourceMaxStartups: 1000, maxSessionsPerConnection: 1000, maxChannelsPerConnection: 1000 },
   };
@@ -119,6 +122,7 @@ export interface LabOptions {
   readonly audit?: RecorderConfig['audit'];
   readonly entry?: string;
   readonly nodeArgs?: readonly string[];
+  readonly workers?: number;
 }
 
 /**
@@ -149,6 +153,7 @@ export async function startLab(dir: string, opts: LabOptions = {}): Promise<Lab>
     ...(opts.audit ? { audit: opts.audit } : {}),
     ...(opts.entry ? { entry: opts.entry } : {}),
     ...(opts.nodeArgs ? { nodeArgs: opts.nodeArgs } : {}),
+    ...(opts.workers !== undefined ? { workers: opts.workers } : {}),
   });
   return {
     dir,

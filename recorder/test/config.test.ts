@@ -181,7 +181,7 @@ describe('loadRecorderConfig', () => {
     // THEN each problem names its field
     expect(problems).toEqual(
       expect.arrayContaining([
-        'colour: unknown field; expected one of listen, probes, hostKeyFile, dataFolder, tempFolder, tempSizeLimit, users, usersFile, hosts, audit, retention, limits, trail',
+        'colour: unknown field; expected one of listen, probes, hostKeyFile, dataFolder, tempFolder, tempSizeLimit, users, usersFile, hosts, audit, retention, limits, workers, trail',
         'listen: "nope:99999" is not host:port with a port from 0 to 65535',
         'tempSizeLimit: "lots" is not a size; write e.g. 10Gi, 500Mi or a number of bytes',
         "users[0].name: required; the person's name as it appears in recordings and audit events",

@@ -64,6 +64,7 @@ describe('srec recorder with two workers', () => {
     // GIVEN the recorder and its two workers
     expect(logLines().find((l) => l.message === 'recorder ready')).toMatchObject({ workers: 2 });
     expect(workerPids()).toHaveLength(2);
+    expect(await lab.recorder.metric('srec_recorder_workers')).toBe(2);
     const relayedBefore = await lab.recorder.metric('srec_bytes_relayed_total{direction="out"}');
     // WHEN three commands run at once (the per-source limit of logins at once is 3 here)
     const runs = await Promise.all([0, 1, 2].map((i) => lab.ssh(`printf 'worker-run-${i}-%s\\n' $((6*7)); sleep 1`)));
@@ -134,7 +135,7 @@ describe('srec recorder with two workers', () => {
     expect(s.manifest).toMatchObject({ complete: false, recovered: true, user: 'alice', host: { name: 'db-1' } });
     expect(logLines().find((l) => l.message === 'recorder worker exited')).toMatchObject({ signal: 'SIGKILL', recordingsLeftOpen: 1 });
     // AND a new worker replaces it, and sessions are served again by two workers
-    const replacement = await waitFor(() => logLines().find((l) => l.message === 'recorder worker serving' && l.worker === line.worker && l.pid !== line.pid), 'a replacement worker serving');
+    const replacement = await waitFor(() => logLines().find((l) => l.message === 'recorder worker serving' && l.worker === line.worker && l.pid !== line.pid), 'a replacement worker serving', 60000);
     expect(workerPids().sort()).toEqual(before.map((p) => (p === line.pid ? replacement.pid! : p)).sort());
     await waitFor(async () => (await lab.recorder.readyz()).status === 200, 'ready');
     const again = await Promise.all([0, 1].map((i) => lab.ssh(`echo again-${i}; sleep 0.5`)));

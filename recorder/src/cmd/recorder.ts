@@ -77,7 +77,8 @@ export async function run(argv: string[]): Promise<number> {
   const pool =
     front === undefined
       ? undefined
-      : new WorkerPool({ count: workers, log, events: front.events, recordingClosed: (id) => mover.enqueue(id), recoverSessions: (ids) => mover.recoverSessions(ids) });
+      : new WorkerPool({ count: workers, log, events: front.events, recordingClosed: (id) => mover.enqueue(id), recoverSessions: (ids) => mover.recoverSessions(ids), servingGauge: metrics.workers });
+  if (pool === undefined) metrics.workers.set(1);
   const ready = () => {
     if (windowProblem !== undefined) return { ok: false, reason: windowProblem };
     if (pool !== undefined && pool.serving === 0) return { ok: false, reason: 'no recorder worker is serving sessions' };

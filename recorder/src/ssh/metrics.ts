@@ -21,6 +21,8 @@ export interface RecorderMetrics {
   readonly sourcePenalties: Counter<'reason'>;
   /** label reason: max_sessions | max_channels. */
   readonly channelsRefused: Counter<'reason'>;
+  /** Processes serving sessions now (the primary's count; workers.ts). */
+  readonly workers: Gauge;
 }
 
 export function createRecorderMetrics(registry: Registry): RecorderMetrics {
@@ -62,5 +64,6 @@ export function createRecorderMetrics(registry: Registry): RecorderMetrics {
       labelNames: ['reason'],
       registers,
     }),
+    workers: new Gauge({ name: 'srec_recorder_workers', help: 'Processes serving sessions now: 1 when the recorder runs in one process, else its workers that are up.', registers }),
   };
 }

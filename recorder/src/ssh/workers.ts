@@ -14,7 +14,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import type net from 'node:net';
 import os from 'node:os';
-import { aggregate, type Registry } from '../../../common/metrics.js';
+import { aggregate, type Gauge, type Registry } from '../../../common/metrics.js';
 import { errorMessage, type Logger } from '../../../common/log.js';
 import { settlesWithin } from '../../../common/timeout.js';
 import { createSessions, type AdmittedEvents, type BastionOptions, type SessionHost } from './bastion.js';
@@ -86,6 +86,8 @@ export interface WorkerPoolOptions {
   readonly startTimeoutMs?: number;
   /** Before a dead worker is replaced. @default 1000 */
   readonly restartDelayMs?: number;
+  /** Set to the workers serving. */
+  readonly servingGauge?: Gauge;
 }
 
 interface Slot {
@@ -152,7 +154,7 @@ export class WorkerPool implements SessionHost {
   async metrics(own: Registry): Promise<Registry> {
     const live = this.slots.filter((s): s is Slot => s?.ready === true && s.worker.isConnected());
     const req = ++this.nextRequest;
-    const parts: unknown[][] = [await own.getMetricsAsJSON()];
+    const parts: unknown[][] = [];
     const answered = new Promise<void>((resolve) => {
       this.metricRequests.set(req, { pending: live.length, parts, done: resolve });
       if (live.length === 0) resolve();
@@ -161,6 +163,9 @@ export class WorkerPool implements SessionHost {
     // A worker that does not answer in time (dying) is left out of this scrape.
     await settlesWithin(answered, 2000);
     this.metricRequests.delete(req);
+    // This process's own last: a worker's `closed` arrives before its answer, so a recording a worker
+    // stopped counting as open is already counted as pending here.
+    parts.push(await own.getMetricsAsJSON());
     return aggregate(parts);
   }
 
@@ -201,6 +206,7 @@ export class WorkerPool implements SessionHost {
     worker.on('message', (m: FromWorker) => {
       if (m.t === 'ready') {
         slot.ready = true;
+        this.opts.servingGauge?.set(this.serving);
         this.opts.log.info('recorder worker serving', { worker: n, pid: worker.process.pid });
         started();
       } else this.onMessage(slot, m);
@@ -208,6 +214,7 @@ export class WorkerPool implements SessionHost {
     worker.on('error', (err: Error) => this.opts.log.warn('recorder worker IPC error', { worker: n, error: errorMessage(err) }));
     worker.once('exit', (code: number | null, signal: string | null) => {
       slot.ready = false;
+      this.opts.servingGauge?.set(this.serving);
       failed(new Error(`recorder worker ${n} exited with ${signal ?? code} before it was ready`));
       exited();
       void this.onExit(slot, code, signal);

@@ -160,6 +160,9 @@ export async function writeRecorderConfig(dir: string, opts: Pick<TestRecorderOp
     tempFolder: path.join(dir, 'tmp'),
     users: opts.users,
     hosts: opts.hosts,
+    // One process unless a test asks for workers (workers.test.ts): each process of a test recorder
+    // transpiles the sources again at start.
+    workers: 1,
     ...opts.extra,
   };
   const file = path.join(dir, 'recorder.yaml');
@@ -203,7 +206,7 @@ export async function startRecorder(opts: TestRecorderOptions): Promise<TestReco
     child.stderr?.on('data', (c: Buffer) => (out += c.toString()));
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     await Promise.race([
-      waitFor(() => out.includes('"recorder ready"'), 'the recorder to start', 20000),
+      waitFor(() => out.includes('"recorder ready"'), 'the recorder to start', 60000),
       exited.then((code) => {
         throw new Error(`recorder exited with ${code}: ${out}`);
       }),
