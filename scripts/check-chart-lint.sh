@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Run by scripts/test.sh: the chart and what the operator renders, checked with the ecosystem's own
 # tools, pinned and installed by scripts/ci-tools.sh:
-#   helm lint --strict   the defaults and every charts/srec/ci/*-values.yaml (as ct lint does)
-#   yamale               Chart.yaml against chart-testing's chart schema (charts/lint/chart_schema.yaml)
-#   yamllint             Chart.yaml, values.yaml and ci/*.yaml with chart-testing's rules (charts/lint/lintconf.yaml)
-#   checkov              every render (defaults, each ci values file, with CRDs) and `srec render` of
+#   helm lint --strict   charts/srec-crds, and charts/srec with its defaults and every ci/*-values.yaml
+#                        (as ct lint does)
+#   yamale               both Chart.yaml against chart-testing's chart schema (charts/lint/chart_schema.yaml)
+#   yamllint             both Chart.yaml and values.yaml, and ci/*.yaml, with chart-testing's rules
+#                        (charts/lint/lintconf.yaml)
+#   checkov              every render (srec-crds, srec's defaults, each ci values file) and `srec render` of
 #                        examples/*.yaml, with the skips of charts/lint/checkov.yaml
 # kubeconform needs the API server's own schemas: charts/test/kubeconform.e2e.test.ts runs it.
 # chart-testing (ct) and kube-linter are not served by the registries; see scripts/ci-tools.sh.
@@ -15,11 +17,17 @@ eval "$(bash scripts/ci-tools.sh)"
 . e2e/cluster/lib.sh
 HELM="${HELM:-$K8S_BIN/helm}"
 CHART=charts/srec
+CRDS_CHART=charts/srec-crds
 OUT="$(mktemp -d -t srec-chart-lint-XXXXXX)"
 trap 'rm -rf "$OUT"' EXIT
 t0=$SECONDS
 fail=0
 
+if ! "$HELM" lint --strict "$CRDS_CHART" >"$OUT/lint.log" 2>&1; then
+  echo "check-chart-lint: helm lint --strict $CRDS_CHART failed:" >&2
+  cat "$OUT/lint.log" >&2
+  fail=1
+fi
 for values in '' "$CHART"/ci/*-values.yaml; do
   if ! "$HELM" lint --strict "$CHART" ${values:+-f "$values"} >"$OUT/lint.log" 2>&1; then
     echo "check-chart-lint: helm lint --strict ${values:-(defaults)} failed:" >&2
@@ -28,11 +36,14 @@ for values in '' "$CHART"/ci/*-values.yaml; do
   fi
 done
 
-yamale -s charts/lint/chart_schema.yaml "$CHART/Chart.yaml" >"$OUT/yamale.log" 2>&1 || { cat "$OUT/yamale.log" >&2; fail=1; }
-yamllint -c charts/lint/lintconf.yaml "$CHART/Chart.yaml" "$CHART/values.yaml" "$CHART"/ci/*.yaml || fail=1
+for chart in "$CRDS_CHART" "$CHART"; do
+  yamale -s charts/lint/chart_schema.yaml "$chart/Chart.yaml" >"$OUT/yamale.log" 2>&1 || { cat "$OUT/yamale.log" >&2; fail=1; }
+done
+yamllint -c charts/lint/lintconf.yaml "$CRDS_CHART/Chart.yaml" "$CRDS_CHART/values.yaml" "$CHART/Chart.yaml" "$CHART/values.yaml" "$CHART"/ci/*.yaml || fail=1
 
 mkdir -p "$OUT/renders"
-"$HELM" template srec "$CHART" -n srec-system --include-crds >"$OUT/renders/defaults.yaml"
+"$HELM" template srec-crds "$CRDS_CHART" -n srec-system >"$OUT/renders/srec-crds.yaml"
+"$HELM" template srec "$CHART" -n srec-system >"$OUT/renders/defaults.yaml"
 for values in "$CHART"/ci/*-values.yaml; do
   "$HELM" template srec "$CHART" -n srec-system -f "$values" >"$OUT/renders/ci-$(basename "$values" -values.yaml).yaml"
 done

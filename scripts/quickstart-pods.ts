@@ -112,6 +112,8 @@ async function main(): Promise<void> {
     p.stdin.end(objects.map((o) => JSON.stringify(o)).join('\n'));
   });
   const [repository, tag] = [image.slice(0, image.lastIndexOf(':')), image.slice(image.lastIndexOf(':') + 1)];
+  // The CRD's own chart first (it takes over a CRD that an earlier run, or the tests, applied with kubectl).
+  await run(helm, [...kube, 'upgrade', '--install', 'srec-crds', path.join(REPO_ROOT, 'charts', 'srec-crds'), '--namespace', NAMESPACE, '--take-ownership', '--wait', '--timeout', '60s']);
   await run(helm, [...kube, 'upgrade', '--install', RELEASE, path.join(REPO_ROOT, 'charts', 'srec'), '--namespace', NAMESPACE,
     '--set', `image.repository=${repository}`, '--set', `image.tag=${tag}`, '--set', 'operator.replicas=1',
     '--set', 'operator.leaderElection.enabled=false', '--set', `operator.watchNamespace=${NAMESPACE}`, '--wait', '--timeout', '180s']);

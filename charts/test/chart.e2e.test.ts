@@ -3,7 +3,7 @@
 // messages that say what to change, and helm install / uninstall.
 import { jest } from '@jest/globals';
 import { AppsV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import yaml from 'js-yaml';
 import path from 'node:path';
@@ -12,6 +12,7 @@ import {
   CHART_DIR,
   CI_VALUES,
   CRD_FILE,
+  CRDS_CHART_DIR,
   expandRules,
   expectOk,
   find,
@@ -153,9 +154,9 @@ describe('the rendered chart', () => {
     expect(svc.spec.ports).toEqual([{ name: 'http-metrics', port: 8080, targetPort: 'http', protocol: 'TCP' }]);
   });
 
-  it('ships the CRD with helm.sh/resource-policy: keep, in the chart and in manifests/install.yaml', async () => {
-    // GIVEN the chart rendered as Argo CD and Flux render it (with its CRDs), and the plain manifests
-    const r = expectOk(await helm(kubeconfig, ['template', 'srec', CHART_DIR, '--namespace', ns, '--include-crds']), 'helm template --include-crds');
+  it('ships the CRD with helm.sh/resource-policy: keep, in the srec-crds chart and in manifests/install.yaml', async () => {
+    // GIVEN the srec-crds chart rendered as Argo CD and Flux render it, and the plain manifests
+    const r = expectOk(await helm(kubeconfig, ['template', 'srec-crds', CRDS_CHART_DIR, '--namespace', ns]), 'helm template srec-crds');
     const manifests = parseObjects(readFileSync(path.join(CHART_DIR, '..', '..', 'manifests', 'install.yaml'), 'utf8'));
     // THEN the CRD says keep in both: a cascade delete of the app leaves the CRD and every SessionRecording
     for (const objects of [parseObjects(r.stdout), manifests]) {
@@ -371,6 +372,14 @@ describe('every value the API server would refuse fails helm install before anyt
     ns = await freshNamespace(kc, 'chart-refused', RESTRICTED);
   });
 
+  it('the srec chart has no crds/: helm has nothing to create before it checks the values', async () => {
+    // Helm installs a chart's crds/ before it reads any value; the CRD is the srec-crds chart's template.
+    const crds = expectOk(await helm(kubeconfig, ['show', 'crds', CHART_DIR]), 'helm show crds');
+    expect(crds.stdout.trim()).toBe('');
+    const rendered = parseObjects(expectOk(await helm(kubeconfig, ['template', 'srec', CHART_DIR, '--include-crds', ...base.flatMap((v) => ['--set', v])]), 'helm template').stdout);
+    expect(rendered.filter((o) => o.kind === 'CustomResourceDefinition')).toEqual([]);
+  });
+
   // Rest parameters: jest would take a fifth declared parameter for `done` on rows of four.
   it.each(cases)('%s', async (...row) => {
     const [, set, patch, message, crName] = row;
@@ -384,7 +393,7 @@ describe('every value the API server would refuse fails helm install before anyt
     const release = crName === '1st' ? `1st-${Math.random().toString(36).slice(2, 7)}` : `bad-${Math.random().toString(36).slice(2, 7)}`;
     const r = await helm(kubeconfig, ['install', release, CHART_DIR, '-n', ns, ...[...base, ...set].flatMap((s) => ['--set', s])]);
     // THEN helm fails, saying what to change, and nothing was created: no release, no object in the
-    // namespace, no cluster-wide RBAC (only the CRD, which helm installs from crds/ first, exists)
+    // namespace, no cluster-wide RBAC (and no CRD: the chart has none, the test above)
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain(message);
     const list = expectOk(await helm(kubeconfig, ['list', '-n', ns, '-a', '-q']), 'helm list');
@@ -459,5 +468,56 @@ describe('helm install and uninstall', () => {
     );
     expect(crd.stdout).toBe('keep');
     expectOk(await kubectl(kubeconfig, ['-n', ns, 'get', 'srec', 'prod']), 'SessionRecording kept');
+  });
+});
+
+describe('the srec-crds chart', () => {
+  const CRD = 'sessionrecordings.recording.privx.io';
+  const columnDescription = async (): Promise<string> =>
+    expectOk(await kubectl(kubeconfig, ['get', 'crd', CRD, '-o', 'jsonpath={.spec.versions[0].additionalPrinterColumns[0].description}']), 'kubectl get crd').stdout;
+
+  it('refuses any value, creating nothing', async () => {
+    const ns = await freshNamespace(kc, 'crds-refused', RESTRICTED);
+    // GIVEN an option of the srec chart given to srec-crds by mistake, WHEN it is installed
+    const r = await helm(kubeconfig, ['install', 'srec-crds', CRDS_CHART_DIR, '-n', ns, '--set', 'sessionRecording.create=true']);
+    // THEN helm refuses it before anything exists
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain("additional properties 'sessionRecording' not allowed");
+    expect(expectOk(await helm(kubeconfig, ['list', '-n', ns, '-a', '-q']), 'helm list').stdout.trim()).toBe('');
+  });
+
+  it('takes over the CRD, upgrades it with helm upgrade, and keeps it on uninstall', async () => {
+    // GIVEN the CRD applied with kubectl (as beforeAll did, and as an install from manifests/ or from an
+    // older chart's crds/ leaves it), and a later srec-crds whose CRD differs (a column's description)
+    const ns = await freshNamespace(kc, 'crds-install', RESTRICTED);
+    const release = `crds-${ns.slice(-5)}`;
+    const before = await columnDescription();
+    const later = path.join(mkdtempSync(path.join(tmpdir(), 'srec-crds-')), 'srec-crds');
+    cpSync(CRDS_CHART_DIR, later, { recursive: true });
+    const template = path.join(later, 'templates', `${CRD}.yaml`);
+    const text = readFileSync(template, 'utf8');
+    expect(text).toContain(`description: ${before}`);
+    writeFileSync(template, text.replace(`description: ${before}`, 'description: A later chart says this.'));
+    try {
+      // WHEN srec-crds is installed, taking ownership of the CRD
+      expectOk(await helm(kubeconfig, ['install', release, CRDS_CHART_DIR, '-n', ns, '--take-ownership', '--wait']), 'helm install srec-crds');
+      const owner = expectOk(await kubectl(kubeconfig, ['get', 'crd', CRD, '-o', 'jsonpath={.metadata.annotations.meta\\.helm\\.sh/release-name}']), 'kubectl get crd');
+      // THEN the release owns it
+      expect(owner.stdout).toBe(release);
+      // WHEN the later chart is applied with helm upgrade, THEN the CRD changes with it (Helm never
+      // upgrades a chart's crds/; a template it does)
+      expectOk(await helm(kubeconfig, ['upgrade', release, later, '-n', ns, '--wait']), 'helm upgrade srec-crds');
+      expect(await columnDescription()).toBe('A later chart says this.');
+      expectOk(await helm(kubeconfig, ['upgrade', release, CRDS_CHART_DIR, '-n', ns, '--wait']), 'helm upgrade srec-crds back');
+      expect(await columnDescription()).toBe(before);
+      // WHEN it is uninstalled
+      const uninstall = expectOk(await helm(kubeconfig, ['uninstall', release, '-n', ns, '--wait']), 'helm uninstall srec-crds');
+      // THEN the CRD stays (helm.sh/resource-policy: keep), served as before
+      expect(uninstall.stdout).toContain(`[CustomResourceDefinition] ${CRD}`);
+      expectOk(await kubectl(kubeconfig, ['wait', '--for=condition=Established', '--timeout=30s', `crd/${CRD}`]), 'CRD kept');
+    } finally {
+      // Whatever happened, the other tests' CRD is the repository's again.
+      await kubectl(kubeconfig, ['apply', '--server-side', '--force-conflicts', '-f', CRD_FILE]);
+    }
   });
 });

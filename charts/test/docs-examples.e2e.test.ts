@@ -41,12 +41,17 @@ function chartInput(ex: Example): { values?: Values; set?: string[] } {
   if (ex.lang === 'sh') {
     return { set: [...real(ex.text).matchAll(/--set (\S+)/g)].map((m) => m[1]) };
   }
-  const docs = yaml.loadAll(real(ex.text)) as Array<Record<string, unknown> & { kind?: string; spec?: Record<string, any> }>;
-  const app = docs.find((d) => d?.kind === 'Application');
+  const docs = gitOpsDocs(ex);
+  const app = docs.find((d) => d.kind === 'Application' && d.spec?.source?.path === 'charts/srec');
   if (app) return { values: app.spec?.source?.helm?.valuesObject as Values };
-  const release = docs.find((d) => d?.kind === 'HelmRelease');
+  const release = docs.find((d) => d.kind === 'HelmRelease' && d.spec?.chart?.spec?.chart === './charts/srec');
   if (release) return { values: release.spec?.values as Values };
   return { values: docs[0] as Values };
+}
+
+type Doc = Record<string, unknown> & { kind?: string; metadata?: { name?: string; annotations?: Record<string, string> }; spec?: Record<string, any> };
+function gitOpsDocs(ex: Example): Doc[] {
+  return (yaml.loadAll(real(ex.text)) as Doc[]).filter((d) => d && typeof d === 'object');
 }
 
 function leaves(v: Values, prefix = ''): string[] {
@@ -134,6 +139,26 @@ describe('the install examples', () => {
       }
     }
     expect(idle).toEqual([]);
+  });
+
+  const gitOps = ALL.filter((e) => e.name === 'argocd' || e.name === 'flux').map((e): [string, Example] => [`${e.file} ${e.name}`, e]);
+
+  it.each(gitOps)('%s installs charts/srec-crds before charts/srec, at the same revision', (_n, ex) => {
+    const docs = gitOpsDocs(ex);
+    if (ex.name === 'argocd') {
+      // GIVEN the two Applications, THEN the CRD's syncs in an earlier wave, from the same revision
+      const [crds, srec] = ['charts/srec-crds', 'charts/srec'].map((p) => docs.find((d) => d.kind === 'Application' && d.spec?.source?.path === p));
+      expect(crds && srec).toBeTruthy();
+      expect(Number(crds?.metadata?.annotations?.['argocd.argoproj.io/sync-wave'])).toBeLessThan(Number(srec?.metadata?.annotations?.['argocd.argoproj.io/sync-wave'] ?? 0));
+      expect(crds?.spec?.source?.targetRevision).toBe(srec?.spec?.source?.targetRevision);
+      expect(srec?.spec?.syncPolicy?.retry?.limit).toBeGreaterThan(0);
+    } else {
+      // GIVEN the two HelmReleases, THEN srec dependsOn srec-crds, both from the one GitRepository
+      const [crds, srec] = ['./charts/srec-crds', './charts/srec'].map((c) => docs.find((d) => d.kind === 'HelmRelease' && d.spec?.chart?.spec?.chart === c));
+      expect(crds && srec).toBeTruthy();
+      expect(srec?.spec?.dependsOn).toEqual([{ name: crds?.metadata?.name }]);
+      expect(crds?.spec?.chart?.spec?.sourceRef).toEqual(srec?.spec?.chart?.spec?.sourceRef);
+    }
   });
 
   it('kustomize: the kustomization over manifests/install.yaml leaves no image unqualified, SREC_IMAGE and SREC_SYSLOG_IMAGE included', async () => {

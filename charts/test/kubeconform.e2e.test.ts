@@ -10,7 +10,7 @@ import path from 'node:path';
 import { jest } from '@jest/globals';
 import yaml from 'js-yaml';
 import { REPO_ROOT, useCluster } from '../../e2e/support/cluster.js';
-import { CHART_DIR, CI_VALUES, CRD_FILE, expectOk, helm, kubectl, parseObjects, run } from './support.js';
+import { CHART_DIR, CI_VALUES, CRD_FILE, CRDS_CHART_DIR, expectOk, helm, kubectl, parseObjects, run } from './support.js';
 
 jest.setTimeout(300_000);
 
@@ -74,7 +74,7 @@ beforeAll(async () => {
   schemaDir = mkdtempSync(path.join(tmpdir(), 'srec-kubeconform-schemas-'));
   renderDir = mkdtempSync(path.join(tmpdir(), 'srec-kubeconform-renders-'));
   const renders: Array<[string, string[]]> = [
-    ['defaults', ['--include-crds']],
+    ['defaults', []],
     ...CI_VALUES.map((f): [string, string[]] => [path.basename(f, '-values.yaml'), ['-f', f]]),
     ['servicemonitor-off-openshift', ['--set', 'podSecurity.fixedUid=false', '--set', 'operator.replicas=1']],
   ];
@@ -82,6 +82,8 @@ beforeAll(async () => {
     const r = expectOk(await helm(kubeconfig, ['template', 'srec', CHART_DIR, '-n', 'srec-system', ...extra]), `helm template ${name}`);
     writeFileSync(path.join(renderDir, `chart-${name}.yaml`), r.stdout);
   }
+  const crds = expectOk(await helm(kubeconfig, ['template', 'srec-crds', CRDS_CHART_DIR, '-n', 'srec-system']), 'helm template srec-crds');
+  writeFileSync(path.join(renderDir, 'chart-srec-crds.yaml'), crds.stdout);
   for (const cr of readdirSync(path.join(REPO_ROOT, 'examples')).filter((f) => f.endsWith('.yaml'))) {
     const r = expectOk(
       await run(process.execPath, [

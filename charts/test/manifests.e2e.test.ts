@@ -27,7 +27,7 @@ afterAll(async () => {
 });
 
 describe('manifests/ is generated', () => {
-  it('matches a fresh render of the chart, and the chart holds the CRD of crds/', async () => {
+  it('matches a fresh render of the charts, and the srec-crds chart holds the CRD of crds/', async () => {
     const env = { HELM: clusterTools().helm };
     const crds = await run('bash', ['scripts/sync-crds.sh', '--check'], { env });
     expect(crds.stderr).toBe('');

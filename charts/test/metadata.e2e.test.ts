@@ -1,12 +1,12 @@
 // The chart's metadata as Artifact Hub, helm and a cluster read it: kubeVersion checked by the pinned
 // helm (built for the cluster's Kubernetes version), home/sources/icon/maintainers, and the Artifact
-// Hub annotations agreeing with crds/, values.yaml and the API server.
+// Hub annotations agreeing with crds/, values.yaml and the API server; the same for the srec-crds chart.
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { jest } from '@jest/globals';
 import yaml from 'js-yaml';
 import { deleteFreshNamespaces, freshNamespace, useCluster } from '../../e2e/support/cluster.js';
-import { CHART_DIR, CRD_FILE, expectOk, helm, kubectl, RESTRICTED } from './support.js';
+import { CHART_DIR, CRD_FILE, CRDS_CHART_DIR, expectOk, helm, kubectl, RESTRICTED } from './support.js';
 
 jest.setTimeout(120_000);
 
@@ -21,7 +21,8 @@ interface Chart {
 }
 
 const chart = yaml.load(readFileSync(path.join(CHART_DIR, 'Chart.yaml'), 'utf8')) as Chart;
-const annotation = (key: string): unknown => yaml.load(chart.annotations?.[`artifacthub.io/${key}`] ?? 'null');
+const crdsChart = yaml.load(readFileSync(path.join(CRDS_CHART_DIR, 'Chart.yaml'), 'utf8')) as Chart & { version: string };
+const annotation = (key: string, of: Chart = chart): unknown => yaml.load(of.annotations?.[`artifacthub.io/${key}`] ?? 'null');
 
 let kubeconfig: string;
 
@@ -61,18 +62,32 @@ describe('Artifact Hub metadata', () => {
     expect(chart.annotations?.['artifacthub.io/license']).toBe('Apache-2.0');
   });
 
-  it('lists every CRD of crds/ with its kind and served version', () => {
-    const listed = annotation('crds') as Array<{ kind: string; version: string; name: string; description: string }>;
-    const crds = readdirSync(path.join(CHART_DIR, 'crds')).map(
-      (f) => yaml.load(readFileSync(path.join(CHART_DIR, 'crds', f), 'utf8')) as {
+  it('lists every CRD of crds/ with its kind and served version, in both charts', () => {
+    const crds = readdirSync(path.join(CHART_DIR, '..', '..', 'crds')).map(
+      (f) => yaml.load(readFileSync(path.join(CHART_DIR, '..', '..', 'crds', f), 'utf8')) as {
         metadata: { name: string };
         spec: { names: { kind: string }; versions: Array<{ name: string; served: boolean }> };
       },
     );
-    expect(listed.map((c) => [c.name, c.kind, c.version]).sort()).toEqual(
-      crds.map((c) => [c.metadata.name, c.spec.names.kind, c.spec.versions.find((v) => v.served)?.name]).sort(),
-    );
-    for (const c of listed) expect(c.description).toBeTruthy();
+    expect(readdirSync(path.join(CRDS_CHART_DIR, 'templates')).sort()).toEqual(readdirSync(path.join(CHART_DIR, '..', '..', 'crds')).sort());
+    for (const of of [chart, crdsChart]) {
+      const listed = annotation('crds', of) as Array<{ kind: string; version: string; name: string; description: string }>;
+      expect(listed.map((c) => [c.name, c.kind, c.version]).sort()).toEqual(
+        crds.map((c) => [c.metadata.name, c.spec.names.kind, c.spec.versions.find((v) => v.served)?.name]).sort(),
+      );
+      for (const c of listed) expect(c.description).toBeTruthy();
+    }
+  });
+
+  it('gives srec-crds the metadata of srec, and the same version: the CRD of a release is its srec-crds', async () => {
+    const full = chart as Chart & { version: string };
+    expect({ version: crdsChart.version, appVersion: crdsChart.appVersion, kubeVersion: crdsChart.kubeVersion, home: crdsChart.home, sources: crdsChart.sources, maintainers: crdsChart.maintainers })
+      .toEqual({ version: full.version, appVersion: full.appVersion, kubeVersion: full.kubeVersion, home: full.home, sources: full.sources, maintainers: full.maintainers });
+    expect(crdsChart.icon).toMatch(/^https:\/\/.*\.svg$/);
+    expect(readFileSync(path.join(CRDS_CHART_DIR, path.basename(crdsChart.icon ?? ''))).toString()).toContain('<svg');
+    expect(crdsChart.annotations?.['artifacthub.io/license']).toBe('Apache-2.0');
+    const lint = expectOk(await helm(kubeconfig, ['lint', '--strict', CRDS_CHART_DIR]), 'helm lint srec-crds');
+    expect(lint.stdout).toContain('1 chart(s) linted, 0 chart(s) failed');
   });
 
   it('has a crdsExamples SessionRecording the API server accepts', async () => {

@@ -6,6 +6,8 @@ import yaml from 'js-yaml';
 import { clusterMode, clusterTools, REPO_ROOT } from '../../e2e/support/cluster.js';
 
 export const CHART_DIR = path.join(REPO_ROOT, 'charts', 'srec');
+/** The CRD's own chart: installed before the srec chart, its template a verbatim copy of crds/. */
+export const CRDS_CHART_DIR = path.join(REPO_ROOT, 'charts', 'srec-crds');
 export const CRD_FILE = path.join(REPO_ROOT, 'crds', 'sessionrecordings.recording.privx.io.yaml');
 export const CI_VALUES = ['nfs', 'efs', 'existing-claim'].map((n) => path.join(CHART_DIR, 'ci', `${n}-values.yaml`));
 

@@ -98,7 +98,9 @@ export class Reflector {
         else if (failures > 1) needList = true;
         this.opts.onRestart?.(code === 410 ? 'gone' : 'error');
         const delay = backoffDelay(failures, WATCH_BACKOFF, this.opts.random);
-        this.opts.log.warn('watch failed', { kind: this.kind, error: apiMessage(err), code, retryInMs: delay });
+        // 404 on a list of SessionRecordings: the API server serves no such kind yet (srec-crds not installed).
+        const hint = code === 404 && this.kind === 'SessionRecording' ? { hint: 'the SessionRecording CRD is not installed: helm install srec-crds charts/srec-crds, or kubectl apply --server-side -f crds/' } : {};
+        this.opts.log.warn('watch failed', { kind: this.kind, error: apiMessage(err), code, retryInMs: delay, ...hint });
         if (!this.stopped) await sleep(this.opts.clock, delay);
       }
     }
