@@ -521,3 +521,71 @@ describe('the srec-crds chart', () => {
     }
   });
 });
+
+describe('every other value the API server would refuse fails helm install before anything is created', () => {
+  // The chart's own Kubernetes-typed values (labels, annotations, resources, scheduling, names): the values
+  // schema's definitions and srec.validateValues.operatorResources. Each case: the values, the rendered
+  // object they would change and how, shown refused by the API server first, and what helm must say.
+  type Obj = KubeObject & { spec?: any };
+  const pod = (o: Obj) => o.spec.template.spec;
+  const cases: Array<[string, string[], string, (o: Obj) => void, string]> = [
+    ['a quantity that is none', ['operator.resources.limits.cpu=abc'], 'Deployment', (o) => void (pod(o).containers[0].resources.limits.cpu = 'abc'), "at '/operator/resources/limits/cpu'"],
+    ['a resource that is no resource name', ['operator.resources.limits.foo=1'], 'Deployment', (o) => void (pod(o).containers[0].resources.limits.foo = '1'), "at '/operator/resources/limits': additional properties 'foo' not allowed"],
+    ['a request above its limit', ['operator.resources.requests.memory=1Gi', 'operator.resources.limits.memory=128Mi'], 'Deployment',
+      (o) => void Object.assign(pod(o).containers[0].resources, { requests: { memory: '1Gi' }, limits: { memory: '128Mi' } }), 'operator.resources: memory: the request 1Gi is above the limit 128Mi'],
+    ['a pod label key with a space', ['operator.podLabels.bad key=x'], 'Deployment', (o) => void (o.spec.template.metadata.labels['bad key'] = 'x'), "at '/operator/podLabels': additional properties 'bad key' not allowed"],
+    ['a pod label value ending in -', ['operator.podLabels.tier=b_ad-'], 'Deployment', (o) => void (o.spec.template.metadata.labels.tier = 'b_ad-'), "at '/operator/podLabels/tier'"],
+    ['a pod annotation key with a space', ['operator.podAnnotations.bad key=x'], 'Deployment', (o) => void (o.spec.template.metadata.annotations = { 'bad key': 'x' }), "at '/operator/podAnnotations': additional properties 'bad key' not allowed"],
+    ['a node selector key with a space', ['operator.nodeSelector.bad key=x'], 'Deployment', (o) => void (pod(o).nodeSelector = { 'bad key': 'x' }), "at '/operator/nodeSelector': additional properties 'bad key' not allowed"],
+    ['an upper-case priority class', ['operator.priorityClassName=Bad_Name'], 'Deployment', (o) => void (pod(o).priorityClassName = 'Bad_Name'), "at '/operator/priorityClassName'"],
+    ['a toleration operator that is none', ['operator.tolerations[0].key=k', 'operator.tolerations[0].operator=Bad'], 'Deployment', (o) => void (pod(o).tolerations = [{ key: 'k', operator: 'Bad' }]), "at '/operator/tolerations/0/operator'"],
+    ['a toleration without a key that is not Exists', ['operator.tolerations[0].operator=Equal'], 'Deployment', (o) => void (pod(o).tolerations = [{ operator: 'Equal' }]), "at '/operator/tolerations/0'"],
+    ['tolerationSeconds without NoExecute', ['operator.tolerations[0].key=k', 'operator.tolerations[0].operator=Exists', 'operator.tolerations[0].effect=NoSchedule', 'operator.tolerations[0].tolerationSeconds=30'], 'Deployment',
+      (o) => void (pod(o).tolerations = [{ key: 'k', operator: 'Exists', effect: 'NoSchedule', tolerationSeconds: 30 }]), "at '/operator/tolerations/0'"],
+    ['a spread constraint of skew 0', ['operator.topologySpreadConstraints[0].maxSkew=0', 'operator.topologySpreadConstraints[0].topologyKey=kubernetes.io/hostname', 'operator.topologySpreadConstraints[0].whenUnsatisfiable=ScheduleAnyway'], 'Deployment',
+      (o) => void (pod(o).topologySpreadConstraints = [{ maxSkew: 0, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'ScheduleAnyway' }]), "at '/operator/topologySpreadConstraints/0/maxSkew'"],
+    ['node affinity In without values', ['operator.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].key=zone', 'operator.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].operator=In'], 'Deployment',
+      (o) => void (pod(o).affinity = { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'zone', operator: 'In' }] }] } } }), "at '/operator/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms/0/matchExpressions/0'"],
+    ['pod anti-affinity of weight 0', ['operator.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].weight=0', 'operator.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].podAffinityTerm.topologyKey=kubernetes.io/hostname'], 'Deployment',
+      (o) => void (pod(o).affinity = { podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 0, podAffinityTerm: { topologyKey: 'kubernetes.io/hostname' } }] } }), "at '/operator/affinity/podAntiAffinity/preferredDuringSchedulingIgnoredDuringExecution/0/weight'"],
+    ['a ServiceAccount annotation key with a space', ['serviceAccount.annotations.bad key=x'], 'ServiceAccount', (o) => void (o.metadata.annotations = { 'bad key': 'x' }), "at '/serviceAccount/annotations': additional properties 'bad key' not allowed"],
+    ['a metrics Service annotation key with a space', ['metrics.service.annotations.bad key=x'], 'Service', (o) => void (o.metadata.annotations = { 'bad key': 'x' }), "at '/metrics/service/annotations': additional properties 'bad key' not allowed"],
+    ['a name override in upper case', ['nameOverride=Bad_Name'], 'ServiceAccount', (o) => void (o.metadata.name = `${o.metadata.name}-Bad_Name`), "at '/nameOverride'"],
+    ['a full name beginning with a digit (a Service name must not)', ['fullnameOverride=1srec'], 'Service', (o) => void (o.metadata.name = '1srec-metrics'), "at '/fullnameOverride'"],
+  ];
+
+  let ns: string;
+  let defaults: Obj[];
+  beforeAll(async () => {
+    ns = await freshNamespace(kc, 'chart-refused-k8s', RESTRICTED);
+    defaults = parseObjects(expectOk(await helm(kubeconfig, ['template', 'srec', CHART_DIR, '--namespace', ns]), 'helm template').stdout) as Obj[];
+  });
+
+  it.each(cases)('%s', async (_title, set, kind, mutate, message) => {
+    // GIVEN the object those values would change, changed so: the API server refuses it
+    const obj = structuredClone(find(defaults, kind) as Obj);
+    mutate(obj);
+    const dry = await kubectl(kubeconfig, ['apply', '--dry-run=server', '-f', '-'], { input: JSON.stringify(obj) });
+    expect(dry.code).not.toBe(0);
+    // WHEN the values are given to helm install
+    const release = `bad-${Math.random().toString(36).slice(2, 7)}`;
+    const r = await helm(kubeconfig, ['install', release, CHART_DIR, '-n', ns, ...set.flatMap((s) => ['--set', s])]);
+    // THEN helm fails naming the value, and nothing was created
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(message);
+    expect(expectOk(await helm(kubeconfig, ['list', '-n', ns, '-a', '-q']), 'helm list').stdout.trim()).toBe('');
+    const left = expectOk(await kubectl(kubeconfig, ['get', '-n', ns, 'deployments,services,serviceaccounts,configmaps,secrets,roles,rolebindings,poddisruptionbudgets', '-o', 'name']), 'kubectl get');
+    expect(left.stdout.split('\n').filter((l) => l && !['serviceaccount/default', 'configmap/kube-root-ca.crt'].includes(l))).toEqual([]);
+    const roles = expectOk(await kubectl(kubeconfig, ['get', 'clusterroles,clusterrolebindings', '-o', 'name']), 'kubectl get clusterroles');
+    expect(roles.stdout).not.toContain(release);
+  });
+
+  it('accepts the same kinds of values when they are right', async () => {
+    const ok = ['operator.podLabels.tier=ops', 'operator.podAnnotations.example\\.com/owner=platform team', 'operator.nodeSelector.kubernetes\\.io/os=linux',
+      'operator.resources.requests.cpu=0.5', 'operator.resources.limits.cpu=500m', 'operator.priorityClassName=srec-high',
+      'operator.tolerations[0].operator=Exists', 'operator.topologySpreadConstraints[0].maxSkew=1', 'operator.topologySpreadConstraints[0].topologyKey=topology.kubernetes.io/zone',
+      'operator.topologySpreadConstraints[0].whenUnsatisfiable=ScheduleAnyway', 'nameOverride=recorders'];
+    const text = expectOk(await helm(kubeconfig, ['template', 'srec', CHART_DIR, '--namespace', ns, ...ok.flatMap((s) => ['--set', s])]), 'helm template').stdout;
+    expectOk(await kubectl(kubeconfig, ['apply', '--dry-run=server', '-f', '-'], { input: text }), 'kubectl apply --dry-run=server');
+  });
+});

@@ -100,9 +100,50 @@ own. Every message is gathered and the chart fails once, listing them all (bitna
 {{- $messages = append $messages (include "srec.validateValues.syslogTls" .) -}}
 {{- $messages = append $messages (include "srec.validateValues.syslogLoop" .) -}}
 {{- $messages = append $messages (include "srec.validateValues.consoleOidc" .) -}}
+{{- $messages = append $messages (include "srec.validateValues.operatorResources" .) -}}
 {{- $messages = without $messages "" -}}
 {{- if $messages -}}
 {{- printf "\nVALUES VALIDATION:\n%s" (join "\n" $messages) | fail -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+A resource quantity (values.schema.json's definitions.quantity) as a number of base units, cores or
+bytes: enough to compare a request with its limit as the API server does.
+*/}}
+{{- define "srec.quantity" -}}
+{{- $q := toString . -}}
+{{- $n := regexFind "^[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)" $q -}}
+{{- $suffix := trimPrefix $n $q -}}
+{{- $units := dict "" 1.0 "n" 0.000000001 "u" 0.000001 "m" 0.001 "k" 1000.0 "M" 1000000.0 "G" 1000000000.0 "T" 1000000000000.0 "P" 1000000000000000.0 "E" 1000000000000000000.0 "Ki" 1024.0 "Mi" 1048576.0 "Gi" 1073741824.0 "Ti" 1099511627776.0 "Pi" 1125899906842624.0 "Ei" 1152921504606846976.0 -}}
+{{- if hasKey $units $suffix -}}
+{{- mulf (float64 $n) (get $units $suffix) -}}
+{{- else -}}
+{{- float64 $q -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "srec.validateValues.operatorResources" -}}
+{{- $requests := .Values.operator.resources.requests | default dict -}}
+{{- $limits := .Values.operator.resources.limits | default dict -}}
+{{- $problems := list -}}
+{{- range $name, $request := $requests -}}
+{{- $overcommit := has $name (list "cpu" "memory" "ephemeral-storage") -}}
+{{- if hasKey $limits $name -}}
+{{- $limit := get $limits $name -}}
+{{- $r := float64 (include "srec.quantity" $request) -}}
+{{- $l := float64 (include "srec.quantity" $limit) -}}
+{{- if and $overcommit (gt $r $l) -}}
+{{- $problems = append $problems (printf "%s: the request %v is above the limit %v" $name $request $limit) -}}
+{{- else if and (not $overcommit) (ne $r $l) -}}
+{{- $problems = append $problems (printf "%s: the request %v must equal the limit %v (it cannot be overcommitted)" $name $request $limit) -}}
+{{- end -}}
+{{- else if not $overcommit -}}
+{{- $problems = append $problems (printf "%s: a request needs a limit (it cannot be overcommitted)" $name) -}}
+{{- end -}}
+{{- end -}}
+{{- if $problems -}}
+operator.resources: {{ join "; " $problems }}; change operator.resources.requests or operator.resources.limits
 {{- end -}}
 {{- end -}}
 
