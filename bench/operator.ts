@@ -207,15 +207,23 @@ export async function run(): Promise<void> {
   const t0 = Date.now();
   const lat0 = await latencies();
   const prof = process.env.BENCH_CPU_PROF;
+  // BENCH_HEAP_SNAPSHOT=DIR: a heap snapshot of the operator when it has converged (where its peak is), for
+  // `node dist/bench/heapsummary.js FILE`.
+  const heap = process.env.BENCH_HEAP_SNAPSHOT ? path.resolve(process.env.BENCH_HEAP_SNAPSHOT) : undefined;
   // BENCH_OPERATOR_WORKERS=N: the same operator with N reconcile workers instead of its default (an experiment).
   const workers = process.env.BENCH_OPERATOR_WORKERS;
   const entry = workers
     ? [path.join(REPO, 'dist', 'bench', 'support', 'operator-workers.js'), '--workers', workers]
     : [path.join(REPO, 'bin', 'srec.js'), 'operator'];
   if (workers) progress(B, `experiment: the operator with ${workers} workers (bench/support/operator-workers.js)`);
-  const op = child(process.execPath, [...(prof ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(prof)}`] : []), ...entry, '--kubeconfig', operatorKubeconfig, '--probes', `127.0.0.1:${probes}`], {
+  // BENCH_OPERATOR_NODE_OPTIONS="--max-semi-space-size=..." : V8 flags for the operator alone (an experiment).
+  const v8 = (process.env.BENCH_OPERATOR_NODE_OPTIONS ?? '').split(/\s+/).filter(Boolean);
+  if (v8.length) progress(B, `experiment: the operator under ${v8.join(' ')}`);
+  const op = child(process.execPath, [...v8, ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(prof)}`] : []), ...(heap ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${heap}`] : []), ...entry, '--kubeconfig', operatorKubeconfig, '--probes', `127.0.0.1:${probes}`], {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, SREC_LOG_LEVEL: 'error' },
+    // A signalled heap snapshot is written to the working directory.
+    ...(heap ? { cwd: (await fsp.mkdir(heap, { recursive: true }), heap) } : {}),
   });
   let opErr = '';
   op.stderr?.on('data', (b: Buffer) => (opErr = (opErr + b.toString()).slice(-4000)));
@@ -253,6 +261,7 @@ export async function run(): Promise<void> {
     .join(', ');
   progress(B, `API server mean request latency meanwhile (all clients): ${apiLatency}`);
   progress(B, `${all ? 'converged' : 'deadline'}: ${state.done}/${count} in ${convergeSeconds.toFixed(1)} s with ${writesConverge} writes`);
+  if (heap) await heapSnapshot(heap, pid);
   emit({
     bench: B,
     metric: 'time_to_converge',
@@ -263,7 +272,7 @@ export async function run(): Promise<void> {
     target: '<= 60 s',
     met: all && convergeSeconds <= 60,
     note: all
-      ? `${workers ? `[experiment: ${workers} workers] ` : ''}${count}/${count} SessionRecordings with every child (${kinds.length} objects each) and a status, from a cold operator start; ${writesConverge} API writes by the operator on the way (${diff(k0, kc1)}); mean API latency meanwhile ${apiLatency}`
+      ? `${workers ? `[experiment: ${workers} workers] ` : ''}${v8.length ? `[experiment: ${v8.join(' ')}] ` : ''}${count}/${count} SessionRecordings with every child (${kinds.length} objects each) and a status, from a cold operator start; ${writesConverge} API writes by the operator on the way (${diff(k0, kc1)}); mean API latency meanwhile ${apiLatency}`
       : `not converged within ${timeoutSeconds} s (BENCH_OPERATOR_TIMEOUT_SECONDS=900 waits longer): ${state.done}/${count} with every child and a status, ${state.children} with every child; ${writesConverge} writes (${diff(k0, kc1)})`,
   });
   emit({ bench: B, metric: 'with_children_per_second', value: state.children / convergeSeconds, unit: 'SessionRecordings/s', baseline: null, ratio: null, note: `${state.children} had every child after ${convergeSeconds.toFixed(0)} s (${state.done} a status too); 1000 in 60 s needs 16.7/s` });
@@ -335,4 +344,28 @@ function runText(cmd: string, args: string[], echo = false): Promise<string> {
     });
     c.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(' ')}: ${err}`))));
   });
+}
+
+/** Signals the operator to write a heap snapshot into dir (it runs with --heapsnapshot-signal) and waits for it. */
+async function heapSnapshot(dir: string, pid: number): Promise<void> {
+  await fsp.mkdir(dir, { recursive: true });
+  const before = new Set(await fsp.readdir(dir));
+  const rss = rssBytes(pid);
+  process.kill(pid, 'SIGUSR2');
+  const until = Date.now() + 300_000;
+  for (;;) {
+    const made = (await fsp.readdir(dir)).filter((f) => f.endsWith('.heapsnapshot') && !before.has(f));
+    // Written in one go once done: the size stops changing.
+    if (made.length) {
+      const f = path.join(dir, made[0]!);
+      const a = (await fsp.stat(f)).size;
+      await sleep(2000);
+      if ((await fsp.stat(f)).size === a && a > 0) {
+        progress(B, `heap snapshot at convergence (RSS ${(rss / MiB).toFixed(0)} MiB): ${f}; read it with node dist/bench/heapsummary.js ${f}`);
+        return;
+      }
+    }
+    if (Date.now() > until) throw new Error(`no heap snapshot in ${dir} after 300 s`);
+    await sleep(1000);
+  }
 }

@@ -165,6 +165,18 @@ describe('the rendered chart', () => {
     }
   });
 
+  it('sizes the operator\'s V8 heap from its memory limit (NODE_OPTIONS)', async () => {
+    const nodeOptions = async (set: string[]) => {
+      const { objects } = await renderChart(kubeconfig, { namespace: ns, set });
+      const c = (find(objects, 'Deployment') as any).spec.template.spec.containers[0] as { env: Array<{ name: string; value?: string }> };
+      return c.env.find((e) => e.name === 'NODE_OPTIONS')?.value;
+    };
+    expect(await nodeOptions([])).toBe('--max-semi-space-size=2 --max-old-space-size=192');
+    expect(await nodeOptions(['operator.resources.limits.memory=1Gi'])).toBe('--max-semi-space-size=2 --max-old-space-size=512');
+    expect(await nodeOptions(['operator.resources.limits.memory=800M'])).toBe('--max-semi-space-size=2 --max-old-space-size=381');
+    expect(await nodeOptions(['operator.resources.limits=null'])).toBe('--max-semi-space-size=2');
+  });
+
   it('pins the image by version or digest, overridable', async () => {
     const digest = `sha256:${'a'.repeat(64)}`;
     const { objects } = await renderChart(kubeconfig, {

@@ -123,6 +123,12 @@ bytes: enough to compare a request with its limit as the API server does.
 {{- end -}}
 {{- end -}}
 
+{{/* The operator's V8 flags: see deployment.yaml. Without a memory limit, V8's own old-generation limit. */}}
+{{- define "srec.operatorNodeOptions" -}}
+--max-semi-space-size=2
+{{- with (.Values.operator.resources.limits | default dict).memory }} --max-old-space-size={{ div (include "srec.quantity" . | float64 | int64) 2097152 }}{{ end }}
+{{- end -}}
+
 {{- define "srec.validateValues.operatorResources" -}}
 {{- $requests := .Values.operator.resources.requests | default dict -}}
 {{- $limits := .Values.operator.resources.limits | default dict -}}
