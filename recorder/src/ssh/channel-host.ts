@@ -8,8 +8,11 @@ import type { LogInput, SessionRecording } from '../trail/recording.js';
 export interface ChannelHandle {
   /** Resolves once the channel is closed and its close is in the channel log. */
   readonly closed: Promise<void>;
-  /** Tell the person why (on stderr where there is one) and close the channel. */
-  terminate(message: string): void;
+  /**
+   * Tell the person why (on stderr where there is one) and close the channel; resolves once the message
+   * has gone out (or could not within 2 s) and the target side is closing.
+   */
+  terminate(message: string): Promise<void>;
   /** The connection went away: close the target side and record what there is. */
   abort(): Promise<void>;
 }

@@ -151,9 +151,11 @@ export class BastionConnection implements ChannelHost {
   /** Tell the person why and end the connection (shutdown, recording failure). */
   terminate(message: string, reason: SessionEndReason = 'recorder_shutdown'): void {
     this.endReason ??= reason;
-    for (const c of this.channels) c.terminate(message);
-    const t = setTimeout(() => this.client.end(), 1000);
-    t.unref();
+    // The connection ends a second after every channel's message has gone out (the channels close first).
+    void Promise.all([...this.channels].map((c) => c.terminate(message))).then(() => {
+      const t = setTimeout(() => this.client.end(), 1000);
+      t.unref();
+    });
   }
 
   // ---- ChannelHost ----

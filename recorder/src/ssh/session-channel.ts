@@ -184,11 +184,25 @@ export class SessionChannel implements ChannelHandle {
     });
   }
 
-  terminate(message: string): void {
-    if (this.user && !this.finished) {
-      this.user.stderr.write(`\r\n${message}\r\n`);
-      this.target?.close();
-    }
+  terminate(message: string): Promise<void> {
+    const user = this.user;
+    if (!user || this.finished) return Promise.resolve();
+    // ssh2 holds a write until the person's window has room (bulk output can have it full), and a channel
+    // closed before then drops it: the target side, and so the channel, closes once the message has gone
+    // out, or after 2 s.
+    return new Promise<void>((resolve) => {
+      let done = false;
+      const close = () => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        this.target?.close();
+        resolve();
+      };
+      const timer = setTimeout(close, 2000);
+      timer.unref();
+      user.stderr.write(`\r\n${message}\r\n`, close);
+    });
   }
 
   /** The connection is gone: record what we have. */

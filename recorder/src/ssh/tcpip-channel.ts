@@ -53,8 +53,9 @@ export class ForwardRelay implements ChannelHandle {
     this.resolveClosed();
   }
 
-  terminate(): void {
+  terminate(): Promise<void> {
     this.target?.close();
+    return Promise.resolve();
   }
 
   abort(): Promise<void> {
