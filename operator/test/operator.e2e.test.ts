@@ -162,9 +162,13 @@ describe('the operator', () => {
       await waitFor('the syslog ConfigMap to forward to the SIEM', async () =>
         String((await c.read('v1', 'ConfigMap', 'prod-syslog', ns))?.data['rsyslog.conf']).includes('siem.example'),
       );
-      // AND the pod template's config hash changed, so a new pod replaced the old one
-      const after = await c.read('apps/v1', 'Deployment', 'prod-syslog', ns);
-      expect(after?.spec.template.metadata.annotations['recording.privx.io/config-hash']).not.toBe(oldHash);
+      // AND the pod template's config hash changed, so a new pod replaced the old one (the operator applies
+      // the ConfigMap and the Deployment concurrently, so the ConfigMap can be seen first: the hash is waited
+      // for, not read at once)
+      const hash = async () =>
+        (await c.read('apps/v1', 'Deployment', 'prod-syslog', ns))?.spec.template.metadata.annotations['recording.privx.io/config-hash'];
+      expect(oldHash).toMatch(/^[0-9a-f]{16}$/);
+      await waitFor('the syslog Deployment to carry a new config hash', async () => (await hash()) !== oldHash);
       await waitFor('a new syslog pod running the new config', async () => {
         const now = await pods();
         return now.length === 1 && !oldPods.includes(now[0]?.metadata?.name) && now[0]?.status?.phase === 'Running';
