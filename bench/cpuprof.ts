@@ -1,6 +1,6 @@
 // `node dist/bench/cpuprof.js FILE.cpuprofile [N]`: the top N functions by self time and the top files by
 // self time, from a `node --cpu-prof` profile (BENCH_CPU_PROF=DIR writes one per recorder run).
-import { readFileSync } from 'node:fs';
+import { fileToolArgs } from './support/file-tool.js';
 
 interface Node {
   id: number;
@@ -17,14 +17,7 @@ interface Profile {
 }
 
 function main(): void {
-  process.stdout.on('error', () => process.exit(0)); // e.g. piped into head
-  const [file, nArg] = process.argv.slice(2);
-  if (!file) {
-    process.stderr.write('usage: node dist/bench/cpuprof.js FILE.cpuprofile [N]\n');
-    process.exit(2);
-  }
-  const n = Number(nArg ?? 25);
-  const p = JSON.parse(readFileSync(file, 'utf8')) as Profile;
+  const { file, n, json: p } = fileToolArgs<Profile>('node dist/bench/cpuprof.js FILE.cpuprofile [N]');
   const byId = new Map(p.nodes.map((x) => [x.id, x]));
   const self = new Map<number, number>();
   p.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (p.timeDeltas[i] ?? 0)));

@@ -1,7 +1,7 @@
 // `node dist/bench/heapsummary.js FILE.heapsnapshot [N]`: a V8 heap snapshot summed by what holds the bytes
 // (the "Summary" view of a browser's memory tools, by self size): the top N constructors and the totals by
 // node type. BENCH_HEAP_SNAPSHOT=DIR makes one of the operator at convergence (bench/operator.ts).
-import { readFileSync } from 'node:fs';
+import { fileToolArgs } from './support/file-tool.js';
 
 interface Snapshot {
   snapshot: { meta: { node_fields: string[]; node_types: [string[], ...unknown[]] }; node_count: number };
@@ -10,14 +10,7 @@ interface Snapshot {
 }
 
 function main(): void {
-  process.stdout.on('error', () => process.exit(0));
-  const [file, nArg] = process.argv.slice(2);
-  if (!file) {
-    process.stderr.write('usage: node dist/bench/heapsummary.js FILE.heapsnapshot [N]\n');
-    process.exit(2);
-  }
-  const n = Number(nArg ?? 25);
-  const h = JSON.parse(readFileSync(file, 'utf8')) as Snapshot;
+  const { file, n, json: h } = fileToolArgs<Snapshot>('node dist/bench/heapsummary.js FILE.heapsnapshot [N]');
   const fields = h.snapshot.meta.node_fields;
   const types = h.snapshot.meta.node_types[0];
   const [iType, iName, iSize] = ['type', 'name', 'self_size'].map((f) => fields.indexOf(f));
