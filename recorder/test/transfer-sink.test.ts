@@ -1,8 +1,9 @@
 // The capture sinks: content at its offsets, sha256 exact or honestly absent, files 0600 under a 0700 files/.
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { jest } from '@jest/globals';
 import { FsCaptureSink, MetadataCaptureSink } from '../src/transfer/sink.js';
 import { withTempDir } from './support/transfer-harness.js';
 
@@ -105,6 +106,40 @@ describe('FsCaptureSink', () => {
       const r = await c.close();
       expect(r).toEqual({ size: head.length, bytes: head.length + 4, sha256: sha256(head), file: 'files/1' });
       expect(await readFile(join(dir, 'files', '1'))).toEqual(head);
+    });
+  });
+
+  it('writes queued behind one another go to the file together, each resolving once its bytes are there', async () => {
+    await withTempDir(async (dir) => {
+      // GIVEN 1000 contiguous 4 KiB writes made at once (an SFTP upload's packets while the disk is busy),
+      // then a cut into them and writes again from the cut
+      const data = randomBytes(1000 * 4096);
+      const c = new FsCaptureSink({ dir }).open(meta('/bulk'));
+      const probe = await open(join(dir, 'probe'), 'w');
+      const proto = Object.getPrototypeOf(probe) as { writev: (...a: unknown[]) => Promise<unknown> };
+      await probe.close();
+      const writev = jest.spyOn(proto, 'writev');
+      try {
+        const written = Array.from({ length: 1000 }, (_, i) => c.write(data.subarray(i * 4096, (i + 1) * 4096), i * 4096));
+        // THEN a write's promise means its bytes are in the file
+        await written[600];
+        // (Buffer#equals: jest's toEqual walks megabytes byte by byte)
+        expect((await readFile(join(dir, 'files', '1'))).subarray(0, 601 * 4096).equals(data.subarray(0, 601 * 4096))).toBe(true);
+        void c.truncate(10 * 4096);
+        const tail = randomBytes(3 * 4096);
+        void c.write(tail.subarray(0, 4096), 10 * 4096);
+        void c.write(tail.subarray(4096), 11 * 4096);
+        const r = await c.close();
+        // AND the content is the writes in order, the cut included, with its sha256
+        const want = Buffer.concat([data.subarray(0, 10 * 4096), tail]);
+        expect((await readFile(join(dir, 'files', '1'))).equals(want)).toBe(true);
+        expect(r).toMatchObject({ size: want.length, sha256: sha256(want), file: 'files/1' });
+        // AND they took a few writev calls, not one call each
+        expect(writev.mock.calls.length).toBeGreaterThanOrEqual(3);
+        expect(writev.mock.calls.length).toBeLessThan(10);
+      } finally {
+        writev.mockRestore();
+      }
     });
   });
 });
